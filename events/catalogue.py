@@ -1,0 +1,134 @@
+"""The event catalogue: one tagged union of every event type, and their schema versions.
+
+Add an event by defining a tagged, frozen ``msgspec.Struct`` in its module and listing it here.
+Changing an event's shape means bumping its version in ``SCHEMA_VERSIONS`` and registering an
+upcaster in ``events.codec`` for the old shape: stored rows are never rewritten.
+"""
+
+from __future__ import annotations
+
+import typing
+
+from events.jobs import JobCreated, JobDeleted, JobPaused, JobResumed, JobUpdated
+from events.runs import (
+    RunCancelled,
+    RunCancelRequested,
+    RunClaimed,
+    RunCrashed,
+    RunFailed,
+    RunOutput,
+    RunOutputTruncated,
+    RunRequested,
+    RunSkipped,
+    RunStarted,
+    RunSucceeded,
+    RunTimedOut,
+    RunToolDenied,
+    RunUsage,
+)
+from events.servers import (
+    CredentialDeleted,
+    CredentialSet,
+    SecretKeyRotated,
+    ServerCreated,
+    ServerDeleted,
+    ServerDisabled,
+    ServerEnabled,
+    ServerStartFailed,
+    ServerToolsDiscovered,
+    ServerUpdated,
+    ToolInvoked,
+)
+from events.system import (
+    ActorCrashed,
+    AdminCreated,
+    AdminPasswordChanged,
+    ApiTokenCreated,
+    ApiTokenRevoked,
+    OAuthClientRegistered,
+    OAuthCodeIssued,
+    OAuthCodeRedeemed,
+    OAuthTokenRevoked,
+    OAuthTokensIssued,
+    ServiceStarted,
+    ServiceStopped,
+    SettingsChanged,
+)
+from events.webhooks import (
+    WebhookCreated,
+    WebhookDeleted,
+    WebhookDisabled,
+    WebhookEnabled,
+    WebhookReceived,
+    WebhookRejected,
+    WebhookSecretRotated,
+    WebhookUpdated,
+)
+
+Event = (
+    JobCreated
+    | JobUpdated
+    | JobPaused
+    | JobResumed
+    | JobDeleted
+    | RunRequested
+    | RunSkipped
+    | RunClaimed
+    | RunStarted
+    | RunOutput
+    | RunOutputTruncated
+    | RunUsage
+    | RunToolDenied
+    | RunCancelRequested
+    | RunSucceeded
+    | RunFailed
+    | RunTimedOut
+    | RunCancelled
+    | RunCrashed
+    | WebhookCreated
+    | WebhookUpdated
+    | WebhookEnabled
+    | WebhookDisabled
+    | WebhookSecretRotated
+    | WebhookDeleted
+    | WebhookReceived
+    | WebhookRejected
+    | ServerCreated
+    | ServerUpdated
+    | ServerEnabled
+    | ServerDisabled
+    | ServerDeleted
+    | ServerToolsDiscovered
+    | ServerStartFailed
+    | ToolInvoked
+    | CredentialSet
+    | CredentialDeleted
+    | SecretKeyRotated
+    | SettingsChanged
+    | ServiceStarted
+    | ServiceStopped
+    | ActorCrashed
+    | AdminCreated
+    | AdminPasswordChanged
+    | ApiTokenCreated
+    | ApiTokenRevoked
+    | OAuthClientRegistered
+    | OAuthCodeIssued
+    | OAuthCodeRedeemed
+    | OAuthTokensIssued
+    | OAuthTokenRevoked
+)
+
+EVENT_TYPES: dict[str, type[Event]] = {t.__name__: t for t in typing.get_args(Event)}
+
+#: Current schema version per event type (1 unless listed). See ``events.codec.UPCASTERS``.
+SCHEMA_VERSIONS: dict[str, int] = {"JobCreated": 2}
+
+
+def type_name(event: Event) -> str:
+    """The stored ``type`` of an event (its class name, which is also its msgspec tag)."""
+    return type(event).__name__
+
+
+def schema_version(type_: str) -> int:
+    return SCHEMA_VERSIONS.get(type_, 1)

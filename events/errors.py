@@ -1,0 +1,33 @@
+"""Typed errors of the event store."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base class of event-store errors."""
+
+
+class ConcurrencyError(StoreError):
+    """An append named a stream version that is no longer (or not yet) the stream's version."""
+
+    def __init__(self, stream: str, expected: object, actual: int) -> None:
+        self.stream = stream
+        self.expected = expected
+        self.actual = actual
+        shown = "no stream" if actual < 0 else f"version {actual}"
+        super().__init__(
+            f"stream {stream!r} is at {shown}, but the append expected {expected!r}; "
+            "re-read the stream and decide again"
+        )
+
+
+class SchemaVersionError(StoreError):
+    """The database was written by a newer (or unknown) schema than this code understands."""
+
+
+class UnknownEventTypeError(StoreError):
+    """A stored row names an event type this code does not know."""
+
+
+class StoreClosedError(StoreError):
+    """The store was closed while an append was waiting."""

@@ -1,0 +1,230 @@
+"""The journal: the single writer of a process, committing waiting appends as one transaction.
+
+Runs on a worker thread (one at a time). Per batch: take the write lock, fold in events other
+processes committed since our last look, check every request's expected version, insert rows
+with their chained hashes, let the projector update the views, commit. A request that fails its
+version check gets its own ``ConcurrencyError``; the rest of the batch still commits.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+from events.catalogue import schema_version, type_name
+from events.codec import GENESIS_HASH, chain_hash, decode_row, encode_event, encode_meta
+from events.envelope import AppendRequest, AppendResult, Meta, Recorded
+from events.errors import ConcurrencyError, StoreError
+from events.sqlite_schema import EVENT_COLUMNS
+
+
+class Projector(Protocol):
+    """Keeps view tables in step with the log, inside the journal's transaction."""
+
+    def setup(self, conn: sqlite3.Connection) -> None:
+        """Create the view tables (called once, before any append)."""
+
+    def load(self, conn: sqlite3.Connection) -> None:
+        """Load the in-memory state from the view tables (inside a read snapshot)."""
+
+    def apply(self, conn: sqlite3.Connection, records: Sequence[Recorded], *, write: bool) -> None:
+        """Fold ``records``; write view rows when ``write`` (else another process already did)."""
+
+    def commit(self) -> None:
+        """The transaction committed: make staged in-memory changes permanent."""
+
+    def rollback(self) -> None:
+        """The transaction rolled back: forget staged in-memory changes."""
+
+
+class NullProjector:
+    def setup(self, conn: sqlite3.Connection) -> None:
+        pass
+
+    def load(self, conn: sqlite3.Connection) -> None:
+        pass
+
+    def apply(self, conn: sqlite3.Connection, records: Sequence[Recorded], *, write: bool) -> None:
+        pass
+
+    def commit(self) -> None:
+        pass
+
+    def rollback(self) -> None:
+        pass
+
+
+Outcome = list[AppendResult] | BaseException
+BatchResult = tuple[list[Outcome], list[Recorded]]
+
+
+class Journal:
+    """Synchronous core of the writer. Not thread-safe: one batch at a time."""
+
+    def __init__(self, conn: sqlite3.Connection, projector: Projector) -> None:
+        self.conn = conn
+        self.projector = projector
+        self._versions: dict[str, int] = {}
+        projector.setup(conn)
+        # One snapshot for the head and the loaded views, so they agree even while another
+        # process is appending.
+        conn.execute("BEGIN")
+        try:
+            last = conn.execute(
+                "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"
+            ).fetchone()
+            self.head: int = last[0] if last else 0
+            self.head_hash: str = last[1] if last else GENESIS_HASH
+            projector.load(conn)
+        finally:
+            conn.execute("COMMIT")
+
+    def _version_of(self, stream: str, staged: dict[str, int]) -> int:
+        if stream in staged:
+            return staged[stream]
+        v = self._versions.get(stream)
+        if v is None:
+            row = self.conn.execute(
+                "SELECT max(version) FROM events WHERE stream = ?", (stream,)
+            ).fetchone()
+            v = -1 if row[0] is None else int(row[0])
+            self._versions[stream] = v
+        return v
+
+    def _absorb_foreign(self) -> list[Recorded]:
+        """Fold events that other processes committed since our last batch."""
+        rows = self.conn.execute(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position",
+            (self.head,),
+        ).fetchall()
+        if not rows:
+            return []
+        records = [decode_row(r) for r in rows]
+        self.projector.apply(self.conn, records, write=False)
+        for rec in records:
+            self._versions[rec.stream] = rec.version
+        self.head = records[-1].position
+        self.head_hash = records[-1].hash
+        return records
+
+    def commit_batch(self, batch: Sequence[Sequence[AppendRequest]]) -> BatchResult:
+        """Commit each unit of ``batch`` (a unit is all-or-nothing). Returns outcomes + records."""
+        try:
+            return self._commit(batch)
+        except sqlite3.Error:
+            if len(batch) == 1:
+                raise
+        # Something failed below the version checks (e.g. a projection bug): isolate the culprit.
+        outcomes: list[Outcome] = []
+        records: list[Recorded] = []
+        for unit in batch:
+            try:
+                o, r = self._commit([unit])
+                outcomes.extend(o)
+                records.extend(r)
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes, records
+
+    def _commit(self, batch: Sequence[Sequence[AppendRequest]]) -> BatchResult:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        head, head_hash = self.head, self.head_hash
+        try:
+            foreign = self._absorb_foreign()
+            outcomes: list[Outcome] = []
+            rows: list[tuple[int, str, int, str, bytes, bytes, int, str]] = []
+            records: list[Recorded] = []
+            staged: dict[str, int] = {}
+            position, prev_hash = self.head, self.head_hash
+            now_us = int(time.time() * 1_000_000)
+            for unit in batch:
+                unit_staged: dict[str, int] = {}
+                error: BaseException | None = None
+                for req in unit:
+                    current = unit_staged.get(req.stream, self._version_of(req.stream, staged))
+                    exp = req.expected
+                    ok = (
+                        exp == "any"
+                        or (exp == "no_stream" and current == -1)
+                        or (exp == "exists" and current >= 0)
+                        or (isinstance(exp, int) and exp == current)
+                    )
+                    if not ok:
+                        error = ConcurrencyError(req.stream, exp, current)
+                        break
+                    if not req.events:
+                        error = StoreError("an append needs at least one event")
+                        break
+                    unit_staged[req.stream] = current + len(req.events)
+                if error is not None:
+                    outcomes.append(error)
+                    continue
+                results: list[AppendResult] = []
+                for req in unit:
+                    version = staged.get(req.stream, self._version_of(req.stream, staged))
+                    first_pos, first_ver = position + 1, version + 1
+                    for event in req.events:
+                        position += 1
+                        version += 1
+                        tname = type_name(event)
+                        meta = req.meta
+                        sv = schema_version(tname)
+                        if meta.schema != sv:
+                            meta = Meta(
+                                actor=meta.actor,
+                                correlation_id=meta.correlation_id,
+                                causation_id=meta.causation_id,
+                                schema=sv,
+                            )
+                        data = encode_event(event)
+                        meta_raw = encode_meta(meta)
+                        prev_hash = chain_hash(
+                            prev_hash, position, req.stream, version, tname, data, meta_raw, now_us
+                        )
+                        row = (position, req.stream, version, tname, data, meta_raw, now_us)
+                        rows.append((*row, prev_hash))
+                        records.append(
+                            Recorded(
+                                position=position,
+                                stream=req.stream,
+                                version=version,
+                                type=tname,
+                                event=event,
+                                meta=meta,
+                                recorded_at_us=now_us,
+                                hash=prev_hash,
+                            )
+                        )
+                    staged[req.stream] = version
+                    results.append(
+                        AppendResult(
+                            stream=req.stream,
+                            first_version=first_ver,
+                            last_version=version,
+                            first_position=first_pos,
+                            last_position=position,
+                        )
+                    )
+                outcomes.append(results)
+            if rows:
+                conn.executemany(
+                    f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", rows
+                )
+                self.projector.apply(conn, records, write=True)
+            conn.execute("COMMIT")
+        except BaseException:
+            try:
+                conn.execute("ROLLBACK")
+            finally:
+                self.projector.rollback()
+                self.head, self.head_hash = head, head_hash
+                self._versions.clear()
+            raise
+        self.projector.commit()
+        self._versions.update(staged)
+        if rows:
+            self.head, self.head_hash = position, prev_hash
+        return outcomes, foreign + records
