@@ -1,0 +1,86 @@
+"""Runs projections over events in memory, staging changes until the caller commits them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from events.envelope import Recorded
+from projections.base import Change, Projection, Table
+
+_DELETED: Any = object()
+
+
+class Folder:
+    """Holds the in-memory tables and applies projections to them.
+
+    ``apply`` stages changes in an overlay and returns them; ``commit`` makes the overlay
+    permanent, ``rollback`` forgets it (the journal calls these around its transaction).
+    """
+
+    def __init__(self, projections: Sequence[Projection]) -> None:
+        self.projections = tuple(projections)
+        self.tables: dict[str, Table] = {}
+        for p in self.projections:
+            for t in p.tables:
+                self.tables[t.name] = t
+        self._base: dict[str, dict[str, Any]] = {
+            name: {} for name, t in self.tables.items() if t.memory
+        }
+        self._overlay: dict[tuple[str, str], Any] = {}
+        self._routes: dict[str, tuple[Projection, ...]] = {}
+        for p in self.projections:
+            for type_ in p.handles:
+                self._routes[type_] = (*self._routes.get(type_, ()), p)
+
+    # View protocol
+    def get(self, table: str, key: str) -> Any | None:
+        row = self._overlay.get((table, key), None)
+        if row is None:
+            return self._base[table].get(key)
+        return None if row is _DELETED else row
+
+    def keys(self, table: str) -> Iterable[str]:
+        keys = set(self._base[table])
+        for (t, k), row in self._overlay.items():
+            if t == table:
+                if row is _DELETED:
+                    keys.discard(k)
+                else:
+                    keys.add(k)
+        return sorted(keys)
+
+    def load_rows(self, table: str, rows: Iterable[tuple[str, Any]]) -> None:
+        self._base[table].update(rows)
+
+    def apply(self, rec: Recorded) -> list[Change]:
+        """Fold one event; returns the row changes (also staged in memory)."""
+        routes = self._routes.get(rec.type)
+        if not routes:
+            return []
+        out: list[Change] = []
+        overlay = self._overlay
+        for proj in routes:
+            for change in proj.apply(self, rec):
+                if self.tables[change.table].memory:
+                    overlay[(change.table, change.key)] = (
+                        _DELETED if change.row is None else change.row
+                    )
+                out.append(change)
+        return out
+
+    def commit(self) -> None:
+        base = self._base
+        for (table, key), row in self._overlay.items():
+            if row is _DELETED:
+                base[table].pop(key, None)
+            else:
+                base[table][key] = row
+        self._overlay.clear()
+
+    def rollback(self) -> None:
+        self._overlay.clear()
+
+    def snapshot(self, table: str) -> dict[str, Any]:
+        """A copy of a committed in-memory table (for tests and rebuild diffs)."""
+        return dict(self._base[table])

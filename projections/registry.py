@@ -1,0 +1,30 @@
+"""Every projection, in the order they fold (costs reads runs, runs reads jobs)."""
+
+from __future__ import annotations
+
+from projections.access import access_projection
+from projections.base import Projection
+from projections.costs import costs_projection
+from projections.jobs import jobs_projection
+from projections.output import output_projection
+from projections.runs import runs_projection
+from projections.servers import servers_projection
+from projections.settings import settings_projection
+from projections.sqlite_projector import SQLiteProjector
+from projections.webhooks import webhooks_projection
+
+ALL_PROJECTIONS: tuple[Projection, ...] = (
+    jobs_projection,
+    runs_projection,
+    output_projection,
+    costs_projection,
+    webhooks_projection,
+    servers_projection,
+    settings_projection,
+    access_projection,
+)
+
+
+def make_projector() -> SQLiteProjector:
+    """A projector keeping every view table in step with the log."""
+    return SQLiteProjector(ALL_PROJECTIONS)

@@ -1,0 +1,323 @@
+"""The runs view: each run's state machine, timings, usage and cost; and each job's last outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import msgspec
+
+from events.envelope import Recorded
+from events.runs import (
+    RunCancelled,
+    RunCancelRequested,
+    RunClaimed,
+    RunCrashed,
+    RunFailed,
+    RunOutput,
+    RunRequested,
+    RunResult,
+    RunSkipped,
+    RunSpec,
+    RunStarted,
+    RunSucceeded,
+    RunTimedOut,
+    RunToolDenied,
+    RunUsage,
+    Usage,
+)
+from projections.base import Change, Table, View, simple_projection
+from projections.jobs import JOBS, JobView
+
+ACTIVE_STATES = frozenset({"requested", "claimed", "running"})
+TERMINAL_STATES = frozenset({"succeeded", "failed", "timed_out", "cancelled", "crashed", "skipped"})
+
+
+class RunView(msgspec.Struct, frozen=True, kw_only=True):
+    run_id: str
+    job_id: str | None
+    trigger: str
+    state: str
+    spec: RunSpec
+    requested_at_us: int
+    attempt: int = 1
+    retry_of: str | None = None
+    webhook_id: str | None = None
+    delivery_id: str | None = None
+    scheduled_for: float | None = None
+    not_before: float | None = None
+    job_name: str | None = None
+    claimed_at_us: int | None = None
+    started_at_us: int | None = None
+    finished_at_us: int | None = None
+    claimer: str | None = None
+    workspace: str | None = None
+    reason: str | None = None
+    message: str | None = None
+    retryable: bool = False
+    cancel_requested: bool = False
+    usage: Usage = Usage()
+    cost_usd: float = 0.0
+    model: str | None = None
+    num_turns: int = 0
+    duration_ms: int = 0
+    session_id: str | None = None
+    result_text: str = ""
+    outputs: int = 0
+    denials: int = 0
+    version: int = 0
+
+
+RUNS = Table(
+    name="v_runs",
+    row_type=RunView,
+    columns=(
+        ("job_id", "TEXT"),
+        ("state", "TEXT"),
+        ("trigger", "TEXT"),
+        ("requested_at", "INTEGER"),
+        ("finished_at", "INTEGER"),
+        ("webhook_id", "TEXT"),
+        ("cost_usd", "REAL"),
+    ),
+    extract=lambda r: (
+        r.job_id,
+        r.state,
+        r.trigger,
+        r.requested_at_us,
+        r.finished_at_us,
+        r.webhook_id,
+        r.cost_usd,
+    ),
+    indexes=(
+        "requested_at",
+        "job_id, requested_at",
+        "state, requested_at",
+        "trigger, requested_at",
+        "webhook_id, requested_at",
+        "finished_at",
+    ),
+)
+
+RESULT_PREVIEW = 4000
+
+
+def _run(view: View, run_id: str) -> RunView | None:
+    row: RunView | None = view.get(RUNS.name, run_id)
+    return row
+
+
+def _requested(view: View, rec: Recorded) -> Iterable[Change]:
+    ev = rec.event
+    assert isinstance(ev, RunRequested)
+    job: JobView | None = view.get(JOBS.name, ev.job_id) if ev.job_id else None
+    yield Change(
+        RUNS.name,
+        ev.run_id,
+        RunView(
+            run_id=ev.run_id,
+            job_id=ev.job_id,
+            trigger=ev.trigger,
+            state="requested",
+            spec=ev.spec,
+            requested_at_us=rec.recorded_at_us,
+            attempt=ev.attempt,
+            retry_of=ev.retry_of,
+            webhook_id=ev.webhook_id,
+            delivery_id=ev.delivery_id,
+            scheduled_for=ev.scheduled_for,
+            not_before=ev.not_before,
+            job_name=job.spec.name if job else None,
+            model=ev.spec.model,
+            version=rec.version,
+        ),
+    )
+
+
+def _finish(
+    view: View,
+    rec: Recorded,
+    run: RunView,
+    state: str,
+    *,
+    reason: str | None = None,
+    message: str | None = None,
+    result: RunResult | None = None,
+    retryable: bool = False,
+    result_text: str | None = None,
+) -> Iterable[Change]:
+    changes: dict[str, object] = {
+        "state": state,
+        "finished_at_us": rec.recorded_at_us,
+        "reason": reason,
+        "message": message,
+        "retryable": retryable,
+        "version": rec.version,
+    }
+    if result is not None:
+        changes.update(
+            usage=result.usage,
+            cost_usd=result.cost_usd,
+            num_turns=result.num_turns,
+            duration_ms=result.duration_ms,
+            model=result.model or run.model,
+            session_id=result.session_id,
+        )
+    if result_text is not None:
+        changes["result_text"] = result_text[:RESULT_PREVIEW]
+    done = msgspec.structs.replace(run, **changes)
+    yield Change(RUNS.name, run.run_id, done)
+    if run.job_id:
+        job: JobView | None = view.get(JOBS.name, run.job_id)
+        if job is not None:
+            yield Change(
+                JOBS.name,
+                job.job_id,
+                msgspec.structs.replace(
+                    job,
+                    last_run_id=run.run_id,
+                    last_state=state,
+                    last_finished_at_us=rec.recorded_at_us,
+                    run_count=job.run_count + (0 if state == "skipped" else 1),
+                    cost_usd=job.cost_usd + done.cost_usd,
+                ),
+            )
+
+
+def _lifecycle(view: View, rec: Recorded) -> Iterable[Change]:
+    ev = rec.event
+    run = _run(view, ev.run_id)  # type: ignore[union-attr]
+    if run is None or (run.state in TERMINAL_STATES and not isinstance(ev, RunOutput)):
+        return
+    match ev:
+        case RunClaimed():
+            yield Change(
+                RUNS.name,
+                run.run_id,
+                msgspec.structs.replace(
+                    run,
+                    state="claimed",
+                    claimer=ev.claimer,
+                    claimed_at_us=rec.recorded_at_us,
+                    version=rec.version,
+                ),
+            )
+        case RunStarted():
+            yield Change(
+                RUNS.name,
+                run.run_id,
+                msgspec.structs.replace(
+                    run,
+                    state="running",
+                    started_at_us=rec.recorded_at_us,
+                    workspace=ev.workspace,
+                    model=ev.model or run.model,
+                    version=rec.version,
+                ),
+            )
+        case RunOutput():
+            yield Change(
+                RUNS.name,
+                run.run_id,
+                msgspec.structs.replace(run, outputs=run.outputs + 1, version=rec.version),
+            )
+        case RunToolDenied():
+            yield Change(
+                RUNS.name,
+                run.run_id,
+                msgspec.structs.replace(run, denials=run.denials + 1, version=rec.version),
+            )
+        case RunUsage():
+            yield Change(
+                RUNS.name,
+                run.run_id,
+                msgspec.structs.replace(
+                    run,
+                    usage=run.usage + ev.usage,
+                    model=ev.model or run.model,
+                    version=rec.version,
+                ),
+            )
+        case RunCancelRequested():
+            yield Change(
+                RUNS.name,
+                run.run_id,
+                msgspec.structs.replace(run, cancel_requested=True, version=rec.version),
+            )
+        case RunSucceeded():
+            yield from _finish(
+                view, rec, run, "succeeded", result=ev.result, result_text=ev.result_text
+            )
+        case RunFailed():
+            yield from _finish(
+                view,
+                rec,
+                run,
+                "failed",
+                reason=ev.reason,
+                message=ev.message,
+                result=ev.result,
+                retryable=ev.retryable,
+            )
+        case RunTimedOut():
+            yield from _finish(
+                view,
+                rec,
+                run,
+                "timed_out",
+                reason="timeout",
+                message=f"timed out after {ev.timeout_seconds:g} s",
+                result=ev.result,
+            )
+        case RunCancelled():
+            yield from _finish(
+                view, rec, run, "cancelled", reason="cancelled", message=ev.reason, result=ev.result
+            )
+        case RunCrashed():
+            yield from _finish(
+                view, rec, run, "crashed", reason="crashed", message=ev.detail, retryable=True
+            )
+        case RunSkipped():
+            yield from _finish(view, rec, run, "skipped", reason=ev.reason, message=ev.detail)
+
+
+def _skipped(view: View, rec: Recorded) -> Iterable[Change]:
+    """A skip may be the first event of its stream (a missed slot never requested)."""
+    ev = rec.event
+    assert isinstance(ev, RunSkipped)
+    if _run(view, ev.run_id) is None:
+        job: JobView | None = view.get(JOBS.name, ev.job_id) if ev.job_id else None
+        spec = RunSpec(prompt=job.spec.prompt if job else "")
+        run = RunView(
+            run_id=ev.run_id,
+            job_id=ev.job_id,
+            trigger="schedule",
+            state="requested",
+            spec=spec,
+            requested_at_us=rec.recorded_at_us,
+            scheduled_for=ev.scheduled_for,
+            job_name=job.spec.name if job else None,
+        )
+        yield from _finish(view, rec, run, "skipped", reason=ev.reason, message=ev.detail)
+        return
+    yield from _lifecycle(view, rec)
+
+
+runs_projection = simple_projection(
+    "runs",
+    (RUNS,),
+    {
+        RunRequested: _requested,
+        RunSkipped: _skipped,
+        RunClaimed: _lifecycle,
+        RunStarted: _lifecycle,
+        RunOutput: _lifecycle,
+        RunToolDenied: _lifecycle,
+        RunUsage: _lifecycle,
+        RunCancelRequested: _lifecycle,
+        RunSucceeded: _lifecycle,
+        RunFailed: _lifecycle,
+        RunTimedOut: _lifecycle,
+        RunCancelled: _lifecycle,
+        RunCrashed: _lifecycle,
+    },
+)

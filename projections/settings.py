@@ -1,0 +1,107 @@
+"""Service settings (one row) and service-level records: instances and actor crashes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from events.envelope import Recorded
+from events.system import ActorCrashed, ServiceStarted, ServiceStopped, SettingsChanged
+from projections.base import Change, Table, View, simple_projection
+
+
+class SettingsView(msgspec.Struct, frozen=True, kw_only=True):
+    values: dict[str, Any] = {}
+    updated_at_us: int = 0
+
+
+class InstanceView(msgspec.Struct, frozen=True, kw_only=True):
+    instance: str
+    pid: int
+    version: str
+    started_at_us: int
+    stopped_at_us: int | None = None
+    crashes: int = 0
+    last_crash: str | None = None
+
+
+class CrashView(msgspec.Struct, frozen=True, kw_only=True):
+    instance: str
+    actor: str
+    error: str
+    restart_in_seconds: float
+    position: int
+    crashed_at_us: int
+
+
+SETTINGS = Table(name="v_settings", row_type=SettingsView)
+INSTANCES = Table(
+    name="v_instances",
+    row_type=InstanceView,
+    columns=(("started_at", "INTEGER"),),
+    extract=lambda r: (r.started_at_us,),
+)
+CRASHES = Table(
+    name="v_actor_crashes",
+    row_type=CrashView,
+    columns=(("crashed_at", "INTEGER"),),
+    extract=lambda r: (r.crashed_at_us,),
+    indexes=("crashed_at",),
+    memory=False,
+)
+
+
+def _handle(view: View, rec: Recorded) -> Iterable[Change]:
+    ev = rec.event
+    now = rec.recorded_at_us
+    match ev:
+        case SettingsChanged():
+            cur: SettingsView = view.get(SETTINGS.name, "settings") or SettingsView()
+            yield Change(
+                SETTINGS.name,
+                "settings",
+                SettingsView(values={**cur.values, **ev.changes}, updated_at_us=now),
+            )
+        case ServiceStarted():
+            yield Change(
+                INSTANCES.name,
+                ev.instance,
+                InstanceView(
+                    instance=ev.instance, pid=ev.pid, version=ev.version, started_at_us=now
+                ),
+            )
+        case ServiceStopped():
+            inst: InstanceView | None = view.get(INSTANCES.name, ev.instance)
+            if inst is not None:
+                yield Change(
+                    INSTANCES.name, ev.instance, msgspec.structs.replace(inst, stopped_at_us=now)
+                )
+        case ActorCrashed():
+            yield Change(
+                CRASHES.name,
+                f"{rec.position:012d}",
+                CrashView(
+                    instance=ev.instance,
+                    actor=ev.actor,
+                    error=ev.error,
+                    restart_in_seconds=ev.restart_in_seconds,
+                    position=rec.position,
+                    crashed_at_us=now,
+                ),
+            )
+            inst = view.get(INSTANCES.name, ev.instance)
+            if inst is not None:
+                yield Change(
+                    INSTANCES.name,
+                    ev.instance,
+                    msgspec.structs.replace(inst, crashes=inst.crashes + 1, last_crash=ev.actor),
+                )
+
+
+settings_projection = simple_projection(
+    "settings",
+    (SETTINGS, INSTANCES, CRASHES),
+    {t: _handle for t in (SettingsChanged, ServiceStarted, ServiceStopped, ActorCrashed)},
+)
