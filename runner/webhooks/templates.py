@@ -161,6 +161,8 @@ def _tokens(template: str) -> Iterator[tuple[int, str, _Placeholder | str | None
         if start < 0:
             yield pos, template[pos:], None
             return
+        while template.startswith(_OPEN, start + 1):  # "{{{x}}": the tag is the last "{{"
+            start += 1
         if start > pos:
             yield pos, template[pos:start], None
         end = template.find(_CLOSE, start + 2)
@@ -168,7 +170,9 @@ def _tokens(template: str) -> Iterator[tuple[int, str, _Placeholder | str | None
             yield start, template[start:], f"unclosed '{{{{' at position {start}"
             return
         nested = template.find(_OPEN, start + 2, end)
-        if nested >= 0:  # "{{a {{b}}": the first tag was never closed
+        if nested >= 0 and not _LITERAL.fullmatch(
+            template, start + 2, end
+        ):  # "{{a {{b}}": the first tag was never closed
             yield start, template[start:nested], f"unclosed '{{{{' at position {start}"
             pos = nested
             continue
