@@ -282,24 +282,28 @@ def _read_key_file(path: Path) -> Keyring:
 
 
 def _write_key_file(path: Path, keys: Iterable[bytes], *, exclusive: bool) -> None:
+    """Write a complete key file under a unique temporary name, then put it in place atomically:
+    ``link`` when *exclusive* (fails with FileExistsError if another process won the race, so
+    nobody ever reads a half-written file), ``replace`` otherwise."""
     body = (
         "# Claude Runner secret keys: first line current, following lines retired.\n"
         + "".join(encode_key(k) + "\n" for k in keys)
     ).encode("ascii")
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    target = path if exclusive else path.with_name(path.name + ".tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    if not exclusive and target.exists():
-        target.unlink()
-    fd = os.open(target, flags, 0o600)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     try:
-        os.fchmod(fd, 0o600)  # the umask may have narrowed it; never widened
-        os.write(fd, body)
-        os.fsync(fd)
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o600)  # independent of the umask
+            handle.write(body)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if exclusive:
+            os.link(tmp, path)
+        else:
+            os.replace(tmp, path)
     finally:
-        os.close(fd)
-    if not exclusive:
-        os.replace(target, path)
+        tmp.unlink(missing_ok=True)
 
 
 def load_keyring(data_dir: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Keyring:

@@ -261,7 +261,7 @@ def test_rotate_key_file_then_retire(tmp_path: Path) -> None:
     assert box.open(fresh, context=CTX) == VALUE
     with pytest.raises(SecretDecryptError, match="unknown key"):
         box.open(sealed, context=CTX)
-    assert not list(tmp_path.glob("*.tmp"))
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
 
 
 def test_retire_keeps_requested(tmp_path: Path) -> None:
@@ -310,3 +310,13 @@ def test_tokens() -> None:
     assert len(hash_token(token)) == 64 and token not in hash_token(token)
     with pytest.raises(ValueError):
         new_token(8)
+
+
+def test_concurrent_first_start_agrees(tmp_path: Path) -> None:
+    """Two processes starting at once end up with the same key (atomic creation)."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        ids = set(pool.map(lambda _: load_keyring(tmp_path, env={}).current_id, range(16)))
+    assert len(ids) == 1
+    assert [p.name for p in tmp_path.iterdir()] == [KEY_FILE_NAME]
