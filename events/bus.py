@@ -47,10 +47,14 @@ class Bus:
 
     def __init__(self) -> None:
         self._taps: set[BusTap] = set()
+        self.closed = False
 
     def attach(self, max_buffer: int = 10_000) -> BusTap:
         tap = BusTap(max_buffer)
-        self._taps.add(tap)
+        if self.closed:
+            tap._send.close()
+        else:
+            self._taps.add(tap)
         return tap
 
     def detach(self, tap: BusTap) -> None:
@@ -65,6 +69,7 @@ class Bus:
                 self._taps.discard(tap)
 
     def close(self) -> None:
+        self.closed = True
         for tap in list(self._taps):
             tap._send.close()
         self._taps.clear()

@@ -192,9 +192,14 @@ class SQLiteEventStore(EventStore):
 
     # -- reading ---------------------------------------------------------------------------
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError("the event store is closed")
+
     async def _read_page_with(
         self, conn: aiosqlite.Connection, after: int, limit: int, upto: int | None = None
     ) -> list[Recorded]:
+        self._check_open()
         if upto is None:
             sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?"
             params: tuple[int, ...] = (after, limit)
@@ -211,6 +216,7 @@ class SQLiteEventStore(EventStore):
         return await self._read_page_with(self._reader, after, limit)
 
     async def read_stream(self, stream: str, *, from_version: int = 0) -> list[Recorded]:
+        self._check_open()
         rows = await self._reader.execute_fetchall(
             f"SELECT {EVENT_COLUMNS} FROM events WHERE stream = ? AND version >= ? "
             "ORDER BY version",
@@ -231,6 +237,7 @@ class SQLiteEventStore(EventStore):
             after = page[-1].position
 
     async def stream_version(self, stream: str) -> int:
+        self._check_open()
         rows = list(
             await self._reader.execute_fetchall(
                 "SELECT max(version) FROM events WHERE stream = ?", (stream,)
@@ -240,6 +247,7 @@ class SQLiteEventStore(EventStore):
         return -1 if value is None else int(value)
 
     async def head(self) -> int:
+        self._check_open()
         rows = list(await self._reader.execute_fetchall("SELECT max(position) FROM events"))
         return int(rows[0][0] or 0)
 
@@ -248,4 +256,5 @@ class SQLiteEventStore(EventStore):
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Read-only SQL over the log and the view tables."""
+        self._check_open()
         return list(await self._views.execute_fetchall(sql, tuple(params)))

@@ -38,6 +38,8 @@ class CatchUpSubscription(Subscription):
         self._catching_up = True
         self._backlog: deque[Recorded] = deque()
         self._closed = False
+        #: How many times the bus cut this subscriber off and it caught up from storage again.
+        self.lag_recoveries = 0
 
     def __aiter__(self) -> AsyncIterator[Recorded]:
         return self
@@ -50,6 +52,9 @@ class CatchUpSubscription(Subscription):
                 first = self._backlog.popleft()
                 self.position = first.position
                 return first
+            if self._bus.closed:  # the store is shutting down: end instead of reading
+                self._closed = True
+                raise StopAsyncIteration
             if self._tap is None:
                 self._tap = self._bus.attach(self._buffer)
                 self._catching_up = True
@@ -76,6 +81,7 @@ class CatchUpSubscription(Subscription):
                     raise StopAsyncIteration
                 self._bus.detach(tap)
                 self._tap = None
+                self.lag_recoveries += 1
                 continue
             if rec.position <= self.position:
                 continue
