@@ -1,0 +1,318 @@
+"""The executor: runs one claimed run with ``ClaudeSDKClient`` to exactly one terminal event.
+
+On the stream ``run-<run_id>`` (the claimer already wrote ``RunClaimed``) it appends
+``RunStarted`` → ``RunOutput``*/``RunUsage``*/``RunToolDenied``* → one of ``RunSucceeded``,
+``RunFailed``, ``RunTimedOut`` or ``RunCancelled``. Cancelling the task that runs ``execute``
+interrupts and disconnects the CLI in a shielded, bounded scope (a reaper SIGKILLs it if it is
+still alive after ``close_timeout_seconds``), appends ``RunCancelled`` and re-raises.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import signal
+from collections.abc import Sequence
+from contextlib import suppress
+from typing import Any
+
+import anyio
+import msgspec
+from claude_agent_sdk import ClaudeAgentOptions
+
+from actors.executor_client import (
+    AgentClient,
+    ClientFactory,
+    NullResolver,
+    ResolvedServers,
+    ServerResolver,
+    cli_pid,
+    sdk_client_factory,
+)
+from actors.executor_errors import Failure, from_exception, from_result_message
+from actors.executor_gate import NO_SANDBOX, Gate
+from actors.executor_options import (
+    ExecutorSettings,
+    RunDirs,
+    auth_mode,
+    build_options,
+    remove_scratch,
+    run_dirs,
+    sandbox_available,
+)
+from actors.executor_output import Recorder, Redactor
+from events.catalogue import Event
+from events.runs import (
+    RunCancelled,
+    RunResult,
+    RunSpec,
+    RunStarted,
+    RunSucceeded,
+    RunTimedOut,
+    RunToolDenied,
+)
+from events.store import EventStore
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Executor", "RunContext"]
+
+
+class RunContext(msgspec.Struct, frozen=True, kw_only=True):
+    """One claimed run, as the claimer hands it over."""
+
+    run_id: str
+    job_id: str | None
+    spec: RunSpec
+    attempt: int = 1
+
+
+class _Run:
+    """Per-run state shared by the steps of ``Executor.execute``."""
+
+    def __init__(self, executor: Executor, ctx: RunContext, dirs: RunDirs) -> None:
+        self.ex = executor
+        self.ctx = ctx
+        self.dirs = dirs
+        self.stream = f"run-{ctx.run_id}"
+        self.model = ctx.spec.model or executor.settings.default_model
+        self.redact = Redactor(())
+        self.recorder = Recorder(
+            ctx.run_id,
+            redact=self.redact,
+            max_block_chars=executor.settings.max_block_chars,
+            max_run_chars=executor.settings.max_run_chars,
+        )
+        self.stderr: collections.deque[str] = collections.deque(
+            maxlen=executor.settings.stderr_lines
+        )
+        self.client: AgentClient | None = None
+        self.pid: int | None = None
+        self.gate: Gate | None = None
+        self.late: list[Event] = []
+        """Denials only the CLI saw (e.g. by ``--restricted``), from the result message."""
+
+    async def emit(self, events: Sequence[Event]) -> None:
+        if events:
+            await self.ex.store.append(self.stream, events, expected="any")
+
+    def on_stderr(self, line: str) -> None:
+        self.stderr.append(line.rstrip()[:2000])
+
+    def stderr_tail(self, limit: int = 4000) -> str:
+        return self.redact("\n".join(self.stderr))[-limit:]
+
+    async def on_denied(self, tool: str, reason: str, target: str, tool_use_id: str | None) -> None:
+        ev = RunToolDenied(
+            run_id=self.ctx.run_id,
+            tool=tool,
+            reason=self.redact(reason),
+            target=self.redact(target),
+        )
+        await self.emit([ev])
+
+    def failed(self, failure: Failure) -> Event:
+        msg = self.redact(failure.message)
+        tail = self.stderr_tail()
+        if tail and failure.reason in ("cli_crashed", "internal", "cli_not_found"):
+            msg = f"{msg}\n--- Claude Code stderr ---\n{tail}"
+        failure.message = msg
+        return failure.event(self.ctx.run_id, self.recorder.run_result())
+
+
+class Executor:
+    """Runs claimed runs; one ``Executor`` serves any number of concurrent ``execute`` calls."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        settings: ExecutorSettings,
+        *,
+        resolver: ServerResolver | None = None,
+        client_factory: ClientFactory = sdk_client_factory,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.resolver: ServerResolver = resolver or NullResolver()
+        self.client_factory = client_factory
+        self._cancel_reasons: dict[str, str] = {}
+        self.active_pids: dict[str, int] = {}
+        """CLI process id of every run in flight (for diagnostics and tests)."""
+
+    def note_cancel(self, run_id: str, reason: str) -> None:
+        """Say why a run is about to be cancelled (recorded in its ``RunCancelled``)."""
+        self._cancel_reasons[run_id] = reason
+
+    async def execute(self, ctx: RunContext) -> None:
+        """Run ``ctx`` to exactly one terminal event; re-raises cancellation after recording."""
+        dirs = run_dirs(self.settings, ctx.run_id, ctx.job_id)
+        run = _Run(self, ctx, dirs)
+        try:
+            await run.emit(
+                [
+                    RunStarted(
+                        run_id=ctx.run_id,
+                        workspace=str(dirs.workspace),
+                        model=run.model,
+                        auth=auth_mode(self.settings),
+                    )
+                ]
+            )
+            terminal = await self._run(run)
+            await run.emit([*run.recorder.finish(), *run.late, terminal])
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+                reason = self._cancel_reasons.get(ctx.run_id, "cancelled")
+                cancelled = RunCancelled(
+                    run_id=ctx.run_id, reason=reason, result=run.recorder.run_result()
+                )
+                await run.emit([*run.recorder.finish(), cancelled])
+            raise
+        finally:
+            self._cancel_reasons.pop(ctx.run_id, None)
+            self.active_pids.pop(ctx.run_id, None)
+            remove_scratch(dirs)
+
+    async def _run(self, run: _Run) -> Event:
+        spec = run.ctx.spec
+        cli = self.settings.cli_path
+        if cli is not None and not (cli.is_file() and os.access(cli, os.X_OK)):
+            return run.failed(Failure("cli_not_found", f"No executable Claude Code CLI at {cli}"))
+        try:
+            resolved = await self.resolver.resolve(spec.mcp_servers)
+        except LookupError as e:
+            return run.failed(Failure("invalid_request", f"Unknown tool server: {e}"))
+        missing = [n for n in spec.mcp_servers if n not in resolved.configs]
+        if missing:
+            names = ", ".join(missing)
+            return run.failed(Failure("invalid_request", f"Unknown tool server(s): {names}"))
+        run.redact.secrets = Redactor([*run.redact.secrets, *resolved.secrets]).secrets
+        return await self._run_client(run, resolved)
+
+    def _options(self, run: _Run, resolved: ResolvedServers) -> tuple[ClaudeAgentOptions, bool]:
+        spec = run.ctx.spec
+        sandbox = sandbox_available(self.settings)
+        gate = Gate(
+            workspace=run.dirs.workspace,
+            tools=spec.tools,
+            servers=spec.mcp_servers,
+            sandbox=sandbox,
+            on_denied=run.on_denied,
+        )
+        run.gate = gate
+        opts = build_options(
+            self.settings,
+            run.dirs,
+            model=run.model,
+            tools=list(spec.tools),
+            mcp_servers={n: resolved.configs[n] for n in spec.mcp_servers},
+            can_use_tool=gate.can_use_tool,
+            pre_tool_use=gate.pre_tool_use,
+            stderr=run.on_stderr,
+            max_turns=spec.max_turns,
+            budget_usd=spec.budget_usd,
+            sandbox=sandbox and "Bash" in spec.tools,
+        )
+        return opts, sandbox
+
+    async def _run_client(self, run: _Run, resolved: ResolvedServers) -> Event:
+        spec = run.ctx.spec
+        opts, sandbox = self._options(run, resolved)
+        if "Bash" in spec.tools and not sandbox:
+            await run.emit(run.recorder.system(NO_SANDBOX))
+        timeout = spec.timeout_seconds or self.settings.default_timeout_seconds
+        client = self.client_factory(opts)
+        run.client = client
+        failure: Failure | None = None
+        finished = False
+        try:
+            with anyio.move_on_after(timeout) as deadline:
+                try:
+                    await client.connect()
+                    run.pid = cli_pid(client)
+                    if run.pid is not None:
+                        self.active_pids[run.ctx.run_id] = run.pid
+                    await client.query(spec.prompt)
+                    async for msg in client.receive_response():
+                        await run.emit(run.recorder.handle(msg))
+                    finished = True
+                except Exception as exc:
+                    rec = run.recorder
+                    failure = from_exception(exc, rec.api_error, run.model)
+                    if rec.result is not None:
+                        failure = (
+                            from_result_message(rec.result, rec.api_error, run.model) or failure
+                        )
+                    finished = True
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._close(run, interrupt=not finished)
+        if deadline.cancelled_caught:
+            return RunTimedOut(
+                run_id=run.ctx.run_id,
+                timeout_seconds=float(timeout),
+                result=run.recorder.run_result(),
+            )
+        return self._terminal(run, failure)
+
+    def _terminal(self, run: _Run, failure: Failure | None) -> Event:
+        rec = run.recorder
+        denials = rec.result.permission_denials if rec.result else None
+        for d in denials or ():
+            if isinstance(d, dict) and run.gate is not None:
+                tid = str(d.get("tool_use_id") or "")
+                if tid and not run.gate.mark_reported(tid):
+                    run.late.append(
+                        RunToolDenied(
+                            run_id=run.ctx.run_id,
+                            tool=str(d.get("tool_name") or ""),
+                            reason="denied by Claude Code",
+                            target=run.redact(_target(d.get("tool_input"))),
+                        )
+                    )
+        if failure is not None:
+            return run.failed(failure)
+        if rec.result is None:
+            return run.failed(Failure("cli_crashed", "Claude Code ended without a result", True))
+        f = from_result_message(rec.result, rec.api_error, run.model)
+        if f is not None:
+            return run.failed(f)
+        text = run.redact(rec.result.result or "")[: self.settings.max_block_chars]
+        return RunSucceeded(
+            run_id=run.ctx.run_id, result_text=text, result=rec.run_result() or RunResult()
+        )
+
+    async def _close(self, run: _Run, *, interrupt: bool) -> None:
+        """Interrupt (if mid-run) and disconnect; SIGKILL the CLI if it outlives the bound."""
+        client = run.client
+        if client is None:
+            return
+        pid = run.pid if run.pid is not None else cli_pid(client)
+        bound = self.settings.close_timeout_seconds
+        async with anyio.create_task_group() as tg:
+            if pid is not None:
+                tg.start_soon(_reap_after, pid, bound)
+            try:
+                if interrupt:
+                    with anyio.move_on_after(bound / 2), suppress(Exception):
+                        await client.interrupt()
+                with suppress(Exception):
+                    await client.disconnect()
+            finally:
+                tg.cancel_scope.cancel()
+
+
+def _target(tool_input: Any) -> str:
+    if isinstance(tool_input, dict):
+        for k in ("file_path", "path", "notebook_path", "command", "pattern"):
+            if isinstance(tool_input.get(k), str):
+                return str(tool_input[k])[:200]
+    return ""
+
+
+async def _reap_after(pid: int, delay: float) -> None:
+    await anyio.sleep(delay)
+    with suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)
+        log.warning("Claude Code process %s did not stop in %.1fs; killed", pid, delay)

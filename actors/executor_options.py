@@ -1,0 +1,200 @@
+"""Executor settings, auth detection and the isolated ``ClaudeAgentOptions`` of one run.
+
+Isolation follows the SDK reference: a fresh ``CLAUDE_CONFIG_DIR`` and ``TMPDIR`` per run, no
+settings files, strict MCP config, no system prompt, an explicit model, exactly the job's
+built-in tools and servers, and the CLI kept offline except for the model API. The SDK merges
+``os.environ`` *under* ``options.env``, so every variable of the service's own environment that
+could steer the CLI is overridden with ``""`` unless the caller's auth settings give it a value.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+from claude_agent_sdk import ClaudeAgentOptions, HookMatcher
+
+AuthMode = Literal["api_key", "bedrock", "vertex", "claude_login", "none"]
+
+AUTH_PREFIXES = ("ANTHROPIC_", "CLAUDE_", "AWS_", "GOOGLE_", "CLOUD_ML_", "VERTEX_", "OTEL_")
+"""Parent variables with these prefixes never reach the CLI unless given in ``auth_env``."""
+
+PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+OFFLINE_ENV: dict[str, str] = {
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "DISABLE_TELEMETRY": "1",
+    "DISABLE_ERROR_REPORTING": "1",
+    "DISABLE_AUTOUPDATER": "1",
+    "DISABLE_BUG_COMMAND": "1",
+    "CLAUDE_CODE_DISABLE_TERMINAL_TITLE": "1",
+}
+
+FILE_TOOLS = frozenset({"Read", "Write", "Edit", "MultiEdit", "NotebookEdit", "Glob", "Grep", "LS"})
+
+
+class ExecutorSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the executor needs from configuration; nothing is read from ``os.environ``."""
+
+    data_dir: Path
+    auth_env: dict[str, str] = {}
+    """ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL / CLAUDE_CODE_USE_BEDROCK / CLAUDE_CODE_USE_VERTEX
+    and their AWS_* / GOOGLE_* / CLOUD_ML_* settings, exactly as the runner's config gives them."""
+    host_claude_config_dir: Path | None = None
+    """Holds ``.credentials.json`` from ``claude login`` (only that file is copied per run)."""
+    cli_path: Path | None = None
+    default_model: str = "claude-sonnet-4-5"
+    sandbox_available: bool | None = None
+    """``None``: detect bubblewrap + socat on PATH."""
+    max_block_chars: int = 20_000
+    max_run_chars: int = 1_000_000
+    max_api_retries: int = 2
+    default_timeout_seconds: float = 3600.0
+    """Bound for runs whose spec sets no timeout: a run never hangs forever."""
+    close_timeout_seconds: float = 2.0
+    restricted: bool = True
+    """Pass the CLI's ``--restricted`` (file tools confined to the working dir)."""
+    stderr_lines: int = 40
+
+
+def auth_mode(settings: ExecutorSettings) -> AuthMode:
+    """How the CLI will authenticate with these settings (for the health check)."""
+    env = settings.auth_env
+    if _truthy(env.get("CLAUDE_CODE_USE_BEDROCK")):
+        return "bedrock"
+    if _truthy(env.get("CLAUDE_CODE_USE_VERTEX")):
+        return "vertex"
+    if env.get("ANTHROPIC_API_KEY") or env.get("ANTHROPIC_AUTH_TOKEN"):
+        return "api_key"
+    if env.get("CLAUDE_CODE_OAUTH_TOKEN") or _login_credentials(settings) is not None:
+        return "claude_login"
+    return "none"
+
+
+def find_cli(settings: ExecutorSettings) -> Path | None:
+    """The CLI a run would use: the override, else the SDK's bundled binary, else ``claude``."""
+    if settings.cli_path is not None:
+        p = settings.cli_path
+        return p if p.is_file() and os.access(p, os.X_OK) else None
+    import claude_agent_sdk
+
+    bundled = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
+    if bundled.is_file():
+        return bundled
+    found = shutil.which("claude")
+    return Path(found) if found else None
+
+
+def sandbox_available(settings: ExecutorSettings) -> bool:
+    if settings.sandbox_available is not None:
+        return settings.sandbox_available
+    return shutil.which("bwrap") is not None and shutil.which("socat") is not None
+
+
+def _truthy(v: str | None) -> bool:
+    return (v or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _login_credentials(settings: ExecutorSettings) -> Path | None:
+    if settings.host_claude_config_dir is None:
+        return None
+    p = settings.host_claude_config_dir / ".credentials.json"
+    return p if p.is_file() else None
+
+
+class RunDirs(msgspec.Struct, frozen=True, kw_only=True):
+    workspace: Path
+    scratch: Path
+    config: Path
+    tmp: Path
+
+
+def run_dirs(settings: ExecutorSettings, run_id: str, job_id: str | None) -> RunDirs:
+    """Create the job's persistent workspace and the run's scratch dirs (removed afterwards)."""
+    ws = settings.data_dir / "workspaces" / (job_id or f"adhoc-{run_id}")
+    scratch = settings.data_dir / "runs" / run_id
+    dirs = RunDirs(workspace=ws, scratch=scratch, config=scratch / "config", tmp=scratch / "tmp")
+    for d in (dirs.workspace, dirs.config, dirs.tmp):
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    creds = _login_credentials(settings)
+    if creds is not None and "ANTHROPIC_API_KEY" not in settings.auth_env:
+        target = dirs.config / ".credentials.json"
+        shutil.copyfile(creds, target)
+        target.chmod(0o600)
+    return dirs
+
+
+def remove_scratch(dirs: RunDirs) -> None:
+    shutil.rmtree(dirs.scratch, ignore_errors=True)
+
+
+def build_env(
+    settings: ExecutorSettings, dirs: RunDirs, parent: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The CLI's environment: parent's steering variables blanked, then auth, then isolation."""
+    parent = os.environ if parent is None else parent
+    env = {k: "" for k in parent if k.upper().startswith(AUTH_PREFIXES)}
+    env.update({k: "" for k in parent if k.upper() in PROXY_VARS})
+    env.update(settings.auth_env)
+    env.update(OFFLINE_ENV)
+    env.update(
+        {
+            "CLAUDE_CONFIG_DIR": str(dirs.config),
+            "TMPDIR": str(dirs.tmp),
+            "CLAUDE_CODE_MAX_RETRIES": str(settings.max_api_retries),
+            "CLAUDE_CODE_ENTRYPOINT": "sdk-py",
+        }
+    )
+    return env
+
+
+def build_options(
+    settings: ExecutorSettings,
+    dirs: RunDirs,
+    *,
+    model: str,
+    tools: list[str],
+    mcp_servers: dict[str, Any],
+    can_use_tool: Any,
+    pre_tool_use: Any,
+    stderr: Callable[[str], None],
+    max_turns: int | None,
+    budget_usd: float | None,
+    sandbox: bool,
+) -> ClaudeAgentOptions:
+    """The run's options; ``tools`` and ``mcp_servers`` are exactly the job's."""
+    extra: dict[str, str | None] = {"no-session-persistence": None}
+    if settings.restricted:
+        extra["restricted"] = None
+    opts = ClaudeAgentOptions(
+        cwd=str(dirs.workspace),
+        env=build_env(settings, dirs),
+        model=model,
+        system_prompt=None,
+        tools=tools,
+        allowed_tools=[],
+        mcp_servers=mcp_servers,
+        strict_mcp_config=True,
+        setting_sources=[],
+        permission_mode="default",
+        can_use_tool=can_use_tool,
+        hooks={"PreToolUse": [HookMatcher(matcher=None, hooks=[pre_tool_use])]},
+        max_turns=max_turns,
+        max_budget_usd=budget_usd,
+        include_partial_messages=True,
+        stderr=stderr,
+        extra_args=extra,
+    )
+    if settings.cli_path is not None:
+        opts.cli_path = str(settings.cli_path)
+    if sandbox:
+        opts.sandbox = {
+            "enabled": True,
+            "autoAllowBashIfSandboxed": True,
+            "allowUnsandboxedCommands": False,
+        }
+    return opts
