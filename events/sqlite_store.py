@@ -81,6 +81,11 @@ class SQLiteEventStore(EventStore):
                 finally:
                     store._closed = True
                     tg.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # The caller's own error surfaces as itself, not wrapped by our task group.
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
         finally:
             await store._shutdown()
 

@@ -23,6 +23,7 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     last_finished_at_us: int | None = None
     run_count: int = 0
     cost_usd: float = 0.0
+    last_scheduled_for: float | None = None
 
 
 JOBS = Table(

@@ -106,10 +106,17 @@ def _run(view: View, run_id: str) -> RunView | None:
     return row
 
 
+def _mark_slot(job: JobView | None, slot: float | None) -> Iterable[Change]:
+    """Remember the latest scheduled slot handled, so a restart knows what it missed."""
+    if job is not None and slot is not None and (job.last_scheduled_for or 0) < slot:
+        yield Change(JOBS.name, job.job_id, msgspec.structs.replace(job, last_scheduled_for=slot))
+
+
 def _requested(view: View, rec: Recorded) -> Iterable[Change]:
     ev = rec.event
     assert isinstance(ev, RunRequested)
     job: JobView | None = view.get(JOBS.name, ev.job_id) if ev.job_id else None
+    yield from _mark_slot(job, ev.scheduled_for)
     yield Change(
         RUNS.name,
         ev.run_id,
@@ -286,6 +293,9 @@ def _skipped(view: View, rec: Recorded) -> Iterable[Change]:
     assert isinstance(ev, RunSkipped)
     if _run(view, ev.run_id) is None:
         job: JobView | None = view.get(JOBS.name, ev.job_id) if ev.job_id else None
+        yield from _mark_slot(job, ev.scheduled_for)
+        if job is not None and ev.scheduled_for is not None:
+            job = view.get(JOBS.name, job.job_id)
         spec = RunSpec(prompt=job.spec.prompt if job else "")
         run = RunView(
             run_id=ev.run_id,

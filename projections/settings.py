@@ -2,14 +2,52 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
 
 import msgspec
 
 from events.envelope import Recorded
 from events.system import ActorCrashed, ServiceStarted, ServiceStopped, SettingsChanged
 from projections.base import Change, Table, View, simple_projection
+
+#: Built-in Claude Code tools a job may be given.
+BUILTIN_TOOLS: tuple[str, ...] = (
+    "Read",
+    "Write",
+    "Edit",
+    "Glob",
+    "Grep",
+    "Bash",
+    "WebFetch",
+    "WebSearch",
+    "NotebookEdit",
+    "TodoWrite",
+    "Task",
+)
+
+SandboxMode = Literal["auto", "required", "off"]
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """The effective settings (defaults overlaid with every ``SettingsChanged``)."""
+
+    max_concurrent_runs: int = 3
+    default_model: str = "claude-sonnet-4-5"
+    default_timeout_seconds: float = 1800.0
+    default_budget_usd: float | None = None
+    allowed_builtin_tools: tuple[str, ...] = BUILTIN_TOOLS
+    sandbox_mode: SandboxMode = "auto"
+    daily_budget_usd: float | None = None
+
+
+SETTING_NAMES = frozenset(Settings.__struct_fields__)
+
+
+def effective(values: Mapping[str, Any]) -> Settings:
+    """Overlay stored values on the defaults (unknown keys from newer versions are ignored)."""
+    known = {k: v for k, v in values.items() if k in SETTING_NAMES}
+    return msgspec.convert(known, Settings, strict=False)
 
 
 class SettingsView(msgspec.Struct, frozen=True, kw_only=True):

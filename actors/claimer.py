@@ -1,0 +1,229 @@
+"""The claimer: admits requested runs (concurrency, overlap policy, budget) and claims them.
+
+``RunClaimed`` is appended with the run stream's expected version, so of two claimers — two
+processes — exactly one wins a run. Claimed runs go to the executor pool through a channel.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+
+import anyio
+from anyio.streams.memory import MemoryObjectSendStream
+
+from events.envelope import Meta, Recorded
+from events.errors import ConcurrencyError
+from events.ids import run_stream
+from events.runs import RunCancelRequested, RunClaimed, RunSkipped
+from events.sqlite_store import SQLiteEventStore
+from projections.costs import day_of
+from projections.jobs import JOBS, JobView
+from projections.read import get_row, select_rows
+from projections.runs import RUNS, RunView
+from projections.settings import SETTINGS, Settings, SettingsView, effective
+
+log = logging.getLogger("runner.claimer")
+LIFECYCLE = frozenset(
+    {
+        "RunRequested",
+        "RunClaimed",
+        "RunStarted",
+        "RunCancelRequested",
+        "RunSucceeded",
+        "RunFailed",
+        "RunTimedOut",
+        "RunCancelled",
+        "RunCrashed",
+        "RunSkipped",
+    }
+)
+BUSY = frozenset({"claimed", "running"})
+
+
+class Claimer:
+    """Owns the queue of requested runs and the view of what is busy, across all processes."""
+
+    def __init__(
+        self,
+        store: SQLiteEventStore,
+        instance: str,
+        to_executor: MemoryObjectSendStream[RunView],
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.instance = instance
+        self.to_executor = to_executor
+        self.clock = clock
+        self.active: dict[str, RunView] = {}
+        self.jobs: dict[str, JobView | None] = {}
+        self.settings = Settings()
+        self._cancel_sent: set[str] = set()
+        self._dirty = anyio.Event()
+
+    @property
+    def queue_depth(self) -> int:
+        return sum(1 for r in self.active.values() if r.state == "requested")
+
+    async def run(self) -> None:
+        head = await self.store.head()
+        row: SettingsView | None = await get_row(self.store, SETTINGS, "settings")
+        self.settings = effective(row.values if row else {})
+        for run in await select_rows(
+            self.store, RUNS, "WHERE state IN ('requested','claimed','running')"
+        ):
+            self.active[run.run_id] = run
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._watch, head)
+            await self._admit_loop()
+
+    async def _watch(self, head: int) -> None:
+        async with self.store.subscribe(from_position=head) as sub:
+            async for rec in sub:
+                if await self._on_event(rec):
+                    self._dirty.set()
+
+    async def _on_event(self, rec: Recorded) -> bool:
+        if rec.type in LIFECYCLE:
+            run: RunView | None = await get_row(self.store, RUNS, rec.stream.removeprefix("run-"))
+            if run is None:
+                return False
+            if run.state in ("requested", "claimed", "running"):
+                self.active[run.run_id] = run
+            else:
+                self.active.pop(run.run_id, None)
+                self._cancel_sent.discard(run.run_id)
+            return True
+        if rec.type == "SettingsChanged":
+            row: SettingsView | None = await get_row(self.store, SETTINGS, "settings")
+            self.settings = effective(row.values if row else {})
+            return True
+        if rec.type.startswith("Job"):
+            self.jobs.pop(rec.stream.removeprefix("job-"), None)
+            return True
+        return False
+
+    async def _job(self, job_id: str) -> JobView | None:
+        if job_id not in self.jobs:
+            self.jobs[job_id] = await get_row(self.store, JOBS, job_id)
+        return self.jobs[job_id]
+
+    async def _admit_loop(self) -> None:
+        while True:
+            wake = await self._admit()
+            self._dirty = anyio.Event()
+            with anyio.move_on_after(
+                max(0.0, wake - self.clock()) if wake < math.inf else math.inf
+            ):
+                await self._dirty.wait()
+
+    async def _spent_today(self) -> float:
+        day = day_of(int(self.clock() * 1_000_000))
+        rows = await self.store.query(
+            "SELECT coalesce(sum(cost_usd), 0) FROM v_costs WHERE day = ?", (day,)
+        )
+        return float(rows[0][0])
+
+    async def _admit(self) -> float:
+        """One pass over the queue, oldest first. Returns when to look again (retry delays)."""
+        now = self.clock()
+        wake = math.inf
+        busy = [r for r in self.active.values() if r.state in BUSY]
+        queue = sorted(
+            (r for r in self.active.values() if r.state == "requested" and not r.cancel_requested),
+            key=lambda r: (r.requested_at_us, r.run_id),
+        )
+        waiting_jobs: set[str] = set()
+        for run in queue:
+            if run.not_before is not None and run.not_before > now:
+                wake = min(wake, run.not_before)
+                continue
+            job = await self._job(run.job_id) if run.job_id else None
+            if run.job_id and job is None:
+                await self._skip(run, "job_deleted", "the job was deleted before this run started")
+                continue
+            if job is not None:
+                job_busy = [r for r in busy if r.job_id == run.job_id]
+                policy = job.spec.overlap
+                if job_busy and policy == "skip":
+                    await self._skip(
+                        run, "overlap", f"run {job_busy[0].run_id} of this job is still running"
+                    )
+                    continue
+                if job_busy and policy == "buffer_one":
+                    if run.job_id in waiting_jobs:
+                        await self._skip(
+                            run, "overlap", "one run of this job is already waiting (buffer one)"
+                        )
+                    waiting_jobs.add(run.job_id or "")
+                    continue
+                if job_busy and policy == "cancel_previous":
+                    for prev in job_busy:
+                        await self._cancel_previous(prev, run)
+                    waiting_jobs.add(run.job_id or "")
+                    continue
+            if len(busy) >= self.settings.max_concurrent_runs:
+                break  # queued runs start in order
+            limit = self.settings.daily_budget_usd
+            if limit is not None and await self._spent_today() >= limit:
+                await self._skip(
+                    run, "budget", f"today's spend reached the daily budget of ${limit:g}"
+                )
+                continue
+            claimed = await self._claim(run)
+            if claimed is not None:
+                busy.append(claimed)
+        return wake
+
+    async def _claim(self, run: RunView) -> RunView | None:
+        try:
+            await self.store.append(
+                run_stream(run.run_id),
+                [RunClaimed(run_id=run.run_id, claimer=self.instance)],
+                expected=run.version,
+                meta=Meta(actor=f"claimer:{self.instance}"),
+            )
+        except ConcurrencyError:
+            fresh: RunView | None = await get_row(self.store, RUNS, run.run_id)
+            if fresh is not None:
+                self.active[run.run_id] = fresh
+            return None  # another claimer won, or it changed (cancelled); look again
+        claimed: RunView | None = await get_row(self.store, RUNS, run.run_id)
+        if claimed is None:
+            return None
+        self.active[run.run_id] = claimed
+        await self.to_executor.send(claimed)
+        return claimed
+
+    async def _skip(self, run: RunView, reason: str, detail: str) -> None:
+        try:
+            await self.store.append(
+                run_stream(run.run_id),
+                [RunSkipped(run_id=run.run_id, job_id=run.job_id, reason=reason, detail=detail)],  # type: ignore[arg-type]
+                expected=run.version,
+                meta=Meta(actor=f"claimer:{self.instance}"),
+            )
+            self.active.pop(run.run_id, None)
+        except ConcurrencyError:
+            fresh: RunView | None = await get_row(self.store, RUNS, run.run_id)
+            if fresh is not None and fresh.state in ("requested", "claimed", "running"):
+                self.active[run.run_id] = fresh
+
+    async def _cancel_previous(self, prev: RunView, new: RunView) -> None:
+        if prev.run_id in self._cancel_sent or prev.cancel_requested:
+            return
+        self._cancel_sent.add(prev.run_id)
+        await self.store.append(
+            run_stream(prev.run_id),
+            [
+                RunCancelRequested(
+                    run_id=prev.run_id,
+                    by=f"claimer:{self.instance}",
+                    reason=f"cancel-previous policy: newer run {new.run_id} is waiting",
+                )
+            ],
+            meta=Meta(actor=f"claimer:{self.instance}"),
+        )

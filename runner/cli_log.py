@@ -1,0 +1,85 @@
+"""``runner history STREAM``, ``runner audit`` and ``runner serve``: the log as an instrument."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from projections import ALL_PROJECTIONS, audit
+from runner.app import Runner
+from runner.config import Config
+from runner.redact import redact_event_data
+
+
+async def _history(r: Runner, a: argparse.Namespace) -> int:
+    records = await r.store.read_stream(a.stream)
+    if not records:
+        print(f"stream {a.stream!r} has no events (streams look like job-<id>, run-<id>, settings)")
+        return 1
+    for rec in records:
+        data = redact_event_data(msgspec.to_builtins(rec.event))
+        data.pop("type", None)
+        when = rec.recorded_at.isoformat(timespec="milliseconds")
+        if a.json:
+            print(
+                json.dumps(
+                    {
+                        "position": rec.position,
+                        "version": rec.version,
+                        "type": rec.type,
+                        "recorded_at": when,
+                        "actor": rec.meta.actor,
+                        "data": data,
+                    }
+                )
+            )
+        else:
+            print(
+                f"#{rec.position:<8} v{rec.version:<4} {when}  {rec.type:<20} by {rec.meta.actor}"
+            )
+            print(f"    {json.dumps(data, ensure_ascii=False)[:2000]}")
+    return 0
+
+
+def _audit_main(args: argparse.Namespace, config: Config) -> int:
+    db = config.db_path
+    if not db.exists():
+        print(f"error: no database at {db}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="runner-audit-") as tmp:
+        report = audit(db, ALL_PROJECTIONS, Path(tmp) / "scratch.db")
+    if report.ok:
+        print(f"audit OK: {report.events} events, hash chain intact, every view matches a rebuild")
+        return 0
+    print(
+        f"audit FAILED: {len(report.issues)} problem(s) in {report.events} events", file=sys.stderr
+    )
+    for issue in report.issues[:200]:
+        where = f"position {issue.position}" if issue.position is not None else "-"
+        print(f"  [{issue.kind}] {where}: {issue.detail}", file=sys.stderr)
+    if len(report.issues) > 200:
+        print(f"  ... and {len(report.issues) - 200} more", file=sys.stderr)
+    return 1
+
+
+def add_log_commands(sub: Any) -> None:
+    p = sub.add_parser("history", help="a stream's events, readable (secrets masked)")
+    p.add_argument("stream", help="e.g. job-<id>, run-<id>, webhook-<id>, settings")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(handler=_history)
+    p = sub.add_parser(
+        "audit", help="verify the hash chain; rebuild every view into a scratch database and diff"
+    )
+    p.set_defaults(main=_audit_main)
+    from runner.serve import serve_main
+
+    p = sub.add_parser("serve", help="run the service: actors, dashboard, API, webhooks, MCP")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(main=serve_main)

@@ -1,0 +1,264 @@
+"""Read-side of the application: typed queries over the view tables, paginated with a hard cap."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import msgspec
+
+from events.envelope import Recorded
+from events.sqlite_store import SQLiteEventStore
+from projections import (
+    CostRow,
+    CredentialView,
+    JobView,
+    OutputRow,
+    RunView,
+    ServerView,
+    SettingsView,
+    WebhookView,
+)
+from projections.costs import day_of
+from runner.errors import InvalidInput, NotFound
+from runner.settings import Settings, effective
+
+T = TypeVar("T")
+MAX_PAGE = 200
+_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+
+
+def _decode(row_type: type[T], doc: bytes) -> T:
+    dec = _decoders.get(row_type)
+    if dec is None:
+        dec = _decoders[row_type] = msgspec.json.Decoder(row_type)
+    value: T = dec.decode(doc)
+    return value
+
+
+class Page(msgspec.Struct, kw_only=True):
+    items: list[Any]
+    limit: int
+    offset: int
+    total: int
+
+    @property
+    def has_more(self) -> bool:
+        return self.offset + len(self.items) < self.total
+
+
+def clamp(limit: int | None, default: int = 50) -> int:
+    if limit is None:
+        return default
+    if limit < 1:
+        raise InvalidInput("limit must be at least 1", field="limit")
+    return min(int(limit), MAX_PAGE)
+
+
+class RunFilter(msgspec.Struct, kw_only=True):
+    job_id: str | None = None
+    state: str | None = None
+    trigger: str | None = None
+    webhook_id: str | None = None
+    since_us: int | None = None
+    until_us: int | None = None
+
+
+class Queries:
+    """Everything the dashboard, API, MCP tools and CLI read."""
+
+    def __init__(self, store: SQLiteEventStore) -> None:
+        self.store = store
+
+    async def _one(self, row_type: type[T], table: str, key: str) -> T | None:
+        rows = await self.store.query(f"SELECT doc FROM {table} WHERE k = ?", (key,))
+        return _decode(row_type, rows[0][0]) if rows else None
+
+    async def job(self, job_id: str) -> JobView:
+        job = await self._one(JobView, "v_jobs", job_id)
+        if job is None:
+            raise NotFound(
+                f"no job with id {job_id!r} (expected a job id such as 'job_1a2b3c4d5e6f')"
+            )
+        return job
+
+    async def job_by_name(self, name: str) -> JobView | None:
+        rows = await self.store.query("SELECT doc FROM v_jobs WHERE name = ?", (name,))
+        return _decode(JobView, rows[0][0]) if rows else None
+
+    async def jobs(self, *, limit: int | None = None, offset: int = 0) -> Page:
+        lim = clamp(limit, MAX_PAGE)
+        rows = await self.store.query(
+            "SELECT doc, (SELECT count(*) FROM v_jobs) FROM v_jobs "
+            "ORDER BY created_at DESC, k LIMIT ? OFFSET ?",
+            (lim, offset),
+        )
+        total = rows[0][1] if rows else await self._count("v_jobs")
+        return Page(
+            items=[_decode(JobView, r[0]) for r in rows], limit=lim, offset=offset, total=total
+        )
+
+    async def all_jobs(self) -> list[JobView]:
+        rows = await self.store.query("SELECT doc FROM v_jobs ORDER BY created_at")
+        return [_decode(JobView, r[0]) for r in rows]
+
+    async def _count(self, table: str, where: str = "", params: Sequence[Any] = ()) -> int:
+        rows = await self.store.query(f"SELECT count(*) FROM {table} {where}", params)
+        return int(rows[0][0])
+
+    async def run(self, run_id: str) -> RunView:
+        run = await self._one(RunView, "v_runs", run_id)
+        if run is None:
+            raise NotFound(
+                f"no run with id {run_id!r} (expected a run id such as 'run_1a2b3c4d5e6f')"
+            )
+        return run
+
+    async def runs(
+        self, filt: RunFilter | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> Page:
+        f = filt or RunFilter()
+        lim = clamp(limit)
+        if offset < 0:
+            raise InvalidInput("offset must be >= 0", field="offset")
+        clauses: list[str] = []
+        params: list[Any] = []
+        for col, val in (
+            ("job_id", f.job_id),
+            ("state", f.state),
+            ("trigger", f.trigger),
+            ("webhook_id", f.webhook_id),
+        ):
+            if val:
+                clauses.append(f"{col} = ?")
+                params.append(val)
+        if f.since_us is not None:
+            clauses.append("requested_at >= ?")
+            params.append(f.since_us)
+        if f.until_us is not None:
+            clauses.append("requested_at < ?")
+            params.append(f.until_us)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        rows = await self.store.query(
+            f"SELECT doc FROM v_runs {where} ORDER BY requested_at DESC, k DESC LIMIT ? OFFSET ?",
+            (*params, lim, offset),
+        )
+        total = await self._count("v_runs", where, params)
+        return Page(
+            items=[_decode(RunView, r[0]) for r in rows], limit=lim, offset=offset, total=total
+        )
+
+    async def active_runs(self) -> list[RunView]:
+        rows = await self.store.query(
+            "SELECT doc FROM v_runs WHERE state IN ('requested','claimed','running') "
+            "ORDER BY requested_at, k"
+        )
+        return [_decode(RunView, r[0]) for r in rows]
+
+    async def output(
+        self, run_id: str, *, after_position: int = 0, limit: int = 1000
+    ) -> list[OutputRow]:
+        rows = await self.store.query(
+            "SELECT doc FROM v_run_output WHERE run_id = ? AND position > ? "
+            "ORDER BY position LIMIT ?",
+            (run_id, after_position, min(limit, 5000)),
+        )
+        return [_decode(OutputRow, r[0]) for r in rows]
+
+    async def settings(self) -> Settings:
+        row = await self._one(SettingsView, "v_settings", "settings")
+        return effective(row.values if row else {})
+
+    async def servers(self) -> list[ServerView]:
+        rows = await self.store.query("SELECT doc FROM v_servers ORDER BY k")
+        return [_decode(ServerView, r[0]) for r in rows]
+
+    async def server(self, name: str) -> ServerView:
+        srv = await self._one(ServerView, "v_servers", name)
+        if srv is None:
+            raise NotFound(f"no MCP server named {name!r}")
+        return srv
+
+    async def credentials(self, server: str) -> list[CredentialView]:
+        rows = await self.store.query(
+            "SELECT doc FROM v_credentials WHERE server = ? ORDER BY k", (server,)
+        )
+        return [_decode(CredentialView, r[0]) for r in rows]
+
+    async def known_servers(self) -> dict[str, bool]:
+        rows = await self.store.query("SELECT k, enabled FROM v_servers")
+        return {str(r[0]): bool(r[1]) for r in rows}
+
+    async def webhooks(self) -> list[WebhookView]:
+        rows = await self.store.query("SELECT doc FROM v_webhooks ORDER BY created_at DESC")
+        return [_decode(WebhookView, r[0]) for r in rows]
+
+    async def webhook(self, webhook_id: str) -> WebhookView:
+        hook = await self._one(WebhookView, "v_webhooks", webhook_id)
+        if hook is None:
+            raise NotFound(
+                f"no webhook with id {webhook_id!r} "
+                "(expected a webhook id such as 'wh_1a2b3c4d5e6f')"
+            )
+        return hook
+
+    async def costs(
+        self, *, start: dt.date, end: dt.date, group_by: str = "day"
+    ) -> list[dict[str, Any]]:
+        """Totals per ``day``, ``job`` or ``model`` for ``start <= day <= end`` (UTC)."""
+        column = {"day": "day", "job": "job_id", "model": "model"}.get(group_by)
+        if column is None:
+            raise InvalidInput("group_by must be one of day, job, model", field="group_by")
+        if end < start:
+            raise InvalidInput("end must not be before start", field="end")
+        rows = await self.store.query(
+            f"SELECT {column} AS key, sum(runs), sum(input_tokens), sum(output_tokens), "
+            "sum(cache_creation_tokens), sum(cache_read_tokens), sum(cost_usd) FROM v_costs "
+            f"WHERE day >= ? AND day <= ? GROUP BY {column} ORDER BY {column}",
+            (start.isoformat(), end.isoformat()),
+        )
+        return [
+            {
+                "key": r[0],
+                "runs": r[1],
+                "input_tokens": r[2],
+                "output_tokens": r[3],
+                "cache_creation_tokens": r[4],
+                "cache_read_tokens": r[5],
+                "cost_usd": round(float(r[6] or 0.0), 6),
+            }
+            for r in rows
+        ]
+
+    async def cost_rows(self, *, start: dt.date, end: dt.date) -> list[CostRow]:
+        rows = await self.store.query(
+            "SELECT doc FROM v_costs WHERE day >= ? AND day <= ? ORDER BY day",
+            (start.isoformat(), end.isoformat()),
+        )
+        return [_decode(CostRow, r[0]) for r in rows]
+
+    async def totals(self, *, since_day: str | None = None) -> dict[str, Any]:
+        where, params = ("WHERE day >= ?", (since_day,)) if since_day else ("", ())
+        rows = await self.store.query(
+            "SELECT coalesce(sum(runs),0), coalesce(sum(cost_usd),0), "
+            "coalesce(sum(input_tokens),0), "
+            "coalesce(sum(output_tokens),0), coalesce(sum(cache_creation_tokens),0), "
+            f"coalesce(sum(cache_read_tokens),0) FROM v_costs {where}",
+            params,
+        )
+        r = rows[0]
+        return {
+            "runs": r[0],
+            "cost_usd": round(float(r[1]), 6),
+            "input_tokens": r[2],
+            "output_tokens": r[3],
+            "cache_creation_tokens": r[4],
+            "cache_read_tokens": r[5],
+        }
+
+    async def today(self) -> str:
+        return day_of(int(dt.datetime.now(dt.UTC).timestamp() * 1_000_000))
+
+    async def history(self, stream: str) -> list[Recorded]:
+        return await self.store.read_stream(stream)

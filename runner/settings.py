@@ -1,0 +1,49 @@
+"""Runtime settings, changed by the ``SettingsChanged`` event: names, defaults, validation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from projections.settings import BUILTIN_TOOLS, SETTING_NAMES, Settings, effective
+from runner.errors import InvalidInput
+
+__all__ = ["BUILTIN_TOOLS", "SETTING_NAMES", "Settings", "effective", "validate_changes"]
+
+
+def validate_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a settings change; return it normalised or raise ``InvalidInput``."""
+    if not changes:
+        raise InvalidInput("no settings given; known settings: " + ", ".join(sorted(SETTING_NAMES)))
+    out: dict[str, Any] = {}
+    for key, value in changes.items():
+        if key not in SETTING_NAMES:
+            raise InvalidInput(
+                f"unknown setting {key!r}; known settings: {', '.join(sorted(SETTING_NAMES))}",
+                field=key,
+            )
+        try:
+            typed = msgspec.convert({key: value}, Settings, strict=False)
+        except msgspec.ValidationError as exc:
+            raise InvalidInput(f"setting {key!r}: {exc}", field=key)
+        norm = getattr(typed, key)
+        if key == "max_concurrent_runs" and not 1 <= norm <= 100:
+            raise InvalidInput("max_concurrent_runs must be between 1 and 100", field=key)
+        if key == "default_timeout_seconds" and not 0 < norm <= 86_400:
+            raise InvalidInput("default_timeout_seconds must be > 0 and at most 86400", field=key)
+        if key in ("default_budget_usd", "daily_budget_usd") and norm is not None and norm <= 0:
+            raise InvalidInput(f"{key} must be a positive amount in USD or null", field=key)
+        if key == "default_model" and not str(norm).strip():
+            raise InvalidInput("default_model must not be empty", field=key)
+        if key == "allowed_builtin_tools":
+            unknown = [t for t in norm if t not in BUILTIN_TOOLS]
+            if unknown:
+                raise InvalidInput(
+                    f"unknown built-in tools {unknown}; valid: {', '.join(BUILTIN_TOOLS)}",
+                    field=key,
+                )
+            norm = list(norm)
+        out[key] = norm
+    return out
