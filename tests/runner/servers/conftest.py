@@ -31,9 +31,11 @@ class Inbox:
 
     def __init__(self) -> None:
         self.messages: list[Any] = []
+        self.tls: list[bool] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(envelope)
+        self.tls.append(session.ssl is not None)
         return "250 OK"
 
 
