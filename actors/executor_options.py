@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -59,6 +60,9 @@ class ExecutorSettings(msgspec.Struct, frozen=True, kw_only=True):
     restricted: bool = True
     """Pass the CLI's ``--restricted`` (file tools confined to the working dir)."""
     stderr_lines: int = 40
+    tmp_root: Path | None = None
+    """Parent of the per-run ``TMPDIR`` (default: the system temp dir). Keep it short: the
+    sandbox puts unix sockets there and their paths must stay under 108 bytes."""
 
 
 def auth_mode(settings: ExecutorSettings) -> AuthMode:
@@ -114,12 +118,15 @@ class RunDirs(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def run_dirs(settings: ExecutorSettings, run_id: str, job_id: str | None) -> RunDirs:
-    """Create the job's persistent workspace and the run's scratch dirs (removed afterwards)."""
+    """Create the job's persistent workspace and the run's scratch dirs (removed afterwards):
+    ``<data_dir>/runs/<run_id>/config`` and a short ``TMPDIR`` under ``tmp_root``."""
     ws = settings.data_dir / "workspaces" / (job_id or f"adhoc-{run_id}")
     scratch = settings.data_dir / "runs" / run_id
-    dirs = RunDirs(workspace=ws, scratch=scratch, config=scratch / "config", tmp=scratch / "tmp")
-    for d in (dirs.workspace, dirs.config, dirs.tmp):
+    for d in (ws, scratch / "config"):
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    root = str(settings.tmp_root) if settings.tmp_root is not None else None
+    tmp = Path(tempfile.mkdtemp(prefix="cr-", dir=root))
+    dirs = RunDirs(workspace=ws, scratch=scratch, config=scratch / "config", tmp=tmp)
     creds = _login_credentials(settings)
     if creds is not None and "ANTHROPIC_API_KEY" not in settings.auth_env:
         target = dirs.config / ".credentials.json"
@@ -130,6 +137,7 @@ def run_dirs(settings: ExecutorSettings, run_id: str, job_id: str | None) -> Run
 
 def remove_scratch(dirs: RunDirs) -> None:
     shutil.rmtree(dirs.scratch, ignore_errors=True)
+    shutil.rmtree(dirs.tmp, ignore_errors=True)
 
 
 def build_env(
