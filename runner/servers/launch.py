@@ -18,6 +18,7 @@ from runner.servers.code import INJECTED_VARS, is_sensitive
 from runner.servers.errors import InvalidServerConfig, ServerError
 from runner.servers.materialize import code_path, server_data_dir
 
+MIN_SECRET_CHARS = 4
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -61,12 +62,16 @@ def missing_credentials(
 
 
 def secret_values(env: Iterable[EnvVarSpec], credentials: Mapping[str, str]) -> tuple[str, ...]:
-    """Credential values to redact: those of sensitive specs and of variables without a spec."""
+    """Credential values to redact: those of sensitive specs and of variables without a spec.
+
+    Values shorter than :data:`MIN_SECRET_CHARS` are left out: masking every "1" in an output
+    would destroy it while protecting nothing.
+    """
     specs = {s.name: s for s in env}
     out = {
         value
         for name, value in credentials.items()
-        if value and (specs[name].sensitive if name in specs else True)
+        if len(value) >= MIN_SECRET_CHARS and (specs[name].sensitive if name in specs else True)
     }
     return tuple(sorted(out, key=len, reverse=True))
 
@@ -77,9 +82,13 @@ def _server_env(
     env = {k: v for k, v in credentials.items() if k not in INJECTED_VARS}
     env.update(extra or {})
     env["DATA_DIR"] = str(data_dir)
-    env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
+
+
+# -I: isolated mode. Neither the working directory (a job's workspace, for Claude Code) nor the
+# script's folder lands on sys.path, and PYTHON* variables are ignored, so nothing a job writes
+# can shadow ``mcp`` or ``runner`` inside a server.
+PYTHON_FLAGS: tuple[str, ...] = ("-I",)
 
 
 def dynamic_launch(
@@ -90,14 +99,14 @@ def dynamic_launch(
     *,
     server_data: Path | None = None,
 ) -> StdioLaunch:
-    """Launch of a materialised dynamic server: ``python <data_dir>/servers/<name>/server.py``.
+    """Launch of a materialised dynamic server: ``python -I <data_dir>/servers/<name>/server.py``.
 
     ``DATA_DIR`` is the server's ``data/`` folder unless ``server_data`` overrides it.
     """
     folder = Path(server_data) if server_data is not None else server_data_dir(data_dir, name)
     return StdioLaunch(
         command=sys.executable,
-        args=(str(code_path(data_dir, name)),),
+        args=(*PYTHON_FLAGS, str(code_path(data_dir, name))),
         env=_server_env(folder, credentials),
         cwd=str(folder),
         secrets=secret_values(env, credentials),
@@ -111,7 +120,7 @@ def builtin_launch(
     *,
     server_data: Path | None = None,
 ) -> StdioLaunch:
-    """Launch of a shipped server: ``python -m runner.builtin_servers.<module>``.
+    """Launch of a shipped server: ``python -I -m runner.builtin_servers.<module>``.
 
     Pass ``server_data`` to give a job its own store (the ``memory`` server is per job);
     the folder is created if missing.
@@ -125,7 +134,7 @@ def builtin_launch(
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # built-ins have no materialised folder
     return StdioLaunch(
         command=sys.executable,
-        args=("-m", spec.module),
+        args=(*PYTHON_FLAGS, "-m", spec.module),
         env=_server_env(folder, credentials),
         cwd=str(folder),
         secrets=secret_values(spec.env, credentials),
@@ -184,7 +193,9 @@ def external_launch(
         raise InvalidServerConfig(f"server {name!r}: unsupported type {kind!r}")
     if missing:
         raise MissingCredentials(name, sorted(set(missing)))
-    ordered = tuple(sorted((s for s in secrets if s), key=len, reverse=True))
+    ordered = tuple(
+        sorted((s for s in secrets if len(s) >= MIN_SECRET_CHARS), key=len, reverse=True)
+    )
     if isinstance(launch, StdioLaunch):
         return StdioLaunch(launch.command, launch.args, launch.env, launch.cwd, ordered)
     return HttpLaunch(launch.url, launch.headers, launch.transport, ordered)

@@ -42,3 +42,21 @@ def suggest_name(raw: str) -> str:
     if not slug or not slug[0].isalpha():
         slug = f"s-{slug}" if slug else "server"
     return slug[:64].rstrip("-_") or "server"
+
+
+def tool_id(server: str, tool: str) -> str:
+    """Claude Code's name for a server's tool: ``mcp__<server>__<tool>``."""
+    return f"mcp__{server}__{tool}"
+
+
+def parse_tool_id(full: str) -> tuple[str, str]:
+    """``mcp__<server>__<tool>`` -> ``(server, tool)``; raises ``ValueError`` otherwise.
+
+    Server names never contain ``__``, so the first ``__`` after the prefix splits the two.
+    """
+    if not full.startswith("mcp__"):
+        raise ValueError(f"not an MCP tool name: {full[:80]!r} (expected mcp__<server>__<tool>)")
+    server, sep, tool = full[len("mcp__") :].partition("__")
+    if not sep or not server or not tool:
+        raise ValueError(f"not an MCP tool name: {full[:80]!r} (expected mcp__<server>__<tool>)")
+    return server, tool

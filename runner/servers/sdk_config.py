@@ -7,6 +7,9 @@ stdio: ``{"type": "stdio", "command", "args", "env"}``; remote: ``{"type": "http
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -55,3 +58,24 @@ def sdk_server_config(
             server_data=server_data,
         )
     )
+
+
+def write_mcp_config_file(path: Path, servers: Mapping[str, Mapping[str, Any]]) -> Path:
+    """Write ``{"mcpServers": servers}`` to ``path`` (mode 0600, atomically) and return it.
+
+    Give the path to ``ClaudeAgentOptions(mcp_servers=path)``: a dict there is put on the CLI's
+    command line as JSON (``--mcp-config '{...}'``), where every local user can read the
+    credentials in ``ps``; a file in the run's private config dir cannot be. Delete it (with
+    the run's folder) when the run ends.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=".mcp-", suffix=".json", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"mcpServers": {k: dict(v) for k, v in servers.items()}}, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

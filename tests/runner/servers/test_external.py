@@ -17,7 +17,7 @@ from runner.servers.launch import (
     missing_credentials,
     server_launch,
 )
-from runner.servers.sdk_config import sdk_server_config, to_sdk_config
+from runner.servers.sdk_config import sdk_server_config, to_sdk_config, write_mcp_config_file
 
 MCP_JSON = {
     "mcpServers": {
@@ -178,11 +178,26 @@ def test_dynamic_and_builtin_sdk_configs(tmp_path: Path) -> None:
         "dynamic", "poster", data_dir=tmp_path, credentials={"FB_TOKEN": "t", "DATA_DIR": "/evil"}
     )
     assert cfg["command"] == sys.executable
-    assert cfg["args"] == [str(tmp_path / "servers" / "poster" / "server.py")]
+    assert cfg["args"] == ["-I", str(tmp_path / "servers" / "poster" / "server.py")]
     assert cfg["env"]["FB_TOKEN"] == "t"
     assert cfg["env"]["DATA_DIR"] == str(tmp_path / "servers" / "poster" / "data")
     job_dir = tmp_path / "jobs" / "j1" / "memory"
     mem = server_launch("builtin", "memory", data_dir=tmp_path, credentials={}, server_data=job_dir)
     assert isinstance(mem, StdioLaunch)
-    assert mem.args == ("-m", "runner.builtin_servers.memory")
-    assert mem.env["DATA_DIR"] == str(job_dir)
+    assert mem.args == ("-I", "-m", "runner.builtin_servers.memory")
+    assert mem.env["DATA_DIR"] == str(job_dir) and job_dir.is_dir()
+
+
+def test_mcp_config_file_is_private(tmp_path: Path) -> None:
+    cfg = {"poster": {"type": "stdio", "command": "x", "env": {"T": "secret-1234"}}}
+    path = write_mcp_config_file(tmp_path / "mcp.json", cfg)
+    assert json.loads(path.read_text()) == {"mcpServers": cfg}
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["mcp.json"]
+
+
+def test_short_values_are_not_redacted() -> None:
+    launch = external_launch(
+        "s", {"command": "x", "env": {"PIN_CODE": "${PIN_CODE}"}}, {"PIN_CODE": "42"}
+    )
+    assert launch.secrets == ()
