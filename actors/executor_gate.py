@@ -48,15 +48,24 @@ def _inside(path: str, root: Path, cwd: Path) -> bool:
 
 
 def _pattern_root(pattern: str) -> str | None:
-    """The non-glob leading part of an absolute (or ``~``/``..``) pattern, else None."""
+    """The non-glob leading part of an absolute (or ``~``) pattern, else None."""
     parts: list[str] = []
     for part in pattern.split("/"):
         if any(c in GLOB_CHARS for c in part):
             break
         parts.append(part)
     root = "/".join(parts)
-    if pattern.startswith(("/", "~")) or ".." in parts:
+    if pattern.startswith(("/", "~")):
         return root or "/"
+    return None
+
+
+def climbing_glob(tool: str, tool_input: dict[str, Any]) -> str | None:
+    """A glob pattern with a ``..`` segment (it could leave the workspace), if any."""
+    key = "pattern" if tool == "Glob" else "glob" if tool == "Grep" else None
+    v = tool_input.get(key) if key else None
+    if isinstance(v, str) and ".." in v.replace("\\", "/").split("/"):
+        return v
     return None
 
 
@@ -101,6 +110,8 @@ class Gate:
         if tool in FILE_TOOLS:
             if tool not in self.tools:
                 return f"{tool} is not enabled for this job", ""
+            if (g := climbing_glob(tool, tool_input)) is not None:
+                return "glob patterns may not contain '..'", g
             for t in targets(tool, tool_input):
                 if not _inside(t, self.root, self.root):
                     return f"{t} is outside the job's workspace", t
