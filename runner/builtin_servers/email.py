@@ -218,15 +218,16 @@ def build_server() -> Any:
 
     @server.tool()
     def send_email(
-        to: list[str],
+        to: list[str] | str,
         subject: str,
         body: str,
         html: bool = False,
-        cc: list[str] | None = None,
-        bcc: list[str] | None = None,
+        cc: list[str] | str | None = None,
+        bcc: list[str] | str | None = None,
         reply_to: str | None = None,
     ) -> dict[str, Any]:
-        """Send an e-mail. `to`/`cc`/`bcc` are lists of addresses; `html` sends `body` as HTML."""
+        """Send an e-mail. `to`/`cc`/`bcc`: addresses (a list, or one comma-separated string);
+        `html` sends `body` as HTML."""
         try:
             return send_email_from_env(
                 to, subject, body, html=html, cc=cc, bcc=bcc, reply_to=reply_to

@@ -31,6 +31,11 @@ SENSITIVE_WORDS: tuple[str, ...] = (
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
+def is_reserved_env(name: str) -> bool:
+    """Variables a credential may never set: the runner's own and loader/interpreter hooks."""
+    return name in INJECTED_VARS or name.startswith(("LD_", "DYLD_", "PYTHON"))
+
+
 class DetectedVar(msgspec.Struct, frozen=True, kw_only=True):
     """An environment variable read by the code; ``required`` is false when a default is given."""
 
@@ -125,7 +130,7 @@ def detect_env_vars(code: str) -> tuple[DetectedVar, ...]:
     found: dict[str, DetectedVar] = {}
 
     def note(name: str | None, required: bool, line: int) -> None:
-        if name is None or name in INJECTED_VARS:
+        if name is None or is_reserved_env(name):
             return
         old = found.get(name)
         if old is None:
@@ -175,8 +180,8 @@ def merge_env_specs(
     for spec in declared:
         if not _ENV_NAME.match(spec.name):
             raise InvalidServerCode(f"invalid environment variable name {spec.name[:80]!r}")
-        if spec.name in INJECTED_VARS:
-            raise InvalidServerCode(f"environment variable {spec.name!r} is set by the runner")
+        if is_reserved_env(spec.name):
+            raise InvalidServerCode(f"environment variable {spec.name!r} is reserved")
         merged[spec.name] = spec
     if sensitivity:
         unknown = sorted(set(sensitivity) - set(merged))

@@ -13,6 +13,7 @@ from events.servers import ToolInfo
 from runner.servers.launch import Launch, StdioLaunch
 from runner.servers.session import (
     describe_exception,
+    missing_file_reason,
     new_errlog,
     open_session,
     redact,
@@ -76,7 +77,7 @@ async def discover_tools(launch: Launch, *, time_limit: float = DISCOVERY_TIMEOU
         except TimeoutError:
             reason = f"{what} did not list its tools within {time_limit:g} s"
         except FileNotFoundError as exc:
-            reason = f"cannot start {what}: command not found ({exc.filename or exc})"
+            reason = missing_file_reason(what, launch, exc)
         except OSError as exc:
             reason = f"cannot start {what}: {describe_exception(exc)}"
         except Exception as exc:

@@ -13,6 +13,7 @@ import msgspec
 from runner.servers.discovery import failure_reason
 from runner.servers.launch import Launch, StdioLaunch
 from runner.servers.session import (
+    missing_file_reason,
     new_errlog,
     open_session,
     redact,
@@ -103,7 +104,7 @@ async def invoke_tool(
         except TimeoutError:
             reason = f"tool {tool!r} did not answer within {time_limit:g} s"
         except FileNotFoundError as exc:
-            reason = f"cannot start {what}: command not found ({exc.filename or exc})"
+            reason = missing_file_reason(what, launch, exc)
         except Exception as exc:
             reason = failure_reason(what, exc)
         else:

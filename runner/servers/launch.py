@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from events.servers import EnvVarSpec, ServerKind
-from runner.servers.code import INJECTED_VARS, is_sensitive
+from runner.servers.code import is_reserved_env, is_sensitive
 from runner.servers.errors import InvalidServerConfig, ServerError
 from runner.servers.materialize import code_path, server_data_dir
 
@@ -79,7 +79,7 @@ def secret_values(env: Iterable[EnvVarSpec], credentials: Mapping[str, str]) -> 
 def _server_env(
     data_dir: Path, credentials: Mapping[str, str], extra: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    env = {k: v for k, v in credentials.items() if k not in INJECTED_VARS}
+    env = {k: v for k, v in credentials.items() if not is_reserved_env(k)}
     env.update(extra or {})
     env["DATA_DIR"] = str(data_dir)
     return env

@@ -6,6 +6,7 @@ Shared by discovery and invocation. The server's code only ever runs in its own 
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -56,6 +57,13 @@ def stderr_tail(log: IO[str] | None, secrets: Iterable[str] = ()) -> str:
     if len(text) > STDERR_TAIL_CHARS and "\n" in tail:
         tail = tail[tail.index("\n") + 1 :]
     return redact(tail.strip(), secrets)
+
+
+def missing_file_reason(what: str, launch: Launch, exc: FileNotFoundError) -> str:
+    """Tell a missing working folder (server not materialised) from a missing command."""
+    if isinstance(launch, StdioLaunch) and launch.cwd and not os.path.isdir(launch.cwd):
+        return f"cannot start {what}: its folder {launch.cwd} does not exist (not materialised?)"
+    return f"cannot start {what}: command not found ({exc.filename or launch})"
 
 
 def describe_exception(exc: BaseException) -> str:

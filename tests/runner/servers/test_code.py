@@ -108,7 +108,8 @@ def test_declared_specs_and_overrides_win() -> None:
 def test_overriding_unknown_or_injected_vars_is_an_error() -> None:
     with pytest.raises(InvalidServerCode, match="unknown"):
         merge_env_specs((), (), {"NOPE": True})
-    with pytest.raises(InvalidServerCode, match="set by the runner"):
-        merge_env_specs((), [EnvVarSpec(name="DATA_DIR")])
+    for reserved in ("DATA_DIR", "LD_PRELOAD", "PYTHONPATH"):
+        with pytest.raises(InvalidServerCode, match="reserved"):
+            merge_env_specs((), [EnvVarSpec(name=reserved)])
     with pytest.raises(InvalidServerCode, match="invalid environment variable"):
         merge_env_specs((), [EnvVarSpec(name="BAD-NAME")])

@@ -119,3 +119,8 @@ async def test_unknown_command_and_timeout() -> None:
     # `sleep` never answers the handshake: the time limit turns that into an error.
     slow = await discover_tools(StdioLaunch(command="sleep", args=("30",)), time_limit=0.5)
     assert not slow.ok and "within 0.5 s" in (slow.error or "")
+
+
+async def test_unmaterialised_server_says_so(tmp_path: Path) -> None:
+    found = await discover_tools(dynamic_launch(tmp_path, "ghost", {}))
+    assert not found.ok and "not materialised" in (found.error or "")

@@ -201,3 +201,10 @@ def test_short_values_are_not_redacted() -> None:
         "s", {"command": "x", "env": {"PIN_CODE": "${PIN_CODE}"}}, {"PIN_CODE": "42"}
     )
     assert launch.secrets == ()
+
+
+def test_credentials_cannot_set_loader_or_runner_variables(tmp_path: Path) -> None:
+    creds = {"LD_PRELOAD": "/x.so", "PYTHONSTARTUP": "/y.py", "HOME": "/h", "OK_KEY": "value"}
+    launch = server_launch("dynamic", "s", data_dir=tmp_path, credentials=creds)
+    assert isinstance(launch, StdioLaunch)
+    assert sorted(launch.env) == ["DATA_DIR", "OK_KEY"]
