@@ -136,6 +136,10 @@ def rebuild_into(
     return count
 
 
+def _bytes(value: object) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
 def diff_views(
     live: sqlite3.Connection, scratch: sqlite3.Connection, projections: Sequence[Projection]
 ) -> list[AuditIssue]:
@@ -143,12 +147,10 @@ def diff_views(
     issues: list[AuditIssue] = []
     for proj in projections:
         for table in proj.tables:
-            live_rows = dict(
-                (
-                    (k, (pos, bytes(doc)))
-                    for k, pos, doc in live.execute(f"SELECT k, pos, doc FROM {table.name}")
-                )
-            )
+            live_rows = {
+                k: (pos, _bytes(doc))
+                for k, pos, doc in live.execute(f"SELECT k, pos, doc FROM {table.name}")
+            }
             for k, pos, doc in scratch.execute(f"SELECT k, pos, doc FROM {table.name}"):
                 got = live_rows.pop(k, None)
                 if got is None:
@@ -160,7 +162,7 @@ def diff_views(
                             f"(last written by position {pos})",
                         )
                     )
-                elif got[1] != bytes(doc):
+                elif got[1] != _bytes(doc):
                     issues.append(
                         AuditIssue(
                             kind="view-differs",

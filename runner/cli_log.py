@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 import tempfile
 from pathlib import Path
@@ -52,8 +53,12 @@ def _audit_main(args: argparse.Namespace, config: Config) -> int:
     if not db.exists():
         print(f"error: no database at {db}", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="runner-audit-") as tmp:
-        report = audit(db, ALL_PROJECTIONS, Path(tmp) / "scratch.db")
+    try:
+        with tempfile.TemporaryDirectory(prefix="runner-audit-") as tmp:
+            report = audit(db, ALL_PROJECTIONS, Path(tmp) / "scratch.db")
+    except sqlite3.DatabaseError as exc:
+        print(f"audit FAILED: the database file cannot be read: {exc}", file=sys.stderr)
+        return 1
     if report.ok:
         print(f"audit OK: {report.events} events, hash chain intact, every view matches a rebuild")
         return 0
