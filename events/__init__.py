@@ -15,6 +15,7 @@ from events.envelope import (
 )
 from events.errors import (
     ConcurrencyError,
+    CorruptEventError,
     SchemaVersionError,
     StoreClosedError,
     StoreError,
@@ -33,6 +34,7 @@ __all__ = [
     "AppendRequest",
     "AppendResult",
     "ConcurrencyError",
+    "CorruptEventError",
     "Event",
     "EventStore",
     "ExpectedVersion",

@@ -10,7 +10,12 @@ import msgspec
 
 from events.catalogue import EVENT_TYPES, Event, schema_version
 from events.envelope import Meta, Recorded
-from events.errors import UnknownEventTypeError
+from events.errors import (
+    CorruptEventError,
+    SchemaVersionError,
+    StoreError,
+    UnknownEventTypeError,
+)
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -57,24 +62,38 @@ def decode_meta(raw: bytes | str) -> Meta:
 
 
 def decode_event(type_: str, raw: bytes | str, stored_schema: int) -> Event:
-    """Decode one stored event, upcasting it when it was written by an older schema."""
+    """Decode one stored event, upcasting it when it was written by an older schema.
+
+    Raises ``UnknownEventTypeError`` for a type this code does not know, ``SchemaVersionError``
+    for a shape newer than this code, ``CorruptEventError`` when the row does not decode.
+    """
     if type_ not in EVENT_TYPES:
         raise UnknownEventTypeError(f"unknown event type {type_!r}")
     current = schema_version(type_)
-    if stored_schema == current:
-        decoded: Event = _event_decoder.decode(raw)
-        return decoded
-    data: dict[str, Any] = msgspec.json.decode(raw)
-    version = stored_schema
-    while version < current:
-        step = UPCASTERS.get((type_, version))
-        if step is None:
-            raise UnknownEventTypeError(f"no upcaster for {type_} v{version}")
-        data = step(data)
-        version += 1
-    data["type"] = type_
-    converted: Event = msgspec.convert(data, Event)
-    return converted
+    if stored_schema > current:
+        raise SchemaVersionError(
+            f"{type_} was written with schema {stored_schema}, this version understands up to "
+            f"{current}; upgrade Claude Runner"
+        )
+    try:
+        if stored_schema == current:
+            decoded: Event = _event_decoder.decode(raw)
+        else:
+            data: dict[str, Any] = msgspec.json.decode(raw)
+            version = stored_schema
+            while version < current:
+                step = UPCASTERS.get((type_, version))
+                if step is None:
+                    raise UnknownEventTypeError(f"no upcaster for {type_} v{version}")
+                data = step(data)
+                version += 1
+            data["type"] = type_
+            decoded = msgspec.convert(data, Event)
+    except (msgspec.DecodeError, msgspec.ValidationError, KeyError, TypeError, ValueError) as exc:
+        raise CorruptEventError(f"a stored {type_} does not decode: {exc}") from exc
+    if type(decoded).__name__ != type_:
+        raise CorruptEventError(f"a row of type {type_} holds a {type(decoded).__name__}")
+    return decoded
 
 
 def chain_hash(
@@ -102,13 +121,19 @@ RowTuple = tuple[int, str, int, str, bytes, bytes, int, str]
 def decode_row(row: RowTuple) -> Recorded:
     """Turn a stored row ``(position, stream, version, type, data, meta, recorded_at, hash)``."""
     position, stream, version, type_, data, meta_raw, recorded_at_us, hash_ = row
-    meta = decode_meta(meta_raw)
+    try:
+        meta = decode_meta(meta_raw)
+        event = decode_event(type_, data, meta.schema)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise CorruptEventError(f"event at position {position} ({stream!r} v{version}): {exc}")
+    except StoreError as exc:
+        raise type(exc)(f"event at position {position} ({stream!r} v{version}): {exc}") from exc
     return Recorded(
         position=position,
         stream=stream,
         version=version,
         type=type_,
-        event=decode_event(type_, data, meta.schema),
+        event=event,
         meta=meta,
         recorded_at_us=recorded_at_us,
         hash=hash_,

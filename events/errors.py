@@ -31,3 +31,7 @@ class UnknownEventTypeError(StoreError):
 
 class StoreClosedError(StoreError):
     """The store was closed while an append was waiting."""
+
+
+class CorruptEventError(StoreError):
+    """A stored row does not decode as the event type it names."""

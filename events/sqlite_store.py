@@ -204,7 +204,6 @@ class SQLiteEventStore(EventStore):
     async def _read_page_with(
         self, conn: aiosqlite.Connection, after: int, limit: int, upto: int | None = None
     ) -> list[Recorded]:
-        self._check_open()
         if upto is None:
             sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?"
             params: tuple[int, ...] = (after, limit)
@@ -218,6 +217,7 @@ class SQLiteEventStore(EventStore):
         return [decode_row(tuple(r)) for r in rows]
 
     async def _read_page(self, after: int, limit: int) -> list[Recorded]:
+        self._check_open()
         return await self._read_page_with(self._reader, after, limit)
 
     async def read_stream(self, stream: str, *, from_version: int = 0) -> list[Recorded]:
@@ -234,6 +234,7 @@ class SQLiteEventStore(EventStore):
     ) -> AsyncIterator[Recorded]:
         after = from_position
         while True:
+            self._check_open()
             page = await self._read_page_with(self._reader, after, PAGE, to_position)
             for rec in page:
                 yield rec
