@@ -36,6 +36,7 @@ from actors.executor_options import (
     ExecutorSettings,
     RunDirs,
     auth_mode,
+    auth_secrets,
     build_options,
     remove_scratch,
     run_dirs,
@@ -77,7 +78,7 @@ class _Run:
         self.dirs = dirs
         self.stream = f"run-{ctx.run_id}"
         self.model = ctx.spec.model or executor.settings.default_model
-        self.redact = Redactor(())
+        self.redact = Redactor(auth_secrets(executor.settings))
         self.recorder = Recorder(
             ctx.run_id,
             redact=self.redact,
@@ -159,8 +160,14 @@ class Executor:
                     )
                 ]
             )
-            terminal = await self._run(run)
-            await run.emit([*run.recorder.finish(), *run.late, terminal])
+            try:
+                terminal = await self._run(run)
+            except Exception as exc:  # a bug or a failing resolver: still exactly one terminal
+                log.exception("run %s failed in the executor", ctx.run_id)
+                terminal = run.failed(Failure("internal", f"{type(exc).__name__}: {exc}"))
+            # Shielded: a cancel arriving now must not leave a second terminal event behind.
+            with anyio.CancelScope(shield=True):
+                await run.emit([*run.recorder.finish(), *run.late, terminal])
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True), anyio.move_on_after(10):
                 reason = self._cancel_reasons.get(ctx.run_id, "cancelled")

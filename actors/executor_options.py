@@ -93,6 +93,21 @@ def find_cli(settings: ExecutorSettings) -> Path | None:
     return Path(found) if found else None
 
 
+SECRET_AUTH_VARS = (
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "CLAUDE_CODE_OAUTH_TOKEN",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_BEARER_TOKEN_BEDROCK",
+)
+
+
+def auth_secrets(settings: ExecutorSettings) -> list[str]:
+    """Credential values from ``auth_env`` that must never appear in run output."""
+    return [settings.auth_env[k] for k in SECRET_AUTH_VARS if settings.auth_env.get(k)]
+
+
 def sandbox_available(settings: ExecutorSettings) -> bool:
     if settings.sandbox_available is not None:
         return settings.sandbox_available

@@ -186,3 +186,21 @@ async def test_output_flood_is_truncated(
     cuts = [e for e in evs if isinstance(e, RunOutputTruncated)]
     assert {c.limit for c in cuts} >= {"block"}
     assert sum(len(e.text) for e in evs if isinstance(e, RunOutput)) <= 12_000
+
+
+async def test_two_runs_in_flight_follow_their_own_scripts(
+    store: SQLiteEventStore, settings: ExecutorSettings, fake_api: FakeAnthropicAPI
+) -> None:
+    import anyio
+
+    a = fake_api.script("alpha", [Error(529, "overloaded_error"), Text("alpha done")])
+    b = fake_api.script("beta", [Turn([Text("beta done")], delay=0.01)])
+    ex = Executor(store, settings)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ex.execute, ctx("ca", f"one {a}", job_id="ja"))
+        tg.start_soon(ex.execute, ctx("cb", f"two {b}", job_id="jb"))
+    ta, tb = (await events_of(store, "ca"))[-1], (await events_of(store, "cb"))[-1]
+    assert isinstance(ta, RunSucceeded) and ta.result_text == "alpha done"
+    assert isinstance(tb, RunSucceeded) and tb.result_text == "beta done"
+    assert [r.status for r in fake_api.requests_for("alpha")] == [529, 200]
+    assert [r.status for r in fake_api.requests_for("beta")] == [200]

@@ -123,3 +123,4 @@ async def test_parent_environment_does_not_reach_the_cli(
         out = [e.text for e in evs if isinstance(e, RunOutput) and e.kind == "tool_result"]
         assert out and "CLAUDE_CONFIG_DIR=" in out[0]
         assert "LEAK" not in out[0]
+    assert all("test-key-run" not in repr(e) for e in evs)  # the run's own key is redacted

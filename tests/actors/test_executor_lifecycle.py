@@ -98,7 +98,7 @@ async def test_cli_crash_is_retryable_and_shows_stderr(
     term = (await events_of(store, "rx"))[-1]
     assert isinstance(term, RunFailed), term
     assert term.reason == "cli_crashed" and term.retryable
-    assert "boom" in term.message
+    assert "boom" in term.message and "test-key-run" not in term.message
 
 
 async def test_unknown_server_fails_with_reason(
