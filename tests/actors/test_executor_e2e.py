@@ -204,3 +204,43 @@ async def test_two_runs_in_flight_follow_their_own_scripts(
     assert isinstance(tb, RunSucceeded) and tb.result_text == "beta done"
     assert [r.status for r in fake_api.requests_for("alpha")] == [529, 200]
     assert [r.status for r in fake_api.requests_for("beta")] == [200]
+
+
+STDIO_SERVER = '''
+import os
+from mcp.server.mcpserver import MCPServer
+
+app = MCPServer("calc")
+
+
+@app.tool(structured_output=False)
+def whoami() -> str:
+    """Report the server's token."""
+    return "token=" + os.environ["CALC_TOKEN"]
+
+
+app.run()
+'''
+
+
+async def test_stdio_mcp_server_with_a_secret(
+    store: SQLiteEventStore, settings: ExecutorSettings, fake_api: FakeAnthropicAPI, tmp_path: Any
+) -> None:
+    import sys
+
+    script = tmp_path / "calc_server.py"
+    script.write_text(STDIO_SERVER)
+    token = "calc-TOKEN-9f8e7d"
+    config = {"command": sys.executable, "args": [str(script)], "env": {"CALC_TOKEN": token}}
+    resolver = StaticResolver({"calc": config}, secrets=[token])
+    marker = fake_api.script("stdio", [ToolUse("mcp__calc__whoami", {}), Text("ok")])
+    ex = Executor(store, settings, resolver=resolver)
+    await ex.execute(ctx("rs", f"who {marker}", mcp_servers=("calc",)))
+    evs = await events_of(store, "rs")
+    assert isinstance(evs[-1], RunSucceeded), evs[-1]
+    results = [e.text for e in evs if isinstance(e, RunOutput) and e.kind == "tool_result"]
+    assert results and results[0].startswith("token=[redacted]")
+    assert all(token not in repr(e) for e in evs)
+    # the model saw the real result (redaction is for the log, not the model)
+    second = fake_api.requests_for("stdio")[1].body or {}
+    assert token in str(second["messages"])
