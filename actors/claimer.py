@@ -17,7 +17,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from events.envelope import Meta, Recorded
 from events.errors import ConcurrencyError
 from events.ids import run_stream
-from events.runs import RunCancelRequested, RunClaimed, RunSkipped
+from events.runs import RunCancelled, RunCancelRequested, RunClaimed, RunSkipped
 from events.sqlite_store import SQLiteEventStore
 from projections.costs import day_of
 from projections.jobs import JOBS, JobView
@@ -113,8 +113,8 @@ class Claimer:
 
     async def _admit_loop(self) -> None:
         while True:
+            self._dirty = anyio.Event()  # before the pass: a change during it is not lost
             wake = await self._admit()
-            self._dirty = anyio.Event()
             with anyio.move_on_after(
                 max(0.0, wake - self.clock()) if wake < math.inf else math.inf
             ):
@@ -132,6 +132,10 @@ class Claimer:
         now = self.clock()
         wake = math.inf
         busy = [r for r in self.active.values() if r.state in BUSY]
+        for run in [
+            r for r in self.active.values() if r.state == "requested" and r.cancel_requested
+        ]:
+            await self._cancel_queued(run)
         queue = sorted(
             (r for r in self.active.values() if r.state == "requested" and not r.cancel_requested),
             key=lambda r: (r.requested_at_us, r.run_id),
@@ -211,6 +215,19 @@ class Claimer:
             fresh: RunView | None = await get_row(self.store, RUNS, run.run_id)
             if fresh is not None and fresh.state in ("requested", "claimed", "running"):
                 self.active[run.run_id] = fresh
+
+    async def _cancel_queued(self, run: RunView) -> None:
+        """A cancel requested while queued: the run never starts."""
+        try:
+            await self.store.append(
+                run_stream(run.run_id),
+                [RunCancelled(run_id=run.run_id, reason="cancelled before it started")],
+                expected=run.version,
+                meta=Meta(actor=f"claimer:{self.instance}"),
+            )
+            self.active.pop(run.run_id, None)
+        except ConcurrencyError:
+            pass  # it changed meanwhile; the next pass sees the new state
 
     async def _cancel_previous(self, prev: RunView, new: RunView) -> None:
         if prev.run_id in self._cancel_sent or prev.cancel_requested:
