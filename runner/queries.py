@@ -13,8 +13,10 @@ from events.sqlite_store import SQLiteEventStore
 from projections import (
     CostRow,
     CredentialView,
+    DeliveryView,
     JobView,
     OutputRow,
+    RejectionView,
     RunView,
     ServerView,
     SettingsView,
@@ -202,6 +204,50 @@ class Queries:
                 "(expected a webhook id such as 'wh_1a2b3c4d5e6f')"
             )
         return hook
+
+    async def delivery(self, delivery_id: str) -> DeliveryView:
+        found = await self._one(DeliveryView, "v_deliveries", delivery_id)
+        if found is None:
+            raise NotFound(f"no webhook delivery with id {delivery_id!r}")
+        return found
+
+    async def deliveries(
+        self, webhook_id: str, *, limit: int | None = None, offset: int = 0
+    ) -> Page:
+        """A webhook's deliveries, newest first (headers already masked)."""
+        return await self._page(
+            DeliveryView, "v_deliveries", "received_at", webhook_id, limit, offset
+        )
+
+    async def rejections(
+        self, webhook_id: str, *, limit: int | None = None, offset: int = 0
+    ) -> Page:
+        """A webhook's rejected deliveries, newest first."""
+        return await self._page(
+            RejectionView, "v_webhook_rejections", "rejected_at", webhook_id, limit, offset
+        )
+
+    async def _page(
+        self,
+        row_type: type[Any],
+        table: str,
+        order: str,
+        webhook_id: str,
+        limit: int | None,
+        offset: int,
+    ) -> Page:
+        lim = clamp(limit)
+        if offset < 0:
+            raise InvalidInput("offset must be >= 0", field="offset")
+        rows = await self.store.query(
+            f"SELECT doc FROM {table} WHERE webhook_id = ? ORDER BY {order} DESC, k DESC "
+            "LIMIT ? OFFSET ?",
+            (webhook_id, lim, offset),
+        )
+        total = await self._count(table, "WHERE webhook_id = ?", (webhook_id,))
+        return Page(
+            items=[_decode(row_type, r[0]) for r in rows], limit=lim, offset=offset, total=total
+        )
 
     async def costs(
         self, *, start: dt.date, end: dt.date, group_by: str = "day"
