@@ -24,7 +24,7 @@ def clock_just_before_next_minute(lead: float = 0.6) -> tuple[float, float]:
     return boundary - lead - now, boundary
 
 
-async def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+async def wait_for(predicate, timeout: float = 10.0) -> None:
     with anyio.fail_after(timeout):
         while not await predicate():
             await anyio.sleep(0.02)
