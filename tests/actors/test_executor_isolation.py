@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from actors.executor import Executor
-from actors.executor_gate import NO_SANDBOX
+from actors.executor_gate import NO_SANDBOX, Gate
 from actors.executor_options import ExecutorSettings
 from events import SQLiteEventStore
 from events.runs import RunOutput, RunSucceeded, RunToolDenied
@@ -124,3 +124,26 @@ async def test_parent_environment_does_not_reach_the_cli(
         assert out and "CLAUDE_CONFIG_DIR=" in out[0]
         assert "LEAK" not in out[0]
     assert all("test-key-run" not in repr(e) for e in evs)  # the run's own key is redacted
+
+
+async def test_cli_restricted_flag_is_a_second_wall(
+    store: SQLiteEventStore,
+    settings: ExecutorSettings,
+    fake_api: FakeAnthropicAPI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With our gate forced open, ``--restricted`` alone still keeps Write in the workspace,
+    and the CLI's own denial is recorded from the result's ``permission_denials``."""
+    monkeypatch.setattr(Gate, "decide", lambda self, tool, tool_input: None)
+    target = tmp_path / "restricted-out.txt"
+    write = ToolUse("Write", {"file_path": str(target), "content": "escape"})
+    marker = fake_api.script("restricted", [write, Text("done")])
+    await Executor(store, settings).execute(ctx("rr", f"go {marker}", tools=("Write",)))
+    evs = await events_of(store, "rr")
+    assert not target.exists()
+    denied = [e for e in evs if isinstance(e, RunToolDenied)]
+    assert [(d.tool, d.reason, d.target) for d in denied] == [
+        ("Write", "denied by Claude Code", str(target))
+    ]
+    assert isinstance(evs[-1], RunSucceeded)
