@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from actors.executor import Executor, RunContext
 from actors.executor_options import ExecutorSettings
 from events import SQLiteEventStore
 from events.runs import RunSpec
-from tests.fakes.anthropic_api import FakeAnthropicAPI
+from tests.fakes.anthropic_api import FakeAnthropicAPI, fake_anthropic_api
 
 
 @pytest.fixture
@@ -22,9 +22,8 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def fake_api() -> Iterator[FakeAnthropicAPI]:
-    with FakeAnthropicAPI() as api:
-        yield api
+def fake_api(fake_anthropic_api: FakeAnthropicAPI) -> FakeAnthropicAPI:
+    return fake_anthropic_api
 
 
 @pytest.fixture
@@ -76,4 +75,4 @@ def alive(pid: int) -> bool:
         return False
 
 
-__all__ = ["Executor", "alive", "children", "ctx", "events_of"]
+__all__ = ["Executor", "alive", "children", "ctx", "events_of", "fake_anthropic_api"]

@@ -47,6 +47,12 @@ def test_streaming_blocks_and_usage() -> None:
         assert api.requests_for("s")[0].body["unknown_key"] == 1  # type: ignore[index]
 
 
+def test_env_points_the_cli_here(fake_anthropic_api: FakeAnthropicAPI) -> None:
+    env = fake_anthropic_api.env()
+    assert env["ANTHROPIC_BASE_URL"].startswith("http://127.0.0.1:")
+    assert env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] == "1"
+
+
 def test_non_streaming_count_tokens_and_hello() -> None:
     with FakeAnthropicAPI(default=[Text("plain")]) as api:
         status, raw = _post(api, "/v1/messages", _body("no marker", stream=False))

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
+
 SCRIPT_MARKER = re.compile(r"\[\[script:([A-Za-z0-9_.-]+)\]\]")
 
 
@@ -151,6 +153,18 @@ class FakeAnthropicAPI:
 
     def requests_for(self, script: str) -> list[Recorded]:
         return [r for r in self.requests if r.script == script]
+
+    def env(self, *, api_key: str = "fake-key", max_retries: int = 1) -> dict[str, str]:
+        """The CLI environment that points it here and keeps it offline."""
+        return {
+            "ANTHROPIC_BASE_URL": self.base_url,
+            "ANTHROPIC_API_KEY": api_key,
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            "DISABLE_TELEMETRY": "1",
+            "DISABLE_ERROR_REPORTING": "1",
+            "DISABLE_AUTOUPDATER": "1",
+            "CLAUDE_CODE_MAX_RETRIES": str(max_retries),
+        }
 
     @property
     def base_url(self) -> str:
@@ -307,6 +321,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+
+@pytest.fixture
+def fake_anthropic_api() -> Iterator[FakeAnthropicAPI]:
+    """A started fake for one test; import it into a ``conftest.py`` to use it anywhere."""
+    with FakeAnthropicAPI() as api:
+        yield api
 
 
 def sse_events(turn: Turn, *, msg_id: str, model: str) -> Iterator[dict[str, Any]]:
