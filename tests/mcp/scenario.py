@@ -1,0 +1,253 @@
+"""One conversation with the runner's MCP server that calls every tool, over any transport."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mcp import Client
+from mcp.types import CallToolResult
+
+JOB_TOOLS = {
+    "list_jobs",
+    "get_job",
+    "create_job",
+    "update_job",
+    "delete_job",
+    "trigger_job",
+    "pause_job",
+    "resume_job",
+}
+RUN_TOOLS = {
+    "list_runs",
+    "get_run",
+    "kill_run",
+    "quick_run",
+    "wait_for_run",
+    "get_run_events",
+    "get_costs",
+    "get_health",
+}
+WEBHOOK_TOOLS = {
+    "create_webhook",
+    "list_webhooks",
+    "get_webhook",
+    "update_webhook",
+    "delete_webhook",
+    "rotate_webhook_secret",
+    "list_deliveries",
+}
+SERVER_TOOLS = {
+    "create_mcp_server",
+    "list_dynamic_mcp_servers",
+    "get_dynamic_mcp_server",
+    "update_mcp_server",
+    "delete_mcp_server",
+    "enable_mcp_server",
+    "disable_mcp_server",
+    "list_fixed_mcp_servers",
+    "enable_fixed_server",
+    "disable_fixed_server",
+    "invoke_internal_mcp_tool",
+    "set_server_credential",
+    "get_server_credentials",
+    "list_required_credentials",
+    "get_unconfigured_servers",
+    "delete_server_credential",
+}
+ALL_TOOLS = JOB_TOOLS | RUN_TOOLS | WEBHOOK_TOOLS | SERVER_TOOLS
+READ_ONLY = {
+    "list_jobs",
+    "get_job",
+    "list_runs",
+    "get_run",
+    "wait_for_run",
+    "get_run_events",
+    "get_costs",
+    "get_health",
+    "list_webhooks",
+    "get_webhook",
+    "list_deliveries",
+    "list_dynamic_mcp_servers",
+    "get_dynamic_mcp_server",
+    "list_fixed_mcp_servers",
+    "get_server_credentials",
+    "list_required_credentials",
+    "get_unconfigured_servers",
+}
+DESTRUCTIVE = {
+    "delete_job",
+    "kill_run",
+    "delete_webhook",
+    "rotate_webhook_secret",
+    "delete_mcp_server",
+    "delete_server_credential",
+}
+
+
+def text(res: CallToolResult) -> str:
+    return "\n".join(getattr(b, "text", "") for b in res.content)
+
+
+async def ok(c: Client, name: str, args: dict[str, Any] | None = None) -> Any:
+    res = await c.call_tool(name, args or {})
+    assert not res.is_error, f"{name}: {text(res)}"
+    assert res.structured_content is not None, name
+    # the JSON text block mirrors the structured content for clients that ignore it
+    assert json.loads(text(res)) == res.structured_content
+    return res.structured_content
+
+
+async def err(c: Client, name: str, args: dict[str, Any] | None = None) -> str:
+    res = await c.call_tool(name, args or {})
+    assert res.is_error, f"{name} should fail: {text(res)}"
+    msg = text(res)
+    assert "Traceback" not in msg
+    return msg
+
+
+async def check_catalogue(c: Client) -> None:
+    tools = {t.name: t for t in (await c.list_tools()).tools}
+    assert set(tools) >= ALL_TOOLS, sorted(ALL_TOOLS - set(tools))
+    for name in ALL_TOOLS:
+        t = tools[name]
+        assert t.description and len(t.description) > 20, name
+        assert t.annotations is not None, name
+        assert t.annotations.read_only_hint is (name in READ_ONLY), name
+        if name not in READ_ONLY:
+            assert t.annotations.destructive_hint is (name in DESTRUCTIVE), name
+        assert t.output_schema is not None, name
+    cron = tools["create_job"].input_schema["properties"]["cron"]
+    assert "0 7 * * 1-5" in json.dumps(cron)
+
+
+async def exercise(c: Client, *, progress: list[str] | None = None) -> dict[str, Any]:
+    """Call every tool once or more; returns ids for transport-specific checks."""
+    await check_catalogue(c)
+    # -- jobs ---------------------------------------------------------------------------------
+    msg = await err(c, "create_job", {"name": "bad", "prompt": "x", "cron": "0 7 * *"})
+    assert "expected 5 fields" in msg and "0 7 * * 1-5" in msg and "cron" in msg
+    msg = await err(c, "create_job", {"name": "bad", "prompt": "x", "timezone": "Mars/Base"})
+    assert "IANA" in msg
+    msg = await err(c, "create_job", {"name": "bad", "prompt": "x", "tools": ["Nope"]})
+    assert "valid built-in tools" in msg
+    created = await ok(
+        c,
+        "create_job",
+        {
+            "name": "AI news",
+            "prompt": "Summarise today's AI news",
+            "cron": "0 7 * * *",
+            "timezone": "Europe/Paris",
+            "tools": ["WebSearch", "WebFetch"],
+            "retry": {"max_attempts": 2},
+        },
+    )
+    job = created["job"]
+    job_id = job["job_id"]
+    assert job["schedule"].startswith("every day at 07:00") and job["next_run_at"]
+    assert job["retry"]["max_attempts"] == 2
+    assert "already exists" in await err(c, "create_job", {"name": "AI news", "prompt": "y"})
+    msg = await err(c, "get_job", {"job_id": "job_nope"})
+    assert "expected a job id" in msg
+    listed = await ok(c, "list_jobs", {"limit": 1})
+    assert listed["page"]["total"] == 1 and listed["jobs"][0]["job_id"] == job_id
+    assert (await ok(c, "get_job", {"job_id": job_id}))["name"] == "AI news"
+    upd = await ok(c, "update_job", {"job_id": job_id, "cron": "30 6 * * 1-5"})
+    assert upd["job"]["cron"] == "30 6 * * 1-5" and upd["job"]["schedule"].startswith("on weekdays")
+    assert "changed since" in await err(
+        c, "update_job", {"job_id": job_id, "prompt": "z", "expected_version": 0}
+    )
+    assert "nothing to update" in await err(c, "update_job", {"job_id": job_id})
+    paused = await ok(c, "pause_job", {"job_id": job_id, "reason": "holiday"})
+    assert paused["enabled"] is False and paused["next_run_at"] is None
+    assert (await ok(c, "resume_job", {"job_id": job_id}))["enabled"] is True
+    # -- runs ---------------------------------------------------------------------------------
+    run = await ok(c, "trigger_job", {"job_id": job_id})
+    run_id = run["run_id"]
+    assert run["state"] == "requested" and run["trigger"] == "mcp"
+    runs = await ok(c, "list_runs", {"job_id": job_id})
+    assert [r["run_id"] for r in runs["runs"]] == [run_id]
+    assert "expected a job id" in await err(c, "list_runs", {"job_id": "nope"})
+    assert (await ok(c, "get_run", {"run_id": run_id}))["tools"] == ["WebSearch", "WebFetch"]
+    assert "expected a run id" in await err(c, "get_run", {"run_id": "run_x"})
+    waited = await ok(c, "wait_for_run", {"run_id": run_id, "timeout_seconds": 0.3})
+    assert waited["timed_out"] is True and waited["finished"] is False
+    events = await ok(c, "get_run_events", {"run_id": run_id})
+    assert events["events"][0]["type"] == "RunRequested"
+    assert events["events"][0]["actor"].startswith("mcp:")
+    killed = await ok(c, "kill_run", {"run_id": run_id, "reason": "changed my mind"})
+    assert killed["state"] == "cancelled"  # a queued run can be killed
+    assert "already finished" in await err(c, "kill_run", {"run_id": run_id})
+    done = await ok(c, "wait_for_run", {"run_id": run_id})
+    assert done["finished"] is True and done["timed_out"] is False
+    evs = await ok(c, "get_run_events", {"run_id": run_id, "limit": 1})
+    assert evs["has_more"] is True and len(evs["events"]) == 1
+    nxt = await ok(
+        c, "get_run_events", {"run_id": run_id, "after_version": evs["next_after_version"]}
+    )
+    assert [e["type"] for e in nxt["events"]][-1] == "RunCancelled"
+    quick = await ok(c, "quick_run", {"prompt": "say hi", "tools": ["Read"]})
+    assert quick["run"]["trigger"] == "quick" and quick["run"]["job_id"] is None
+    assert "prompt" in await err(c, "quick_run", {"prompt": "   "})
+    page = await ok(c, "list_runs", {"limit": 1})
+    assert page["page"]["has_more"] is True and page["page"]["next_offset"] == 1
+    assert "limit" in await err(c, "list_runs", {"limit": 5000})
+    costs = await ok(c, "get_costs", {"group_by": "job"})
+    assert costs["group_by"] == "job" and costs["total_runs"] >= 0
+    assert "date like" in await err(c, "get_costs", {"start": "last tuesday"})
+    health = await ok(c, "get_health")
+    assert "active_runs" in health
+    # -- webhooks -----------------------------------------------------------------------------
+    hook = await c.call_tool("create_webhook", {"name": "gh", "prompt_template": "{{payload}}"})
+    webhooks_ready = not hook.is_error
+    if webhooks_ready:
+        wh = hook.structured_content or {}
+        wh_id = wh["webhook_id"]
+        assert wh["secret"] and wh["secret"] in wh["url"]
+        listed_hooks = await ok(c, "list_webhooks")
+        assert wh["secret"] not in json.dumps(listed_hooks)
+        assert (await ok(c, "get_webhook", {"webhook_id": wh_id}))["name"] == "gh"
+        assert "expected a webhook id" in await err(c, "get_webhook", {"webhook_id": "x"})
+        upd_hook = await ok(c, "update_webhook", {"webhook_id": wh_id, "enabled": False})
+        assert upd_hook["enabled"] is False
+        rotated = await ok(c, "rotate_webhook_secret", {"webhook_id": wh_id, "grace_seconds": 0})
+        assert rotated["secret"] != wh["secret"]
+        assert (await ok(c, "list_deliveries", {"webhook_id": wh_id}))["deliveries"] == []
+        assert (await ok(c, "delete_webhook", {"webhook_id": wh_id}))["deleted"] is True
+    else:
+        assert "not available yet" in text(hook)
+    # -- servers and credentials --------------------------------------------------------------
+    fixed = await ok(c, "list_fixed_mcp_servers")
+    assert {"email", "http_fetch", "memory"} <= {s["name"] for s in fixed["servers"]}
+    assert "servers" in await ok(c, "list_dynamic_mcp_servers")
+    assert "unconfigured_servers" in await ok(c, "get_unconfigured_servers")
+    for name, args in (
+        ("get_dynamic_mcp_server", {"name": "nope"}),
+        ("get_server_credentials", {"server_name": "nope"}),
+        ("list_required_credentials", {"server_name": "nope"}),
+        ("update_mcp_server", {"name": "nope", "description": "d"}),
+        ("delete_mcp_server", {"name": "nope"}),
+        ("enable_mcp_server", {"name": "nope"}),
+        ("disable_mcp_server", {"name": "nope"}),
+        ("set_server_credential", {"server_name": "nope", "var_name": "X", "value": "v"}),
+        ("delete_server_credential", {"server_name": "nope", "var_name": "X"}),
+        ("invoke_internal_mcp_tool", {"tool": "nope:tool"}),
+    ):
+        msg = await err(c, name, args)
+        assert "nope" in msg or "not available yet" in msg, (name, msg)
+    assert "built-in servers" in await err(c, "enable_fixed_server", {"name": "nope"})
+    assert "built-in servers" in await err(c, "disable_fixed_server", {"name": "nope"})
+    assert "not an MCP tool" in await err(c, "invoke_internal_mcp_tool", {"tool": "Bash"})
+    code = "from mcp.server.mcpserver import MCPServer\nmcp = MCPServer('d')\n"
+    res = await c.call_tool("create_mcp_server", {"name": "demo", "code": code})
+    if res.is_error:
+        assert "not available yet" in text(res)
+    for name in ("enable_fixed_server", "disable_fixed_server"):
+        res = await c.call_tool(name, {"name": "memory"})
+        assert not res.is_error or "not available yet" in text(res) or "memory" in text(res)
+    # -- clean-up -----------------------------------------------------------------------------
+    deleted = await ok(c, "delete_job", {"job_id": job_id})
+    assert deleted["deleted"] is True
+    assert "expected a job id" in await err(c, "delete_job", {"job_id": job_id})
+    return {"job_id": job_id, "run_id": run_id, "webhooks": webhooks_ready}

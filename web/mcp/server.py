@@ -1,0 +1,94 @@
+"""The runner as an MCP server: ``build_mcp(runner, service)`` with every tool registered.
+
+Tools live in ``tools_*`` modules by domain. Every failure reaches the model as a tool error
+whose text says what to fix: ``CommandError`` messages are passed on with the field at fault,
+anything unexpected becomes a one-line "internal error" (the traceback stays in the log).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
+
+from runner.app import Runner
+from runner.errors import CommandError
+
+log = logging.getLogger("web.mcp")
+
+INSTRUCTIONS = """\
+Claude Runner runs Claude Code tasks ("jobs") on cron schedules, on webhooks, or on demand, and
+records every run (output, tokens, cost) in an event log.
+- A job = a prompt + optional 5-field cron schedule in an IANA time zone + the tools and MCP
+  servers it may use. create_job / update_job validate everything and say what to fix.
+- trigger_job or quick_run start a run now; wait_for_run follows it (with progress) until it
+  finishes; get_run shows the result, get_run_events the full trace (paginated).
+- Ids have prefixes: job_…, run_…, wh_… (webhooks). MCP servers are named, not numbered.
+- Lists are paginated: when page.has_more is true, call again with offset=page.next_offset.
+"""
+
+READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True)
+WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
+IDEMPOTENT = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True)
+DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True)
+DESTRUCTIVE_ONCE = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=False
+)
+
+
+def command_message(exc: CommandError) -> str:
+    where = f" (field: {exc.field})" if exc.field else ""
+    return f"{exc.code}: {exc.message}{where}"
+
+
+def actor() -> str:
+    """Who is calling: the OAuth subject and client over HTTP, ``mcp:stdio`` otherwise."""
+    tok = get_access_token()
+    if tok is None:
+        return "mcp:stdio"
+    return f"mcp:{tok.subject or 'admin'}@{tok.client_id}"
+
+
+class RunnerMCP(MCPServer[Any]):
+    """``MCPServer`` that turns command errors into actionable tool errors."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, CommandError):
+                raise ToolError(command_message(cause)) from None
+            if isinstance(cause, ValueError) and type(cause).__module__.startswith("runner."):
+                raise ToolError(f"invalid: {cause}") from None
+            log.error("tool %s crashed", name, exc_info=cause)
+            kind = type(cause).__name__ if cause else "error"
+            raise ToolError(
+                f"internal error in {name} ({kind}); nothing was changed unless the result of "
+                "a later read shows it. The server log has the details."
+            ) from None
+
+
+def build_mcp(runner: Runner, service: Any | None = None, **kwargs: Any) -> RunnerMCP:
+    """An ``MCPServer`` exposing the runner; ``kwargs`` go to the constructor (auth, ...)."""
+    from web.mcp import tools_jobs, tools_misc, tools_runs, tools_servers, tools_webhooks
+
+    mcp = RunnerMCP(
+        name="claude-runner",
+        title="Claude Runner",
+        instructions=INSTRUCTIONS,
+        version="0.1.0",
+        **kwargs,
+    )
+    tools_jobs.register(mcp, runner)
+    tools_runs.register(mcp, runner)
+    tools_misc.register(mcp, runner, service)
+    tools_webhooks.register(mcp, runner)
+    tools_servers.register(mcp, runner)
+    return mcp

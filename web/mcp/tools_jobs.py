@@ -1,0 +1,204 @@
+"""Job tools: list, get, create, update, delete, trigger, pause, resume."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from runner.app import Runner
+from runner.errors import InvalidInput
+from web.mcp.models import (
+    JobDeletedOut,
+    JobList,
+    JobOut,
+    JobResult,
+    RunOut,
+    job_out,
+    page_info,
+    run_out,
+)
+from web.mcp.server import DESTRUCTIVE, IDEMPOTENT, READ, WRITE, RunnerMCP, actor
+
+JobId = Annotated[str, Field(description="a job id such as 'job_1a2b3c4d5e6f' (see list_jobs)")]
+Cron = Annotated[
+    str | None,
+    Field(
+        description="5-field cron 'minute hour day-of-month month day-of-week', e.g. "
+        "'0 7 * * 1-5' = 07:00 on weekdays; null or 'manual' = run only when triggered"
+    ),
+]
+Timezone = Annotated[str, Field(description="IANA time zone for the cron, e.g. 'Europe/Paris'")]
+Tools = Annotated[
+    list[str],
+    Field(
+        description="tools the run may use: built-ins (Read, Write, Edit, Glob, Grep, Bash, "
+        "WebFetch, WebSearch, ...) and MCP tools as 'mcp__<server>__<tool>' ('server:tool' is "
+        "normalised, with a warning)"
+    ),
+]
+Servers = Annotated[
+    list[str], Field(description="MCP servers (by name) the run may use; must be enabled")
+]
+Overlap = Literal["skip", "buffer_one", "allow", "cancel_previous"]
+CatchUp = Literal["skip", "latest", "all"]
+
+
+class RetryIn(BaseModel):
+    """Retry of transient failures (API errors, crashes) with exponential backoff."""
+
+    max_attempts: Annotated[int, Field(ge=1, le=10)] = 1
+    backoff_seconds: Annotated[float, Field(ge=0)] = 30.0
+    backoff_factor: Annotated[float, Field(ge=1)] = 2.0
+
+
+def _fields(**values: Any) -> dict[str, Any]:
+    """Only the fields the caller gave (None = not given)."""
+    out = {k: v for k, v in values.items() if v is not None}
+    if "retry" in out and isinstance(out["retry"], BaseModel):
+        out["retry"] = out["retry"].model_dump()
+    return out
+
+
+def register(mcp: RunnerMCP, runner: Runner) -> None:
+    @mcp.tool(annotations=READ)
+    async def list_jobs(
+        limit: Annotated[int, Field(ge=1, le=200, description="page size (max 200)")] = 50,
+        offset: Annotated[int, Field(ge=0)] = 0,
+    ) -> JobList:
+        """List jobs, newest first, with schedule, next fire time and last outcome."""
+        page = await runner.queries.jobs(limit=limit, offset=offset)
+        jobs = [job_out(j) for j in page.items]
+        return JobList(jobs=jobs, page=page_info(page.total, page.limit, offset, len(jobs)))
+
+    @mcp.tool(annotations=READ)
+    async def get_job(job_id: JobId) -> JobOut:
+        """Get one job's full definition and its last outcome."""
+        return job_out(await runner.queries.job(job_id))
+
+    @mcp.tool(annotations=WRITE)
+    async def create_job(
+        name: Annotated[str, Field(description="unique, human-readable name")],
+        prompt: Annotated[str, Field(description="what Claude should do on each run")],
+        cron: Cron = None,
+        timezone: Timezone = "UTC",
+        enabled: Annotated[bool, Field(description="false = created paused")] = True,
+        tools: Tools | None = None,
+        mcp_servers: Servers | None = None,
+        model: Annotated[str | None, Field(description="model id; default: settings")] = None,
+        timeout_seconds: Annotated[float | None, Field(gt=0, le=86400)] = None,
+        max_turns: Annotated[int | None, Field(ge=1, le=1000)] = None,
+        budget_usd: Annotated[
+            float | None, Field(gt=0, description="stop a run that would cost more")
+        ] = None,
+        overlap: Annotated[
+            Overlap, Field(description="when the previous run is still going at the next fire")
+        ] = "skip",
+        catch_up: Annotated[
+            CatchUp, Field(description="fires missed while the service was down")
+        ] = "skip",
+        retry: RetryIn | None = None,
+    ) -> JobResult:
+        """Create a job. With a cron it runs on that schedule; without, only when triggered.
+
+        The result includes warnings such as normalised tool names. Example: name="AI news",
+        prompt="Summarise today's AI news", cron="0 7 * * *", timezone="Europe/Paris",
+        tools=["WebSearch", "WebFetch"].
+        """
+        data = _fields(
+            name=name,
+            prompt=prompt,
+            cron=cron,
+            timezone=timezone,
+            enabled=enabled,
+            tools=tools,
+            mcp_servers=mcp_servers,
+            model=model,
+            timeout_seconds=timeout_seconds,
+            max_turns=max_turns,
+            budget_usd=budget_usd,
+            overlap=overlap,
+            catch_up=catch_up,
+            retry=retry,
+        )
+        job, warnings = await runner.jobs.create(data, actor=actor())
+        return JobResult(job=job_out(job), warnings=warnings)
+
+    @mcp.tool(annotations=IDEMPOTENT)
+    async def update_job(
+        job_id: JobId,
+        name: str | None = None,
+        prompt: str | None = None,
+        cron: Annotated[
+            str | None,
+            Field(description="new 5-field cron, e.g. '30 6 * * *'; 'manual' removes the schedule"),
+        ] = None,
+        timezone: Annotated[str | None, Field(description="IANA time zone")] = None,
+        enabled: bool | None = None,
+        tools: Tools | None = None,
+        mcp_servers: Servers | None = None,
+        model: str | None = None,
+        timeout_seconds: Annotated[float | None, Field(gt=0, le=86400)] = None,
+        max_turns: Annotated[int | None, Field(ge=1, le=1000)] = None,
+        budget_usd: Annotated[float | None, Field(gt=0)] = None,
+        overlap: Overlap | None = None,
+        catch_up: CatchUp | None = None,
+        retry: RetryIn | None = None,
+        expected_version: Annotated[
+            int | None,
+            Field(description="the job's version as you read it; refuses if it changed since"),
+        ] = None,
+    ) -> JobResult:
+        """Change some fields of a job; fields left out keep their value."""
+        data = _fields(
+            name=name,
+            prompt=prompt,
+            timezone=timezone,
+            enabled=enabled,
+            tools=tools,
+            mcp_servers=mcp_servers,
+            model=model,
+            timeout_seconds=timeout_seconds,
+            max_turns=max_turns,
+            budget_usd=budget_usd,
+            overlap=overlap,
+            catch_up=catch_up,
+            retry=retry,
+        )
+        if cron is not None:
+            data["cron"] = None if cron.strip() in ("", "manual") else cron
+        if not data:
+            raise InvalidInput("nothing to update: give at least one field to change")
+        job, warnings = await runner.jobs.update(
+            job_id, data, actor=actor(), expected_version=expected_version
+        )
+        return JobResult(job=job_out(job), warnings=warnings)
+
+    @mcp.tool(annotations=DESTRUCTIVE)
+    async def delete_job(job_id: JobId) -> JobDeletedOut:
+        """Delete a job for good. Its queued and running runs are cancelled; history stays."""
+        job = await runner.queries.job(job_id)
+        cancelled = await runner.jobs.delete(job_id, actor=actor())
+        return JobDeletedOut(
+            job_id=job_id, name=job.spec.name, deleted=True, cancelled_runs=cancelled
+        )
+
+    @mcp.tool(annotations=WRITE)
+    async def trigger_job(job_id: JobId) -> RunOut:
+        """Run a job now (also when paused). Returns the queued run; follow it with
+        wait_for_run(run_id)."""
+        run = await runner.runs.request_job(job_id, trigger="mcp", actor=actor())
+        return run_out(run)
+
+    @mcp.tool(annotations=IDEMPOTENT)
+    async def pause_job(
+        job_id: JobId,
+        reason: Annotated[str | None, Field(description="why, shown in the history")] = None,
+    ) -> JobOut:
+        """Pause a job's schedule (no scheduled runs until resumed). Already paused: no-op."""
+        return job_out(await runner.jobs.pause(job_id, actor=actor(), reason=reason))
+
+    @mcp.tool(annotations=IDEMPOTENT)
+    async def resume_job(job_id: JobId) -> JobOut:
+        """Resume a paused job's schedule. Already running on schedule: no-op."""
+        return job_out(await runner.jobs.resume(job_id, actor=actor()))

@@ -1,0 +1,39 @@
+"""Service tools: health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runner.app import Runner
+from web.mcp.server import READ, RunnerMCP
+
+
+def register(mcp: RunnerMCP, runner: Runner, service: Any | None) -> None:
+    @mcp.tool(annotations=READ)
+    async def get_health() -> dict[str, Any]:
+        """Health of the runner: actors alive, queue depth, Claude Code CLI found, auth mode,
+        sandbox, database size, active runs, and today's spend."""
+        active = await runner.queries.active_runs()
+        today = await runner.queries.today()
+        spend = await runner.queries.totals(since_day=today)
+        out: dict[str, Any] = {
+            "log_position": await runner.store.head(),
+            "active_runs": {
+                state: sum(1 for r in active if r.state == state)
+                for state in ("requested", "claimed", "running")
+            },
+            "today": {"day": today, "runs": spend["runs"], "cost_usd": spend["cost_usd"]},
+        }
+        if service is not None:
+            out["mode"] = "service"
+            out.update(service.status())
+        else:
+            db = runner.config.db_path
+            size = sum(p.stat().st_size for p in db.parent.glob(db.name + "*") if p.exists())
+            out["mode"] = "stdio"
+            out["note"] = (
+                "this MCP process shares the database with `runner serve`, which executes runs; "
+                "runs stay 'requested' while no service is running"
+            )
+            out["database"] = {"path": str(db), "bytes": size}
+        return out
