@@ -49,7 +49,7 @@ async def test_other_process_events_reach_subscriber_quickly(tmp_path: Path) -> 
         proc, _ = await start_child(db, "stream", n)
         async with proc, store.subscribe(from_position=await store.head()) as sub:
             assert proc.stdin is not None
-            await proc.stdin.send(b"go\n")
+            await proc.stdin.send(b"\n")
             lags_commit: list[float] = []
             lags_sent: list[float] = []
             with anyio.fail_after(60):
