@@ -23,6 +23,7 @@ class CronError(ValueError):
         self.field = field
 
 
+_SHIFT_SPAN = dt.timedelta(hours=3)
 CRON_EXAMPLE = '"0 7 * * 1-5" (07:00 on weekdays)'
 UTC = dt.UTC
 
@@ -74,8 +75,13 @@ def fires_after(expr: str, tz: str, after: dt.datetime) -> Iterator[dt.datetime]
     """
     z = zone(tz)
     after_utc = after.astimezone(UTC)
-    # Start a little earlier in local time so a fire inside a DST shift is not skipped.
-    start_local = after_utc.astimezone(z).replace(tzinfo=None) - dt.timedelta(hours=3)
+    # Near a DST shift local time is not monotonic: start far enough back that no fire inside
+    # the shift is skipped. Elsewhere start just before ``after`` (cheap for frequent crons).
+    near_shift = (after_utc - _SHIFT_SPAN).astimezone(z).utcoffset() != (
+        after_utc + _SHIFT_SPAN
+    ).astimezone(z).utcoffset()
+    back = _SHIFT_SPAN if near_shift else dt.timedelta(minutes=1)
+    start_local = after_utc.astimezone(z).replace(tzinfo=None) - back
     last: dt.datetime | None = None
     for naive in _naive_fires(expr, start_local):
         instant = _resolve(naive, z)
