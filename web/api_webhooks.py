@@ -1,0 +1,188 @@
+"""JSON API for webhooks under ``/api/v1/webhooks``: endpoints, deliveries, rejections, replay.
+
+A webhook's secret appears in clear text in exactly two answers: the one that creates it and the
+one that rotates it. Authentication is the app's concern (its ``before_request``), not this
+blueprint's.
+
+    GET    /api/v1/webhooks                                      list
+    POST   /api/v1/webhooks                                      create  → 201 + secret (once)
+    GET    /api/v1/webhooks/<id>                                 one
+    PATCH  /api/v1/webhooks/<id>                                 update
+    POST   /api/v1/webhooks/<id>/enable | /disable
+    POST   /api/v1/webhooks/<id>/rotate-secret                   {grace_seconds?, secret?}
+    DELETE /api/v1/webhooks/<id>
+    GET    /api/v1/webhooks/<id>/deliveries?limit=&offset=
+    GET    /api/v1/webhooks/<id>/deliveries/<delivery_id>
+    POST   /api/v1/webhooks/<id>/deliveries/<delivery_id>/replay → 202 {delivery_id, run_id}
+    GET    /api/v1/webhooks/<id>/rejections?limit=&offset=
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from quart import Blueprint, Response, jsonify, request
+
+from projections import DeliveryView, RejectionView, WebhookView
+from runner.app import Runner
+from runner.commands.webhooks import DEFAULT_GRACE_SECONDS, for_runner, hook_path, public_view
+from runner.errors import CommandError, InvalidInput, NotFound
+from runner.queries import Page
+
+__all__ = ["api_webhooks_blueprint"]
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    response = jsonify(data)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _delivery(d: DeliveryView) -> dict[str, Any]:
+    out: dict[str, Any] = msgspec.to_builtins(d)
+    out.pop("dedupe_key", None)
+    return out
+
+
+def _rejection(r: RejectionView) -> dict[str, Any]:
+    out: dict[str, Any] = msgspec.to_builtins(r)
+    return out
+
+
+def _page(page: Page, convert: Any) -> dict[str, Any]:
+    return {
+        "items": [convert(i) for i in page.items],
+        "limit": page.limit,
+        "offset": page.offset,
+        "total": page.total,
+        "has_more": page.has_more,
+    }
+
+
+def _int_arg(name: str) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a whole number", field=name)
+
+
+async def _body() -> dict[str, Any]:
+    data = await request.get_json(force=True, silent=True)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidInput("the request body must be a JSON object")
+    return data
+
+
+def api_webhooks_blueprint(runner: Runner) -> Blueprint:
+    """The webhook API of *runner*."""
+    bp = Blueprint("api_webhooks", __name__, url_prefix="/api/v1/webhooks")
+    cmd = for_runner(runner)
+    q = runner.queries
+
+    def view(hook: WebhookView, secret: str | None = None) -> dict[str, Any]:
+        out = public_view(hook)
+        out["url"] = request.host_url.rstrip("/") + out["path"]
+        if secret is not None:
+            out["secret"] = secret
+            if hook.scheme == "url_token":
+                out["path"] = hook_path(hook.webhook_id, hook.scheme, secret)
+                out["url"] = request.host_url.rstrip("/") + out["path"]
+            out["secret_notice"] = "shown once: store it now, it cannot be displayed again"
+        return out
+
+    @bp.errorhandler(CommandError)
+    async def command_error(exc: CommandError) -> Response:
+        return _json(
+            {"error": {"code": exc.code, "message": exc.message, "field": exc.field}}, exc.status
+        )
+
+    @bp.get("")
+    async def list_webhooks() -> Response:
+        return _json({"items": [view(h) for h in await q.webhooks()]})
+
+    @bp.post("")
+    async def create() -> Response:
+        hook, secret, warnings = await cmd.create(await _body(), actor="api")
+        return _json({**view(hook, secret), "warnings": warnings}, 201)
+
+    @bp.get("/<webhook_id>")
+    async def one(webhook_id: str) -> Response:
+        return _json(view(await q.webhook(webhook_id)))
+
+    @bp.patch("/<webhook_id>")
+    async def update(webhook_id: str) -> Response:
+        hook, warnings = await cmd.update(webhook_id, await _body(), actor="api")
+        return _json({**view(hook), "warnings": warnings})
+
+    @bp.post("/<webhook_id>/enable")
+    async def enable(webhook_id: str) -> Response:
+        return _json(view(await cmd.enable(webhook_id, actor="api")))
+
+    @bp.post("/<webhook_id>/disable")
+    async def disable(webhook_id: str) -> Response:
+        return _json(view(await cmd.disable(webhook_id, actor="api")))
+
+    @bp.post("/<webhook_id>/rotate-secret")
+    async def rotate(webhook_id: str) -> Response:
+        data = await _body()
+        grace = data.get("grace_seconds", DEFAULT_GRACE_SECONDS)
+        if isinstance(grace, bool) or not isinstance(grace, int | float):
+            raise InvalidInput("grace_seconds must be a number", field="grace_seconds")
+        secret = data.get("secret")
+        if secret is not None and not isinstance(secret, str):
+            raise InvalidInput("secret must be a string", field="secret")
+        hook, new = await cmd.rotate_secret(
+            webhook_id, grace_seconds=float(grace), secret=secret, actor="api"
+        )
+        return _json(view(hook, new))
+
+    @bp.delete("/<webhook_id>")
+    async def delete(webhook_id: str) -> Response:
+        await cmd.delete(webhook_id, actor="api")
+        return _json({"deleted": webhook_id})
+
+    @bp.get("/<webhook_id>/deliveries")
+    async def deliveries(webhook_id: str) -> Response:
+        page = await q.deliveries(
+            webhook_id, limit=_int_arg("limit"), offset=_int_arg("offset") or 0
+        )
+        return _json(_page(page, _delivery))
+
+    @bp.get("/<webhook_id>/deliveries/<delivery_id>")
+    async def delivery(webhook_id: str, delivery_id: str) -> Response:
+        found = await q.delivery(delivery_id)
+        if found.webhook_id != webhook_id:
+            raise NotFound(f"webhook {webhook_id} has no delivery {delivery_id!r}")
+        out = _delivery(found)
+        try:
+            out["run"] = msgspec.to_builtins(await q.run(found.run_id))
+        except NotFound:
+            out["run"] = None
+        return _json(out)
+
+    @bp.post("/<webhook_id>/deliveries/<delivery_id>/replay")
+    async def replay(webhook_id: str, delivery_id: str) -> Response:
+        found = await q.delivery(delivery_id)
+        if found.webhook_id != webhook_id:
+            raise NotFound(f"webhook {webhook_id} has no delivery {delivery_id!r}")
+        new = await cmd.replay(delivery_id, actor="api")
+        return _json(
+            {"delivery_id": new.delivery_id, "run_id": new.run_id, "replay_of": new.replay_of},
+            202,
+        )
+
+    @bp.get("/<webhook_id>/rejections")
+    async def rejections(webhook_id: str) -> Response:
+        page = await q.rejections(
+            webhook_id, limit=_int_arg("limit"), offset=_int_arg("offset") or 0
+        )
+        return _json(_page(page, _rejection))
+
+    return bp
