@@ -26,6 +26,7 @@ from actors.recovery import instance_id, recover
 from actors.retrier import Retrier
 from actors.scheduler import Scheduler
 from actors.supervisor import ActorSpec, Health, supervise
+from actors.webhook import WebhookActor
 from events.envelope import Meta
 from events.system import ServiceStarted, ServiceStopped
 from projections.runs import RunView
@@ -62,6 +63,7 @@ class Service:
             runner.store, self._execute, receive, on_cancel=self.executor.note_cancel
         )
         self.retrier = Retrier(runner.store)
+        self.webhooks = WebhookActor(runner.store)
 
     async def _execute(self, run: RunView) -> None:
         await self.executor.execute(
@@ -101,6 +103,7 @@ class Service:
             ActorSpec("claimer", self.claimer.run),
             ActorSpec("executor", self.pool.run),
             ActorSpec("retrier", self.retrier.run),
+            ActorSpec("webhook", self.webhooks.run),
         ]
         try:
             async with anyio.create_task_group() as tg:
