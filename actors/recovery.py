@@ -51,7 +51,6 @@ async def recover(store: SQLiteEventStore, me: str) -> list[str]:
                         f"{run.state}; no result was recorded",
                     )
                 ],
-                expected=run.version,
                 meta=Meta(actor="recovery"),
             )
             crashed.append(run.run_id)

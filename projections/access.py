@@ -81,13 +81,13 @@ def _handle(view: View, rec: Recorded) -> Iterable[Change]:
     now = rec.recorded_at_us
     match ev:
         case AdminCreated() | AdminPasswordChanged():
-            yield Change(
+            yield (
                 ADMINS.name,
                 ev.username,
                 AdminView(username=ev.username, password_hash=ev.password_hash, updated_at_us=now),
             )
         case ApiTokenCreated():
-            yield Change(
+            yield (
                 API_TOKENS.name,
                 ev.token_id,
                 ApiTokenView(
@@ -97,11 +97,13 @@ def _handle(view: View, rec: Recorded) -> Iterable[Change]:
         case ApiTokenRevoked():
             tok: ApiTokenView | None = view.get(API_TOKENS.name, ev.token_id)
             if tok is not None:
-                yield Change(
-                    API_TOKENS.name, ev.token_id, msgspec.structs.replace(tok, revoked_at_us=now)
+                yield (
+                    API_TOKENS.name,
+                    ev.token_id,
+                    msgspec.structs.replace(tok, revoked_at_us=now),
                 )
         case OAuthClientRegistered():
-            yield Change(
+            yield (
                 OAUTH_CLIENTS.name,
                 ev.client_id,
                 OAuthClientView(
@@ -112,7 +114,7 @@ def _handle(view: View, rec: Recorded) -> Iterable[Change]:
                 ),
             )
         case OAuthCodeIssued():
-            yield Change(
+            yield (
                 OAUTH_CODES.name,
                 ev.code_hash,
                 OAuthCodeView(
@@ -125,9 +127,7 @@ def _handle(view: View, rec: Recorded) -> Iterable[Change]:
         case OAuthCodeRedeemed():
             code: OAuthCodeView | None = view.get(OAUTH_CODES.name, ev.code_hash)
             if code is not None:
-                yield Change(
-                    OAUTH_CODES.name, ev.code_hash, msgspec.structs.replace(code, redeemed=True)
-                )
+                yield (OAUTH_CODES.name, ev.code_hash, msgspec.structs.replace(code, redeemed=True))
         case OAuthTokensIssued():
             common: dict[str, Any] = {
                 "client_id": ev.client_id,
@@ -135,7 +135,7 @@ def _handle(view: View, rec: Recorded) -> Iterable[Change]:
                 "subject": ev.subject,
                 "resource": ev.resource,
             }
-            yield Change(
+            yield (
                 OAUTH_TOKENS.name,
                 ev.access_hash,
                 OAuthTokenView(
@@ -147,7 +147,7 @@ def _handle(view: View, rec: Recorded) -> Iterable[Change]:
                 ),
             )
             if ev.refresh_hash:
-                yield Change(
+                yield (
                     OAUTH_TOKENS.name,
                     ev.refresh_hash,
                     OAuthTokenView(
@@ -161,7 +161,7 @@ def _handle(view: View, rec: Recorded) -> Iterable[Change]:
             if ev.replaces_refresh_hash:
                 old: OAuthTokenView | None = view.get(OAUTH_TOKENS.name, ev.replaces_refresh_hash)
                 if old is not None:
-                    yield Change(
+                    yield (
                         OAUTH_TOKENS.name,
                         old.token_hash,
                         msgspec.structs.replace(old, revoked=True),
@@ -169,13 +169,15 @@ def _handle(view: View, rec: Recorded) -> Iterable[Change]:
         case OAuthTokenRevoked():
             tokv: OAuthTokenView | None = view.get(OAUTH_TOKENS.name, ev.token_hash)
             if tokv is not None:
-                yield Change(
-                    OAUTH_TOKENS.name, tokv.token_hash, msgspec.structs.replace(tokv, revoked=True)
+                yield (
+                    OAUTH_TOKENS.name,
+                    tokv.token_hash,
+                    msgspec.structs.replace(tokv, revoked=True),
                 )
                 if tokv.pair:
                     pair: OAuthTokenView | None = view.get(OAUTH_TOKENS.name, tokv.pair)
                     if pair is not None:
-                        yield Change(
+                        yield (
                             OAUTH_TOKENS.name,
                             pair.token_hash,
                             msgspec.structs.replace(pair, revoked=True),

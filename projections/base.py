@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -26,12 +26,9 @@ class Table(msgspec.Struct, frozen=True, kw_only=True):
     memory: bool = True
 
 
-class Change(NamedTuple):
-    """Set ``row`` at ``key`` in ``table`` (``None`` deletes it)."""
-
-    table: str
-    key: str
-    row: Any | None
+Change = tuple[str, str, Any | None]
+"""``(table, key, row)``: set ``row`` at ``key`` in ``table`` (``None`` deletes it). A plain
+tuple because folds create one per event: it is the hottest allocation of a rebuild."""
 
 
 class View(Protocol):
@@ -52,6 +49,17 @@ class Projection(Protocol):
     def apply(self, view: View, rec: Recorded) -> Iterable[Change]: ...
 
 
+Handler = Callable[[View, Recorded], Iterable[Change]]
+
+
+def handler_for(projection: Projection, type_name: str) -> Handler:
+    """The function folding ``type_name`` events (direct, skipping a dispatch layer if known)."""
+    handlers: dict[str, Handler] | None = getattr(projection, "handlers", None)
+    if handlers is not None and type_name in handlers:
+        return handlers[type_name]
+    return projection.apply
+
+
 def simple_projection(
     name: str,
     tables: tuple[Table, ...],
@@ -65,6 +73,7 @@ def simple_projection(
             self.name = name
             self.tables = tables
             self.handles = frozenset(by_name)
+            self.handlers = by_name
 
         def apply(self, view: View, rec: Recorded) -> Iterable[Change]:
             return by_name[rec.type](view, rec)

@@ -67,7 +67,7 @@ def _finished(view: View, rec: Recorded) -> Iterable[Change]:
     key = f"{day}|{run.job_id or '-'}|{run.model or '-'}"
     cur: CostRow = view.get(COSTS.name, key) or CostRow(day=day, job_id=run.job_id, model=run.model)
     u = run.usage
-    yield Change(
+    yield (
         COSTS.name,
         key,
         msgspec.structs.replace(

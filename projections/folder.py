@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from events.envelope import Recorded
-from projections.base import Change, Projection, Table
+from projections.base import Change, Handler, Projection, Table, handler_for
 
 _DELETED: Any = object()
 
@@ -28,10 +28,11 @@ class Folder:
             name: {} for name, t in self.tables.items() if t.memory
         }
         self._overlay: dict[tuple[str, str], Any] = {}
-        self._routes: dict[str, tuple[Projection, ...]] = {}
+        self._memory = frozenset(self._base)
+        self._routes: dict[str, tuple[Handler, ...]] = {}
         for p in self.projections:
             for type_ in p.handles:
-                self._routes[type_] = (*self._routes.get(type_, ()), p)
+                self._routes[type_] = (*self._routes.get(type_, ()), handler_for(p, type_))
 
     # View protocol
     def get(self, table: str, key: str) -> Any | None:
@@ -60,12 +61,12 @@ class Folder:
             return []
         out: list[Change] = []
         overlay = self._overlay
-        for proj in routes:
-            for change in proj.apply(self, rec):
-                if self.tables[change.table].memory:
-                    overlay[(change.table, change.key)] = (
-                        _DELETED if change.row is None else change.row
-                    )
+        memory = self._memory
+        for fold in routes:
+            for change in fold(self, rec):
+                table, key, row = change
+                if table in memory:
+                    overlay[(table, key)] = _DELETED if row is None else row
                 out.append(change)
         return out
 

@@ -38,7 +38,7 @@ JOBS = Table(
 def _created(view: View, rec: Recorded) -> Iterable[Change]:
     ev = rec.event
     assert isinstance(ev, JobCreated)
-    yield Change(
+    yield (
         JOBS.name,
         ev.job_id,
         JobView(
@@ -57,7 +57,7 @@ def _updated(view: View, rec: Recorded) -> Iterable[Change]:
     assert isinstance(ev, JobUpdated)
     cur: JobView | None = view.get(JOBS.name, ev.job_id)
     if cur is not None:
-        yield Change(
+        yield (
             JOBS.name,
             ev.job_id,
             msgspec.structs.replace(
@@ -77,7 +77,7 @@ def _toggle(enabled: bool) -> object:
         cur: JobView | None = view.get(JOBS.name, ev.job_id)
         if cur is not None:
             spec = msgspec.structs.replace(cur.spec, enabled=enabled)
-            yield Change(
+            yield (
                 JOBS.name,
                 ev.job_id,
                 msgspec.structs.replace(
@@ -95,7 +95,7 @@ def _toggle(enabled: bool) -> object:
 def _deleted(view: View, rec: Recorded) -> Iterable[Change]:
     ev = rec.event
     assert isinstance(ev, JobDeleted)
-    yield Change(JOBS.name, ev.job_id, None)
+    yield (JOBS.name, ev.job_id, None)
 
 
 jobs_projection = simple_projection(

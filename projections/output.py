@@ -29,21 +29,21 @@ class OutputRow(msgspec.Struct, frozen=True, kw_only=True):
 OUTPUT = Table(
     name="v_run_output",
     row_type=OutputRow,
-    columns=(("run_id", "TEXT"), ("position", "INTEGER")),
-    extract=lambda r: (r.run_id, r.position),
+    columns=(("run_id", "TEXT"), ("position", "INTEGER"), ("kind", "TEXT")),
+    extract=lambda r: (r.run_id, r.position, r.kind),
     indexes=("run_id, position",),
     memory=False,
 )
 
 
 def output_key(run_id: str, position: int) -> str:
-    return f"{run_id}:{position:012d}"
+    return run_id + ":" + str(position)
 
 
 def _output(view: View, rec: Recorded) -> Iterable[Change]:
     ev = rec.event
     assert isinstance(ev, RunOutput)
-    yield Change(
+    yield (
         OUTPUT.name,
         output_key(ev.run_id, rec.position),
         OutputRow(
@@ -65,7 +65,7 @@ def _output(view: View, rec: Recorded) -> Iterable[Change]:
 def _denied(view: View, rec: Recorded) -> Iterable[Change]:
     ev = rec.event
     assert isinstance(ev, RunToolDenied)
-    yield Change(
+    yield (
         OUTPUT.name,
         output_key(ev.run_id, rec.position),
         OutputRow(
@@ -84,7 +84,7 @@ def _denied(view: View, rec: Recorded) -> Iterable[Change]:
 def _truncated(view: View, rec: Recorded) -> Iterable[Change]:
     ev = rec.event
     assert isinstance(ev, RunOutputTruncated)
-    yield Change(
+    yield (
         OUTPUT.name,
         output_key(ev.run_id, rec.position),
         OutputRow(

@@ -126,7 +126,7 @@ def rebuild_into(
     for rec in decode_all(source):
         count += 1
         for change in projector.folder.apply(rec):
-            pending[(change.table, change.key)] = (change.row, rec.position)
+            pending[(change[0], change[1])] = (change[2], rec.position)
         projector.folder.commit()
         if len(pending) >= FLUSH_EVERY:
             write_changes(scratch, projector.folder.tables, pending)

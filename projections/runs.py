@@ -13,7 +13,6 @@ from events.runs import (
     RunClaimed,
     RunCrashed,
     RunFailed,
-    RunOutput,
     RunRequested,
     RunResult,
     RunSkipped,
@@ -63,8 +62,11 @@ class RunView(msgspec.Struct, frozen=True, kw_only=True):
     session_id: str | None = None
     result_text: str = ""
     outputs: int = 0
+    """Output blocks; filled in by queries from v_run_output (counting here would rewrite the
+    row for every block of every run)."""
     denials: int = 0
     version: int = 0
+    """The run stream's version as of the last lifecycle event (not output blocks)."""
 
 
 RUNS = Table(
@@ -109,7 +111,7 @@ def _run(view: View, run_id: str) -> RunView | None:
 def _mark_slot(job: JobView | None, slot: float | None) -> Iterable[Change]:
     """Remember the latest scheduled slot handled, so a restart knows what it missed."""
     if job is not None and slot is not None and (job.last_scheduled_for or 0) < slot:
-        yield Change(JOBS.name, job.job_id, msgspec.structs.replace(job, last_scheduled_for=slot))
+        yield (JOBS.name, job.job_id, msgspec.structs.replace(job, last_scheduled_for=slot))
 
 
 def _requested(view: View, rec: Recorded) -> Iterable[Change]:
@@ -117,7 +119,7 @@ def _requested(view: View, rec: Recorded) -> Iterable[Change]:
     assert isinstance(ev, RunRequested)
     job: JobView | None = view.get(JOBS.name, ev.job_id) if ev.job_id else None
     yield from _mark_slot(job, ev.scheduled_for)
-    yield Change(
+    yield (
         RUNS.name,
         ev.run_id,
         RunView(
@@ -172,11 +174,11 @@ def _finish(
     if result_text is not None:
         changes["result_text"] = result_text[:RESULT_PREVIEW]
     done = msgspec.structs.replace(run, **changes)
-    yield Change(RUNS.name, run.run_id, done)
+    yield (RUNS.name, run.run_id, done)
     if run.job_id:
         job: JobView | None = view.get(JOBS.name, run.job_id)
         if job is not None:
-            yield Change(
+            yield (
                 JOBS.name,
                 job.job_id,
                 msgspec.structs.replace(
@@ -193,11 +195,11 @@ def _finish(
 def _lifecycle(view: View, rec: Recorded) -> Iterable[Change]:
     ev = rec.event
     run = _run(view, ev.run_id)  # type: ignore[union-attr]
-    if run is None or (run.state in TERMINAL_STATES and not isinstance(ev, RunOutput)):
+    if run is None or run.state in TERMINAL_STATES:
         return
     match ev:
         case RunClaimed():
-            yield Change(
+            yield (
                 RUNS.name,
                 run.run_id,
                 msgspec.structs.replace(
@@ -209,7 +211,7 @@ def _lifecycle(view: View, rec: Recorded) -> Iterable[Change]:
                 ),
             )
         case RunStarted():
-            yield Change(
+            yield (
                 RUNS.name,
                 run.run_id,
                 msgspec.structs.replace(
@@ -221,20 +223,14 @@ def _lifecycle(view: View, rec: Recorded) -> Iterable[Change]:
                     version=rec.version,
                 ),
             )
-        case RunOutput():
-            yield Change(
-                RUNS.name,
-                run.run_id,
-                msgspec.structs.replace(run, outputs=run.outputs + 1, version=rec.version),
-            )
         case RunToolDenied():
-            yield Change(
+            yield (
                 RUNS.name,
                 run.run_id,
                 msgspec.structs.replace(run, denials=run.denials + 1, version=rec.version),
             )
         case RunUsage():
-            yield Change(
+            yield (
                 RUNS.name,
                 run.run_id,
                 msgspec.structs.replace(
@@ -245,7 +241,7 @@ def _lifecycle(view: View, rec: Recorded) -> Iterable[Change]:
                 ),
             )
         case RunCancelRequested():
-            yield Change(
+            yield (
                 RUNS.name,
                 run.run_id,
                 msgspec.structs.replace(run, cancel_requested=True, version=rec.version),
@@ -320,7 +316,6 @@ runs_projection = simple_projection(
         RunSkipped: _skipped,
         RunClaimed: _lifecycle,
         RunStarted: _lifecycle,
-        RunOutput: _lifecycle,
         RunToolDenied: _lifecycle,
         RunUsage: _lifecycle,
         RunCancelRequested: _lifecycle,

@@ -90,7 +90,7 @@ def _handle(view: View, rec: Recorded) -> Iterable[Change]:
     ev = rec.event
     now = rec.recorded_at_us
     if isinstance(ev, CredentialSet):
-        yield Change(
+        yield (
             CREDENTIALS.name,
             credential_key(ev.server, ev.variable),
             CredentialView(
@@ -103,10 +103,10 @@ def _handle(view: View, rec: Recorded) -> Iterable[Change]:
         )
         return
     if isinstance(ev, CredentialDeleted):
-        yield Change(CREDENTIALS.name, credential_key(ev.server, ev.variable), None)
+        yield (CREDENTIALS.name, credential_key(ev.server, ev.variable), None)
         return
     if isinstance(ev, ServerCreated):
-        yield Change(
+        yield (
             SERVERS.name,
             ev.name,
             ServerView(
@@ -122,7 +122,7 @@ def _handle(view: View, rec: Recorded) -> Iterable[Change]:
         )
         return
     if isinstance(ev, ToolInvoked):
-        yield Change(
+        yield (
             INVOCATIONS.name,
             f"{rec.position:012d}",
             InvocationView(
@@ -174,14 +174,14 @@ def _handle(view: View, rec: Recorded) -> Iterable[Change]:
         case ToolInvoked():
             new = msgspec.structs.replace(cur, invocations=cur.invocations + 1)
         case ServerDeleted():
-            yield Change(SERVERS.name, cur.name, None)
+            yield (SERVERS.name, cur.name, None)
             for key in list(view.keys(CREDENTIALS.name)):
                 if key.startswith(cur.name + "\x1f"):
-                    yield Change(CREDENTIALS.name, key, None)
+                    yield (CREDENTIALS.name, key, None)
             return
         case _:
             return
-    yield Change(SERVERS.name, cur.name, new)
+    yield (SERVERS.name, cur.name, new)
 
 
 servers_projection = simple_projection(

@@ -97,13 +97,13 @@ def _handle(view: View, rec: Recorded) -> Iterable[Change]:
     match ev:
         case SettingsChanged():
             cur: SettingsView = view.get(SETTINGS.name, "settings") or SettingsView()
-            yield Change(
+            yield (
                 SETTINGS.name,
                 "settings",
                 SettingsView(values={**cur.values, **ev.changes}, updated_at_us=now),
             )
         case ServiceStarted():
-            yield Change(
+            yield (
                 INSTANCES.name,
                 ev.instance,
                 InstanceView(
@@ -113,11 +113,13 @@ def _handle(view: View, rec: Recorded) -> Iterable[Change]:
         case ServiceStopped():
             inst: InstanceView | None = view.get(INSTANCES.name, ev.instance)
             if inst is not None:
-                yield Change(
-                    INSTANCES.name, ev.instance, msgspec.structs.replace(inst, stopped_at_us=now)
+                yield (
+                    INSTANCES.name,
+                    ev.instance,
+                    msgspec.structs.replace(inst, stopped_at_us=now),
                 )
         case ActorCrashed():
-            yield Change(
+            yield (
                 CRASHES.name,
                 f"{rec.position:012d}",
                 CrashView(
@@ -131,7 +133,7 @@ def _handle(view: View, rec: Recorded) -> Iterable[Change]:
             )
             inst = view.get(INSTANCES.name, ev.instance)
             if inst is not None:
-                yield Change(
+                yield (
                     INSTANCES.name,
                     ev.instance,
                     msgspec.structs.replace(inst, crashes=inst.crashes + 1, last_crash=ev.actor),

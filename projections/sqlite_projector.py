@@ -61,7 +61,7 @@ class SQLiteProjector:
         pending: dict[tuple[str, str], tuple[Any, int]] = {}
         for rec in records:
             for change in self.folder.apply(rec):
-                pending[(change.table, change.key)] = (change.row, rec.position)
+                pending[(change[0], change[1])] = (change[2], rec.position)
         if write and records:
             write_changes(conn, self.folder.tables, pending)
             conn.execute(

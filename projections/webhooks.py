@@ -100,7 +100,7 @@ def _handle(view: View, rec: Recorded) -> Iterable[Change]:
     ev = rec.event
     now = rec.recorded_at_us
     if isinstance(ev, WebhookCreated):
-        yield Change(
+        yield (
             WEBHOOKS.name,
             ev.webhook_id,
             WebhookView(
@@ -120,7 +120,7 @@ def _handle(view: View, rec: Recorded) -> Iterable[Change]:
         return
     hook = _hook(view, ev.webhook_id)  # type: ignore[union-attr,arg-type]
     if isinstance(ev, WebhookRejected):
-        yield Change(
+        yield (
             REJECTIONS.name,
             f"{ev.webhook_id}:{rec.position:012d}",
             RejectionView(
@@ -134,14 +134,14 @@ def _handle(view: View, rec: Recorded) -> Iterable[Change]:
             ),
         )
         if hook is not None:
-            yield Change(
+            yield (
                 WEBHOOKS.name,
                 hook.webhook_id,
                 msgspec.structs.replace(hook, rejections=hook.rejections + 1),
             )
         return
     if isinstance(ev, WebhookReceived):
-        yield Change(
+        yield (
             DELIVERIES.name,
             ev.delivery_id,
             DeliveryView(
@@ -159,7 +159,7 @@ def _handle(view: View, rec: Recorded) -> Iterable[Change]:
             ),
         )
         if hook is not None:
-            yield Change(
+            yield (
                 WEBHOOKS.name,
                 hook.webhook_id,
                 msgspec.structs.replace(
@@ -194,11 +194,11 @@ def _handle(view: View, rec: Recorded) -> Iterable[Change]:
                 updated_at_us=now,
             )
         case WebhookDeleted():
-            yield Change(WEBHOOKS.name, hook.webhook_id, None)
+            yield (WEBHOOKS.name, hook.webhook_id, None)
             return
         case _:
             return
-    yield Change(WEBHOOKS.name, hook.webhook_id, new)
+    yield (WEBHOOKS.name, hook.webhook_id, new)
 
 
 webhooks_projection = simple_projection(

@@ -115,7 +115,12 @@ class Queries:
             raise NotFound(
                 f"no run with id {run_id!r} (expected a run id such as 'run_1a2b3c4d5e6f')"
             )
-        return run
+        rows = await self.store.query(
+            "SELECT count(*) FROM v_run_output WHERE run_id = ? "
+            "AND kind NOT IN ('denied', 'truncated')",
+            (run_id,),
+        )
+        return msgspec.structs.replace(run, outputs=int(rows[0][0]))
 
     async def runs(
         self, filt: RunFilter | None = None, *, limit: int | None = None, offset: int = 0
