@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,7 +18,6 @@ from typing import Any
 import aiosqlite
 import anyio
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from events.bus import Bus
 from events.codec import decode_row
@@ -32,13 +32,15 @@ MAX_BATCH_UNITS = 2000
 PAGE = 1000
 
 
-class _Pending:
-    __slots__ = ("done", "outcome", "unit")
+class _Batch:
+    """Units that commit in one transaction; their appenders all wait on one event."""
 
-    def __init__(self, unit: Sequence[AppendRequest]) -> None:
-        self.unit = unit
+    __slots__ = ("done", "outcomes", "units")
+
+    def __init__(self) -> None:
+        self.units: list[Sequence[AppendRequest]] = []
+        self.outcomes: list[Outcome] = []
         self.done = anyio.Event()
-        self.outcome: Outcome | None = None
 
 
 class SQLiteEventStore(EventStore):
@@ -52,9 +54,10 @@ class SQLiteEventStore(EventStore):
         self._last_published = 0
         self._closed = False
         self._limiter = anyio.CapacityLimiter(1)
-        send, recv = anyio.create_memory_object_stream[_Pending](100_000)
-        self._send: MemoryObjectSendStream[_Pending] = send
-        self._recv: MemoryObjectReceiveStream[_Pending] = recv
+        # Batches waiting for the writer, oldest first; appenders join the newest one.
+        self._queue: deque[_Batch] = deque()
+        self._open_batch: _Batch | None = None
+        self._wake = anyio.Event()
         self._journal: Journal
         self._reader: aiosqlite.Connection
         self._tailer: aiosqlite.Connection
@@ -117,14 +120,12 @@ class SQLiteEventStore(EventStore):
     async def _shutdown(self) -> None:
         self._closed = True
         self.bus.close()
-        self._send.close()
-        while True:
-            try:
-                p = self._recv.receive_nowait()
-            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
-                break
-            p.outcome = StoreClosedError("the event store closed before this append ran")
-            p.done.set()
+        self._open_batch = None
+        while self._queue:
+            batch = self._queue.popleft()
+            error = StoreClosedError("the event store closed before this append ran")
+            batch.outcomes = [error] * len(batch.units)
+            batch.done.set()
         with anyio.CancelScope(shield=True):
             await self._reader.close()
             await self._tailer.close()
@@ -136,43 +137,40 @@ class SQLiteEventStore(EventStore):
     async def append_atomic(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
         if self._closed:
             raise StoreClosedError("the event store is closed")
-        pending = _Pending(tuple(requests))
-        try:
-            self._send.send_nowait(pending)
-        except anyio.WouldBlock:
-            await self._send.send(pending)
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            raise StoreClosedError("the event store is closed")
-        await pending.done.wait()
-        outcome = pending.outcome
+        batch = self._open_batch
+        if batch is None or len(batch.units) >= MAX_BATCH_UNITS:
+            batch = self._open_batch = _Batch()
+            self._queue.append(batch)
+            self._wake.set()
+        index = len(batch.units)
+        batch.units.append(tuple(requests))
+        await batch.done.wait()
+        outcome = batch.outcomes[index]
         if isinstance(outcome, BaseException):
             raise outcome
-        assert outcome is not None
         return outcome
 
     async def _write_loop(self) -> None:
-        async for first in self._recv:
-            batch = [first]
-            while len(batch) < MAX_BATCH_UNITS:
-                try:
-                    batch.append(self._recv.receive_nowait())
-                except (anyio.WouldBlock, anyio.EndOfStream):
-                    break
-            units = [p.unit for p in batch]
+        while True:
+            if not self._queue:
+                self._wake = anyio.Event()
+                await self._wake.wait()
+                continue
+            batch = self._queue.popleft()
+            if batch is self._open_batch:
+                self._open_batch = None
             try:
                 with anyio.CancelScope(shield=True):
                     outcomes, records = await anyio.to_thread.run_sync(
-                        self._journal.commit_batch, units, limiter=self._limiter
+                        self._journal.commit_batch, batch.units, limiter=self._limiter
                     )
             except Exception as exc:
-                for p in batch:
-                    p.outcome = exc
-                    p.done.set()
+                batch.outcomes = [exc] * len(batch.units)
+                batch.done.set()
                 continue
             self._publish(records)
-            for p, outcome in zip(batch, outcomes, strict=True):
-                p.outcome = outcome
-                p.done.set()
+            batch.outcomes = outcomes
+            batch.done.set()
 
     def _publish(self, records: Sequence[Recorded]) -> None:
         fresh = [r for r in records if r.position > self._last_published]
