@@ -1,0 +1,155 @@
+"""Access commands: the admin account (argon2 hash) and API tokens (stored as SHA-256 hashes).
+
+Clear-text passwords and tokens never enter an event: the admin password is hashed with argon2id
+and a token is shown once, at creation, then only its hash is kept.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import anyio
+import msgspec
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from events.envelope import Meta
+from events.errors import ConcurrencyError
+from events.ids import new_id
+from events.sqlite_store import SQLiteEventStore
+from events.system import AdminCreated, AdminPasswordChanged, ApiTokenCreated, ApiTokenRevoked
+from projections.access import AdminView, ApiTokenView
+from projections.read import decode_row
+from runner.errors import Conflict, InvalidInput, NotFound
+from runner.secrets import hash_token, new_token
+
+ADMIN_USER = "admin"
+ADMIN_STREAM = "access-admin"
+TOKEN_PREFIX = "crt_"
+MAX_TOKEN_NAME = 100
+_hasher = PasswordHasher()
+
+
+class NewToken(msgspec.Struct, frozen=True, kw_only=True):
+    """A freshly created API token: ``token`` is the only time the secret is available."""
+
+    token_id: str
+    name: str
+    token: str
+
+
+class Access:
+    """Admin account and API tokens over the event log."""
+
+    def __init__(self, store: SQLiteEventStore) -> None:
+        self.store = store
+
+    async def admin(self, username: str = ADMIN_USER) -> AdminView | None:
+        rows = await self.store.query("SELECT doc FROM v_admins WHERE k = ?", (username,))
+        return decode_row(AdminView, rows[0][0]) if rows else None
+
+    async def ensure_admin(self, password: str | None) -> str | None:
+        """Create the admin at first start; returns the generated password (None otherwise).
+
+        With ``password`` given (``RUNNER_ADMIN_PASSWORD``), an existing admin whose password
+        differs gets it set, so the environment stays the source of truth.
+        """
+        current = await self.admin()
+        if current is not None:
+            if password and not await verify(current.password_hash, password):
+                await self.change_password(password)
+            return None
+        generated = None if password else secrets.token_urlsafe(15)
+        clear = password or generated
+        assert clear is not None
+        digest = await anyio.to_thread.run_sync(_hasher.hash, clear)
+        try:
+            await self.store.append(
+                ADMIN_STREAM,
+                [AdminCreated(username=ADMIN_USER, password_hash=digest)],
+                expected="no_stream",
+                meta=Meta(actor="system"),
+            )
+        except ConcurrencyError:
+            return None  # another process created it first
+        return generated
+
+    async def change_password(self, password: str) -> None:
+        if len(password) < 8:
+            raise InvalidInput("the password needs at least 8 characters", field="password")
+        digest = await anyio.to_thread.run_sync(_hasher.hash, password)
+        await self.store.append(
+            ADMIN_STREAM,
+            [AdminPasswordChanged(username=ADMIN_USER, password_hash=digest)],
+            meta=Meta(actor="admin"),
+        )
+
+    async def check_login(self, username: str, password: str) -> bool:
+        """True when the credentials match (argon2 verify off the event loop)."""
+        admin = await self.admin(username) if username else None
+        if admin is None:
+            # Same cost whether or not the user exists.
+            await verify(_DUMMY_HASH, password)
+            return False
+        return await verify(admin.password_hash, password)
+
+    async def create_token(self, name: str, *, actor: str = "admin") -> NewToken:
+        name = name.strip()
+        if not name:
+            raise InvalidInput("give the token a name (what script uses it)", field="name")
+        if len(name) > MAX_TOKEN_NAME:
+            raise InvalidInput(f"name is longer than {MAX_TOKEN_NAME} characters", field="name")
+        token_id = new_id("tok")
+        token = TOKEN_PREFIX + new_token(32)
+        await self.store.append(
+            f"token-{token_id}",
+            [ApiTokenCreated(token_id=token_id, name=name, token_hash=hash_token(token))],
+            expected="no_stream",
+            meta=Meta(actor=actor),
+        )
+        return NewToken(token_id=token_id, name=name, token=token)
+
+    async def tokens(self) -> list[ApiTokenView]:
+        rows = await self.store.query("SELECT doc FROM v_api_tokens ORDER BY k")
+        items = [decode_row(ApiTokenView, r[0]) for r in rows]
+        return sorted(items, key=lambda t: t.created_at_us, reverse=True)
+
+    async def token(self, token_id: str) -> ApiTokenView:
+        rows = await self.store.query("SELECT doc FROM v_api_tokens WHERE k = ?", (token_id,))
+        if not rows:
+            raise NotFound(f"no API token with id {token_id!r}")
+        return decode_row(ApiTokenView, rows[0][0])
+
+    async def revoke_token(self, token_id: str, *, actor: str = "admin") -> ApiTokenView:
+        tok = await self.token(token_id)
+        if tok.revoked_at_us is not None:
+            raise Conflict(f"API token {token_id} is already revoked")
+        await self.store.append(
+            f"token-{token_id}", [ApiTokenRevoked(token_id=token_id)], meta=Meta(actor=actor)
+        )
+        return await self.token(token_id)
+
+    async def token_user(self, token: str) -> ApiTokenView | None:
+        """The live token matching ``token`` (looked up by hash), or None."""
+        if not token.startswith(TOKEN_PREFIX):
+            return None
+        rows = await self.store.query(
+            "SELECT doc FROM v_api_tokens WHERE token_hash = ?", (hash_token(token),)
+        )
+        if not rows:
+            return None
+        tok = decode_row(ApiTokenView, rows[0][0])
+        return tok if tok.revoked_at_us is None else None
+
+
+async def verify(digest: str, password: str) -> bool:
+    def check() -> bool:
+        try:
+            return bool(_hasher.verify(digest, password))
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return await anyio.to_thread.run_sync(check)
+
+
+_DUMMY_HASH = _hasher.hash("not-a-password-" + secrets.token_hex(8))
