@@ -1,0 +1,138 @@
+"""The Quart app factory: pages, API, webhook ingress, auth guard, errors, the SSE hub."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import importlib
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from quart import Quart, Response, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from runner.access import Access
+from runner.app import Runner
+from runner.errors import CommandError
+from runner.queries_web import WebQueries
+from web import auth
+from web.api import api
+from web.context import KEY, Web
+from web.live import encode
+from web.pages import pages
+from web.render import duration, money, number, when
+from web.sse import Hub
+
+log = logging.getLogger("web")
+HERE = Path(__file__).parent
+MAX_BODY = 1024 * 1024
+_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+          405: "method_not_allowed", 409: "conflict", 413: "too_large", 422: "invalid",
+          429: "rate_limited"}  # fmt: skip
+
+
+def create_app(runner: Runner, service: Any = None, *, hub_buffer: int = 512) -> Quart:
+    """The dashboard + API app for ``runner`` (``service`` gives health; None in tests)."""
+    app = Quart(
+        "web",
+        static_folder=str(HERE / "static"),
+        template_folder=str(HERE / "templates"),
+    )
+    https = (runner.config.public_url or "").startswith("https://")
+    app.config.update(
+        SECRET_KEY=auth.session_secret(runner.config.data_dir),
+        SESSION_COOKIE_NAME="runner_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=https,
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(days=7),
+        MAX_CONTENT_LENGTH=MAX_BODY,
+        BODY_TIMEOUT=30,
+        JSON_SORT_KEYS=False,
+        SEND_FILE_MAX_AGE_DEFAULT=3600,
+    )
+    hub = Hub(runner.store, encode, buffer=hub_buffer)
+    w = Web(
+        runner=runner,
+        service=service,
+        access=Access(runner.store),
+        wq=WebQueries(runner.store),
+        hub=hub,
+        limiter=auth.LoginLimiter(),
+    )
+    app.extensions[KEY] = w
+    app.register_blueprint(pages)
+    app.register_blueprint(api)
+    _register_hooks(app, runner)
+    app.before_request(auth.guard)
+    app.after_request(auth.security_headers)
+    app.jinja_env.globals.update(
+        csrf_token=auth.csrf_token, current_user=auth.current_user, now=dt.datetime.now
+    )
+    app.jinja_env.filters.update(when=when, money=money, number=number, duration=duration)
+    hub_task: list[asyncio.Task[None]] = []
+
+    @app.before_serving
+    async def startup() -> None:
+        generated = await w.access.ensure_admin(runner.config.admin_password)
+        if generated:
+            print(
+                f"\n*** Claude Runner admin account created: user 'admin', password "
+                f"'{generated}'\n*** It is shown only this once; set RUNNER_ADMIN_PASSWORD to "
+                "choose your own.\n",
+                file=sys.stderr,
+                flush=True,
+            )
+        hub_task.append(asyncio.get_running_loop().create_task(hub.run()))
+
+    @app.after_serving
+    async def shutdown() -> None:
+        hub.close()
+        for task in hub_task:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    @app.errorhandler(CommandError)
+    async def command_error(exc: CommandError) -> Response | tuple[str, int]:
+        return await _error(exc.status, exc.code, exc.message, exc.field)
+
+    @app.errorhandler(HTTPException)
+    async def http_error(exc: HTTPException) -> Response | tuple[str, int]:
+        status = exc.code or 500
+        message = exc.description or exc.name
+        if status == 413:
+            message = f"the request body is larger than {MAX_BODY // 1024} KiB"
+        return await _error(status, _CODES.get(status, "error"), str(message), None)
+
+    return app
+
+
+async def _error(
+    status: int, code: str, message: str, field: str | None
+) -> Response | tuple[str, int]:
+    if request.path.startswith("/api/"):
+        return auth.api_error(status, code, message, field)
+    html = await render_template("error.html", status=status, message=message)
+    return html, status
+
+
+def _register_hooks(app: Quart, runner: Runner) -> None:
+    """Webhook ingress (``web/hooks.py``, another module's) when it exists."""
+    try:
+        hooks = importlib.import_module("web.hooks")
+    except ModuleNotFoundError as exc:
+        if exc.name != "web.hooks":
+            raise
+        return
+    app.register_blueprint(hooks.hooks_blueprint(runner))
+    try:
+        api_hooks = importlib.import_module("web.api_webhooks")
+    except ModuleNotFoundError as exc:
+        if exc.name != "web.api_webhooks":
+            raise
+        return
+    app.register_blueprint(api_hooks.api_webhooks_blueprint(runner))

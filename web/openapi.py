@@ -1,0 +1,184 @@
+"""The OpenAPI 3.1 description of ``/api/v1`` (hand-built; a test checks it covers every route)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+OBJ: dict[str, Any] = {"type": "object"}
+PAGE = {"$ref": "#/components/schemas/Page"}
+PAGING = [
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+]
+AFTER = [{"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}}]
+
+
+def _q(*names: str) -> list[dict[str, Any]]:
+    return [{"name": n, "in": "query", "schema": {"type": "string"}} for n in names]
+
+
+JOB_BODY: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 200},
+        "prompt": {"type": "string", "maxLength": 100000},
+        "cron": {"type": ["string", "null"], "examples": ["0 7 * * 1-5"]},
+        "timezone": {"type": "string", "examples": ["Europe/Brussels"]},
+        "enabled": {"type": "boolean"},
+        "model": {"type": ["string", "null"]},
+        "tools": {"type": "array", "items": {"type": "string"}},
+        "mcp_servers": {"type": "array", "items": {"type": "string"}},
+        "timeout_seconds": {"type": ["number", "null"]},
+        "max_turns": {"type": ["integer", "null"]},
+        "budget_usd": {"type": ["number", "null"]},
+        "retry": OBJ,
+        "overlap": {"enum": ["skip", "buffer_one", "allow", "cancel_previous"]},
+        "catch_up": {"enum": ["skip", "latest", "all"]},
+        "catch_up_window_seconds": {"type": "number"},
+    },
+}
+
+# (method, path, summary, tag, request body schema, extra parameters, success status)
+ROUTES: list[tuple[str, str, str, str, dict[str, Any] | None, list[dict[str, Any]], int]] = [
+    ("get", "/openapi.json", "This document", "meta", None, [], 200),
+    ("get", "/health", "Actors, queue, CLI, auth mode, sandbox, database size", "meta", None, [],
+     200),
+    ("post", "/cron/preview", "Validate a cron expression and preview its next fires", "jobs",
+     {"type": "object", "required": ["cron"], "properties": {"cron": {"type": "string"},
+      "timezone": {"type": "string"}, "count": {"type": "integer"}}}, [], 200),
+    ("get", "/jobs", "List jobs", "jobs", None, PAGING, 200),
+    ("post", "/jobs", "Create a job", "jobs", {**JOB_BODY, "required": ["name", "prompt"]}, [],
+     201),
+    ("get", "/jobs/{job_id}", "Get a job", "jobs", None, [], 200),
+    ("patch", "/jobs/{job_id}", "Change some fields of a job", "jobs",
+     {**JOB_BODY, "properties": {**JOB_BODY["properties"],
+      "expected_version": {"type": "integer"}}}, [], 200),
+    ("put", "/jobs/{job_id}", "Change some fields of a job (same as PATCH)", "jobs", JOB_BODY,
+     [], 200),
+    ("delete", "/jobs/{job_id}", "Delete a job (cancels its queued and running runs)", "jobs",
+     None, [], 200),
+    ("post", "/jobs/{job_id}/pause", "Pause a job's schedule", "jobs", None, [], 200),
+    ("post", "/jobs/{job_id}/resume", "Resume a job's schedule", "jobs", None, [], 200),
+    ("post", "/jobs/{job_id}/run", "Run a job now", "jobs", None, [], 201),
+    ("get", "/jobs/{job_id}/events", "The job's raw event stream (secrets masked)", "history",
+     None, PAGING[:1] + AFTER, 200),
+    ("get", "/runs", "List runs (filter by job, state, trigger, date)", "runs", None,
+     PAGING + _q("job_id", "state", "trigger", "since", "until"), 200),
+    ("get", "/runs/{run_id}", "Get a run (cost is the CLI's estimate)", "runs", None, [], 200),
+    ("get", "/runs/{run_id}/output", "A run's trace blocks", "runs", None,
+     [*AFTER, {"name": "limit", "in": "query", "schema": {"type": "integer"}}], 200),
+    ("get", "/runs/{run_id}/events", "The run's raw event stream (secrets masked)", "history",
+     None, PAGING[:1] + AFTER, 200),
+    ("get", "/runs/{run_id}/stream", "Live trace as server-sent events (resume: Last-Event-ID)",
+     "runs", None, AFTER, 200),
+    ("post", "/runs/{run_id}/cancel", "Cancel (kill) a run", "runs",
+     {"type": "object", "properties": {"reason": {"type": "string"}}}, [], 200),
+    ("post", "/quick-run", "Run an ad-hoc prompt now", "runs",
+     {"type": "object", "required": ["prompt"], "properties": {
+         k: JOB_BODY["properties"][k] for k in ("prompt", "tools", "mcp_servers", "model",
+                                                "timeout_seconds", "max_turns", "budget_usd")}},
+     [], 201),
+    ("get", "/costs", "Cost and tokens per day, job or model", "costs", None,
+     _q("group_by", "start", "end"), 200),
+    ("get", "/settings", "Current settings", "settings", None, [], 200),
+    ("put", "/settings", "Change settings", "settings", OBJ, [], 200),
+    ("patch", "/settings", "Change settings (same as PUT)", "settings", OBJ, [], 200),
+    ("get", "/events", "The raw log (or one stream), keyset-paged", "history", None,
+     PAGING[:1] + AFTER + _q("stream"), 200),
+    ("get", "/tokens", "List API tokens (never the secret)", "access", None, [], 200),
+    ("post", "/tokens", "Create an API token (shown once)", "access",
+     {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}, [],
+     201),
+    ("delete", "/tokens/{token_id}", "Revoke an API token", "access", None, [], 200),
+]  # fmt: skip
+
+ERRORS = {
+    "400": "Malformed request",
+    "401": "Not signed in / bad token",
+    "403": "CSRF token missing",
+    "404": "Unknown id",
+    "409": "Conflict",
+    "413": "Body too large",
+    "422": "Invalid input (see error.field)",
+}
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, summary, tag, req, params, status in ROUTES:
+        op: dict[str, Any] = {
+            "summary": summary,
+            "tags": [tag],
+            "operationId": f"{method}_{path.strip('/').replace('/', '_').replace('{', '')}".replace(
+                "}", ""
+            )
+            .replace(".", "_")
+            .replace("-", "_"),
+            "responses": {
+                str(status): {"description": "OK", "content": {"application/json": {}}},
+                **{
+                    code: {
+                        "description": text,
+                        "content": {"application/json": {"schema": ERROR}},
+                    }
+                    for code, text in ERRORS.items()
+                },
+            },
+        }
+        names = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
+        op["parameters"] = [
+            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
+        ] + params
+        if req is not None:
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": req}}}
+        if path.endswith("/stream"):
+            op["responses"][str(status)]["content"] = {"text/event-stream": {}}
+        paths.setdefault("/api/v1" + path, {})[method] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Claude Runner API",
+            "version": "1",
+            "description": "Every dashboard action. Authenticate with a session (plus the "
+            "X-CSRF-Token header) or 'Authorization: Bearer <token>'. Costs are estimates.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}, {"session": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "runner_session"},
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "properties": {
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                                "field": {"type": "string"},
+                            },
+                        }
+                    },
+                },
+                "Page": {
+                    "type": "object",
+                    "properties": {
+                        "items": {"type": "array"},
+                        "limit": {"type": "integer"},
+                        "offset": {"type": "integer"},
+                        "total": {"type": "integer"},
+                        "next_offset": {"type": ["integer", "null"]},
+                    },
+                },
+            },
+        },
+    }
