@@ -107,12 +107,8 @@ def chain_hash(
     recorded_at_us: int,
 ) -> str:
     """SHA-256 over the previous hash and this row's canonical bytes."""
-    h = hashlib.sha256(prev_hash.encode())
-    h.update(f"\x1f{position}\x1f{stream}\x1f{version}\x1f{type_}\x1f{recorded_at_us}\x1f".encode())
-    h.update(data)
-    h.update(b"\x1f")
-    h.update(meta)
-    return h.hexdigest()
+    head = f"{prev_hash}\x1f{position}\x1f{stream}\x1f{version}\x1f{type_}\x1f{recorded_at_us}\x1f"
+    return hashlib.sha256(b"".join((head.encode(), data, b"\x1f", meta))).hexdigest()
 
 
 RowTuple = tuple[int, str, int, str, bytes, bytes, int, str]

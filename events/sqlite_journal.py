@@ -13,7 +13,9 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
-from events.catalogue import schema_version, type_name
+import msgspec
+
+from events.catalogue import SCHEMA_VERSIONS
 from events.codec import GENESIS_HASH, chain_hash, decode_row, encode_event, encode_meta
 from events.envelope import AppendRequest, AppendResult, Meta, Recorded
 from events.errors import ConcurrencyError, StoreError
@@ -144,7 +146,12 @@ class Journal:
                 unit_staged: dict[str, int] = {}
                 error: BaseException | None = None
                 for req in unit:
-                    current = unit_staged.get(req.stream, self._version_of(req.stream, staged))
+                    stream = req.stream
+                    current = (
+                        unit_staged[stream]
+                        if stream in unit_staged
+                        else self._version_of(stream, staged)
+                    )
                     exp = req.expected
                     ok = (
                         exp == "any"
@@ -164,32 +171,34 @@ class Journal:
                     continue
                 results: list[AppendResult] = []
                 for req in unit:
-                    version = staged.get(req.stream, self._version_of(req.stream, staged))
+                    stream = req.stream
+                    version = self._version_of(stream, staged)
                     first_pos, first_ver = position + 1, version + 1
+                    # One request's events share its meta; only the schema differs per type.
+                    metas: dict[int, tuple[Meta, bytes]] = {}
                     for event in req.events:
                         position += 1
                         version += 1
-                        tname = type_name(event)
-                        meta = req.meta
-                        sv = schema_version(tname)
-                        if meta.schema != sv:
-                            meta = Meta(
-                                actor=meta.actor,
-                                correlation_id=meta.correlation_id,
-                                causation_id=meta.causation_id,
-                                schema=sv,
-                            )
+                        tname = type(event).__name__
+                        sv = SCHEMA_VERSIONS.get(tname, 1)
+                        known = metas.get(sv)
+                        if known is None:
+                            meta = req.meta
+                            if meta.schema != sv:
+                                meta = msgspec.structs.replace(meta, schema=sv)
+                            known = metas[sv] = (meta, encode_meta(meta))
+                        meta, meta_raw = known
                         data = encode_event(event)
-                        meta_raw = encode_meta(meta)
                         prev_hash = chain_hash(
-                            prev_hash, position, req.stream, version, tname, data, meta_raw, now_us
+                            prev_hash, position, stream, version, tname, data, meta_raw, now_us
                         )
-                        row = (position, req.stream, version, tname, data, meta_raw, now_us)
-                        rows.append((*row, prev_hash))
+                        rows.append(
+                            (position, stream, version, tname, data, meta_raw, now_us, prev_hash)
+                        )
                         records.append(
                             Recorded(
                                 position=position,
-                                stream=req.stream,
+                                stream=stream,
                                 version=version,
                                 type=tname,
                                 event=event,
