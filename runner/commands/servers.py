@@ -1,0 +1,628 @@
+"""Tool-server commands: create, update, delete, enable, disable, discover, invoke, import.
+
+Dynamic servers are Python code held in the log (``ServerCreated``/``ServerUpdated`` on the
+stream ``server-<name>``); ``<data_dir>/servers/<name>/server.py`` is their projection, written
+after the event is committed (and kept in step by the materializer actor). Every check runs
+before anything is appended or written, so a refused request leaves nothing behind.
+
+Tools are discovered by starting the server with a real MCP client (``discover``). When a
+materializer runs in this process (``auto_discovery``) it does that on every change and
+commands wait for its answer; otherwise commands discover inline.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import msgspec
+
+from events.envelope import Meta
+from events.errors import ConcurrencyError
+from events.servers import (
+    EnvVarSpec,
+    ServerCreated,
+    ServerDeleted,
+    ServerDisabled,
+    ServerEnabled,
+    ServerStartFailed,
+    ServerToolsDiscovered,
+    ServerUpdated,
+    ToolInvoked,
+)
+from events.sqlite_store import SQLiteEventStore
+from projections import ServerView
+from runner.builtin_servers import BUILTIN_SERVERS
+from runner.commands.credentials import CredentialCommands, CredentialInfo, server_stream
+from runner.errors import Conflict, InvalidInput, NotFound
+from runner.queries import Queries
+from runner.servers.code import analyse_code
+from runner.servers.discovery import DISCOVERY_TIMEOUT, discover_tools
+from runner.servers.errors import InvalidServerCode, ServerError
+from runner.servers.external import ExternalServer, import_mcp_json, import_plugin, parse_config
+from runner.servers.invoke import INVOKE_TIMEOUT, invoke_tool
+from runner.servers.launch import Launch, MissingCredentials, missing_credentials, server_launch
+from runner.servers.materialize import code_path, remove_server, write_server
+from runner.servers.names import validate_name
+
+__all__ = ["ServerCommands", "ServerStatus", "server_status"]
+
+MAX_DESCRIPTION = 2000
+AUTO_DESCRIPTION = "(read by the server code)"
+_CREATE_FIELDS = frozenset(
+    {"name", "code", "description", "env", "sensitivity", "enabled", "config", "kind"}
+)
+_UPDATE_FIELDS = frozenset({"code", "description", "env", "sensitivity", "config"})
+
+ServerStatus = str
+"""``disabled``, ``needs_credentials``, ``fails_to_start``, ``starting`` or ``ready``."""
+
+
+def server_status(srv: ServerView, missing: Sequence[str]) -> ServerStatus:
+    """One word for the dashboard: what stands between this server and a job using it."""
+    if not srv.enabled:
+        return "disabled"
+    if missing:
+        return "needs_credentials"
+    if srv.start_error:
+        return "fails_to_start"
+    if not srv.tools:
+        return "starting"
+    return "ready"
+
+
+def _declared(raw: object) -> tuple[EnvVarSpec, ...]:
+    if raw is None or raw == "":
+        return ()
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError as exc:
+            raise InvalidInput(f"env must be a JSON list: {exc}", field="env") from None
+    if not isinstance(raw, list):
+        raise InvalidInput("env must be a list of {name, description, required, sensitive}")
+    out = []
+    for item in raw:
+        if isinstance(item, str):
+            item = {"name": item}
+        try:
+            out.append(msgspec.convert(item, EnvVarSpec))
+        except msgspec.ValidationError as exc:
+            raise InvalidInput(f"env entry {item!r}: {exc}", field="env") from None
+    return tuple(out)
+
+
+def _sensitivity(raw: object) -> dict[str, bool] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, bool) for k, v in raw.items()
+    ):
+        raise InvalidInput("sensitivity must map variable names to true/false", field="sensitivity")
+    return dict(raw)
+
+
+def _description(raw: object) -> str:
+    if raw is None:
+        return ""
+    if not isinstance(raw, str):
+        raise InvalidInput("description must be a string", field="description")
+    if len(raw) > MAX_DESCRIPTION:
+        raise InvalidInput(
+            f"description is longer than {MAX_DESCRIPTION} characters", field="description"
+        )
+    return raw
+
+
+class ServerCommands:
+    """Commands on tool servers; ``credentials`` holds the credential commands."""
+
+    def __init__(
+        self,
+        store: SQLiteEventStore,
+        queries: Queries,
+        data_dir: Path,
+        credentials: CredentialCommands,
+    ) -> None:
+        self.store = store
+        self.q = queries
+        self.data_dir = Path(data_dir)
+        self.credentials = credentials
+        self.auto_discovery = False
+        """Set by a materializer running in this process: it discovers, commands wait."""
+        self.discovery_timeout = DISCOVERY_TIMEOUT
+        self.invoke_timeout = INVOKE_TIMEOUT
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def describe(self, name: str, *, code: bool = False) -> dict[str, Any]:
+        """A server as the API, CLI and dashboard show it: status, tools, masked credentials."""
+        srv = await self.q.server(name)
+        return self.public(srv, await self.credential_info(srv), code=code)
+
+    async def credential_info(self, srv: ServerView) -> list[CredentialInfo]:
+        return self.credentials.describe(srv, await self.q.credentials(srv.name))
+
+    async def describe_all(self) -> list[dict[str, Any]]:
+        return [self.public(s, await self.credential_info(s)) for s in await self.q.servers()]
+
+    def public(
+        self, srv: ServerView, creds: Sequence[CredentialInfo], *, code: bool = False
+    ) -> dict[str, Any]:
+        missing = [c.name for c in creds if c.required and not c.configured]
+        out: dict[str, Any] = {
+            "name": srv.name,
+            "kind": srv.kind,
+            "description": srv.description,
+            "enabled": srv.enabled,
+            "status": server_status(srv, missing),
+            "start_error": srv.start_error,
+            "tools": [
+                {"name": t.name, "id": f"mcp__{srv.name}__{t.name}", "description": t.description}
+                for t in srv.tools
+            ],
+            "credentials": [msgspec.to_builtins(c) for c in creds],
+            "missing_credentials": missing,
+            "invocations": srv.invocations,
+            "created_at_us": srv.created_at_us,
+            "updated_at_us": srv.updated_at_us,
+        }
+        if srv.kind == "external":
+            out["config"] = srv.config  # placeholders only: literal secrets were lifted out
+        if code and srv.kind == "dynamic":
+            out["code"] = srv.code
+            out["file"] = str(code_path(self.data_dir, srv.name))
+        return out
+
+    # -- create / update / delete ------------------------------------------------------------
+
+    async def create(
+        self, data: Mapping[str, Any], *, actor: str = "user", discover: bool = True
+    ) -> ServerView:
+        """Create a dynamic server from ``code`` or an external one from ``config``.
+
+        Fields: ``name``, ``code`` | ``config`` (a ``.mcp.json`` entry: ``command``/``args``/
+        ``env`` or ``url``/``headers``), ``description``, ``env`` (declared variables),
+        ``sensitivity`` (variable -> bool overrides), ``enabled`` (default true).
+        """
+        unknown = set(data) - _CREATE_FIELDS
+        if unknown:
+            raise InvalidInput(
+                f"unknown server fields {sorted(unknown)}; "
+                f"valid: {', '.join(sorted(_CREATE_FIELDS))}"
+            )
+        name = self._name(data.get("name"))
+        description = _description(data.get("description"))
+        has_code = data.get("code") is not None
+        has_config = data.get("config") is not None
+        if has_code == has_config:
+            raise InvalidInput("give either code (a Python server) or config (an external one)")
+        if data.get("kind") not in (None, "dynamic" if has_code else "external"):
+            raise InvalidInput("kind must be 'dynamic' with code or 'external' with config")
+        declared = _declared(data.get("env"))
+        sens = _sensitivity(data.get("sensitivity"))
+        secrets: Mapping[str, str] = {}
+        if has_code:
+            code, env = self._analyse(data["code"], declared, sens)
+            event = ServerCreated(
+                name=name, kind="dynamic", description=description, code=code, env=env
+            )
+        else:
+            ext = self._external(name, data["config"], description, declared, sens)
+            secrets = ext.secrets
+            event = ServerCreated(
+                name=name, kind="external", description=description, config=ext.config, env=ext.env
+            )
+        extra: list[Any] = await self.credentials_events(name, secrets, event.env)
+        if data.get("enabled") is False:
+            extra.append(ServerDisabled(name=name))
+        await self._append_new(name, [event, *extra], actor)
+        if event.code is not None:
+            self._materialize(name, event.code)
+        return await self._after_change(name, discover)
+
+    async def credentials_events(
+        self, name: str, values: Mapping[str, str], env: Iterable[EnvVarSpec]
+    ) -> list[Any]:
+        return list(self.credentials.set_many(name, values, env)) if values else []
+
+    async def update(
+        self,
+        name: str,
+        data: Mapping[str, Any],
+        *,
+        actor: str = "user",
+        discover: bool = True,
+        expected_version: int | None = None,
+    ) -> ServerView:
+        """Replace a server's code (dynamic) or config (external), description, variables.
+
+        Variables are re-detected from new code; declared ones (and sensitivity overrides)
+        given before are kept unless ``env``/``sensitivity`` replace them.
+        """
+        unknown = set(data) - _UPDATE_FIELDS
+        if unknown:
+            raise InvalidInput(
+                f"unknown server fields {sorted(unknown)}; "
+                f"valid: {', '.join(sorted(_UPDATE_FIELDS))}"
+            )
+        if not data:
+            raise InvalidInput("nothing to update: give code, config, description or env")
+        srv = await self.q.server(name)
+        if srv.kind == "builtin":
+            raise InvalidInput(
+                f"{name!r} is a built-in server: it can be enabled or disabled, not edited"
+            )
+        description = (
+            srv.description if "description" not in data else _description(data["description"])
+        )
+        previous = {e.name: e for e in srv.env}
+        declared = (
+            _declared(data["env"])
+            if data.get("env") is not None
+            else tuple(e for e in srv.env if AUTO_DESCRIPTION not in e.description)
+        )
+        sens = _sensitivity(data.get("sensitivity"))
+        if srv.kind == "dynamic":
+            if "config" in data:
+                raise InvalidInput("a Python server has code, not config", field="config")
+            source = data.get("code", srv.code)
+            code, env = self._analyse(source, declared, sens)
+            env = self._keep_sensitivity(env, previous, sens, declared)
+            event = ServerUpdated(name=name, description=description, code=code, env=env)
+        else:
+            if "code" in data:
+                raise InvalidInput("an external server has config, not code", field="code")
+            raw = data.get("config", srv.config)
+            ext = self._external(name, raw, description, declared, sens, check_name=False)
+            if ext.secrets:
+                raise InvalidInput(
+                    "the config holds literal secrets ("
+                    + ", ".join(sorted(ext.secrets))
+                    + "); use ${VAR} placeholders and set the values as credentials",
+                    field="config",
+                )
+            env = self._keep_sensitivity(ext.env, previous, sens, declared)
+            event = ServerUpdated(name=name, description=description, config=ext.config, env=env)
+        version = await self.store.stream_version(server_stream(name))
+        if expected_version is not None and expected_version != version:
+            raise Conflict(f"server {name!r} changed since you read it; reload and try again")
+        try:
+            await self.store.append(
+                server_stream(name), [event], expected=version, meta=Meta(actor=actor)
+            )
+        except ConcurrencyError:
+            raise Conflict(f"server {name!r} changed while updating; try again") from None
+        if event.code is not None:
+            self._materialize(name, event.code)
+        return await self._after_change(name, discover)
+
+    async def delete(self, name: str, *, actor: str = "user") -> None:
+        """Delete a dynamic or external server with its files and credentials."""
+        srv = await self.q.server(name)
+        if srv.kind == "builtin":
+            raise InvalidInput(f"{name!r} is a built-in server: disable it instead of deleting it")
+        await self._append(name, [ServerDeleted(name=name)], actor)
+        remove_server(self.data_dir, name)
+
+    async def enable(self, name: str, *, actor: str = "user") -> ServerView:
+        srv = await self.q.server(name)
+        if not srv.enabled:
+            await self._append(name, [ServerEnabled(name=name)], actor)
+        return await self.q.server(name)
+
+    async def disable(self, name: str, *, actor: str = "user") -> ServerView:
+        srv = await self.q.server(name)
+        if srv.enabled:
+            await self._append(name, [ServerDisabled(name=name)], actor)
+        return await self.q.server(name)
+
+    async def seed_builtins(self, *, actor: str = "system") -> list[str]:
+        """Register every shipped server once (``expected="no_stream"``): a restart or a second
+        process never re-registers it, so a disabled built-in stays disabled."""
+        added = []
+        for spec in BUILTIN_SERVERS.values():
+            event = ServerCreated(
+                name=spec.name, kind="builtin", description=spec.description, env=spec.env
+            )
+            try:
+                await self.store.append(
+                    server_stream(spec.name), [event], expected="no_stream", meta=Meta(actor=actor)
+                )
+            except ConcurrencyError:
+                continue
+            added.append(spec.name)
+        return added
+
+    # -- credentials (delegated) -------------------------------------------------------------
+
+    async def set_credential(
+        self,
+        server: str,
+        variable: str,
+        value: object,
+        *,
+        sensitive: bool | None = None,
+        actor: str = "user",
+    ) -> CredentialInfo:
+        info = await self.credentials.set(server, variable, value, sensitive=sensitive, actor=actor)
+        await self._rediscover_if_failing(server)
+        return info
+
+    async def delete_credential(self, server: str, variable: str, *, actor: str = "user") -> None:
+        await self.credentials.delete(server, variable, actor=actor)
+
+    # -- discovery and invocation ------------------------------------------------------------
+
+    async def launch(self, srv: ServerView, *, server_data: Path | None = None) -> Launch:
+        """How to start ``srv`` with exactly its own decrypted credentials."""
+        creds = await self.credentials.values(srv.name)
+        return server_launch(
+            srv.kind,  # type: ignore[arg-type]
+            srv.name,
+            data_dir=self.data_dir,
+            credentials=creds,
+            env=srv.env,
+            config=srv.config,
+            server_data=server_data,
+        )
+
+    async def discover(self, name: str) -> ServerView:
+        """Start the server, list its tools and record ``ServerToolsDiscovered`` or
+        ``ServerStartFailed``. A result made stale by a newer change is dropped."""
+        stream = server_stream(name)
+        version = await self.store.stream_version(stream)
+        srv = await self.q.server(name)
+        if srv.kind == "dynamic" and srv.code is not None:
+            self._materialize(name, srv.code)
+        try:
+            launch = await self.launch(srv)
+        except MissingCredentials:
+            return srv  # shown as "needs credentials"; discovered once they are set
+        except ServerError as exc:
+            event: Any = ServerStartFailed(name=name, error=str(exc))
+        else:
+            found = await discover_tools(launch, time_limit=self.discovery_timeout)
+            if found.error is not None:
+                event = ServerStartFailed(name=name, error=found.error[:8000])
+            else:
+                event = ServerToolsDiscovered(name=name, tools=found.tools)
+        try:
+            await self.store.append(stream, [event], expected=version, meta=Meta(actor="discovery"))
+        except ConcurrencyError:
+            pass  # the server changed meanwhile; that change gets its own discovery
+        return await self.q.server(name)
+
+    async def invoke(
+        self,
+        server: str,
+        tool: str,
+        arguments: Mapping[str, Any] | None = None,
+        *,
+        actor: str = "user",
+        time_limit: float | None = None,
+    ) -> dict[str, Any]:
+        """Call one tool of an enabled server in its own process with its own credentials;
+        records ``ToolInvoked``. Returns ``ok``, ``is_error``, ``text``, ``structured``,
+        ``error`` and ``duration_ms`` (the server's secrets redacted)."""
+        srv = await self.q.server(server)
+        if not srv.enabled:
+            raise InvalidInput(f"server {server!r} is disabled; enable it first", field="tool")
+        names = [t.name for t in srv.tools]
+        if names and tool not in names:
+            raise InvalidInput(
+                f"server {server!r} has no tool {tool!r}; its tools: {', '.join(names)}",
+                field="tool",
+            )
+        if arguments is not None and not isinstance(arguments, Mapping):
+            raise InvalidInput("arguments must be an object", field="arguments")
+        creds = await self.credentials.values(server)
+        missing = missing_credentials(srv.env, creds)
+        if missing:
+            raise InvalidInput(
+                f"server {server!r} needs credential(s) {', '.join(missing)} before it can run",
+                field="tool",
+            )
+        try:
+            launch = await self.launch(srv)
+        except ServerError as exc:
+            raise InvalidInput(str(exc), field="tool") from None
+        limit = min(float(time_limit), 600.0) if time_limit else self.invoke_timeout
+        result = await invoke_tool(launch, tool, arguments, time_limit=limit)
+        await self.store.append(
+            server_stream(server),
+            [
+                ToolInvoked(
+                    server=server,
+                    tool=tool,
+                    ok=result.ok,
+                    duration_ms=result.duration_ms,
+                    summary=result.summary(),
+                )
+            ],
+            meta=Meta(actor=actor),
+        )
+        out: dict[str, Any] = msgspec.to_builtins(result)
+        return out
+
+    # -- import ------------------------------------------------------------------------------
+
+    async def import_mcp_json(
+        self, source: Path | str | Mapping[str, Any], *, actor: str = "user"
+    ) -> dict[str, Any]:
+        """Register every server of a ``.mcp.json`` (path or parsed content)."""
+        try:
+            found = import_mcp_json(source)
+        except ServerError as exc:
+            raise InvalidInput(str(exc), field="file") from None
+        return await self._import(found.servers, list(found.errors), actor)
+
+    async def import_plugin(
+        self, folder: Path | str, *, prefix: str = "", actor: str = "user"
+    ) -> dict[str, Any]:
+        """Register the MCP servers of a Claude Code plugin folder."""
+        try:
+            found = import_plugin(folder, prefix=prefix)
+        except ServerError as exc:
+            raise InvalidInput(str(exc), field="folder") from None
+        return await self._import(found.servers, list(found.errors), actor)
+
+    async def _import(
+        self, servers: Sequence[ExternalServer], errors: list[str], actor: str
+    ) -> dict[str, Any]:
+        created: list[str] = []
+        known = await self.q.known_servers()
+        for ext in servers:
+            if ext.name in known:
+                errors.append(f"{ext.source_name}: a server named {ext.name!r} already exists")
+                continue
+            event = ServerCreated(
+                name=ext.name,
+                kind="external",
+                description=_description(ext.description[:MAX_DESCRIPTION]),
+                config=ext.config,
+                env=ext.env,
+            )
+            extra = await self.credentials_events(ext.name, ext.secrets, ext.env)
+            try:
+                await self._append_new(ext.name, [event, *extra], actor)
+            except Conflict as exc:
+                errors.append(f"{ext.source_name}: {exc.message}")
+                continue
+            created.append(ext.name)
+        for name in created:
+            await self._after_change(name, True)
+        return {"created": created, "errors": errors}
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _name(self, raw: object) -> str:
+        try:
+            return validate_name(raw)
+        except ServerError as exc:
+            raise InvalidInput(str(exc), field="name") from None
+
+    def _analyse(
+        self, code: object, declared: Sequence[EnvVarSpec], sens: Mapping[str, bool] | None
+    ) -> tuple[str, tuple[EnvVarSpec, ...]]:
+        if not isinstance(code, str | bytes):
+            raise InvalidInput("code must be a string", field="code")
+        try:
+            return analyse_code(code, declared, sens)
+        except InvalidServerCode as exc:
+            field = "sensitivity" if "unknown environment variable" in str(exc) else "code"
+            if "environment variable" in str(exc) and field == "code":
+                field = "env"
+            raise InvalidInput(str(exc), field=field) from None
+
+    def _external(
+        self,
+        name: str,
+        raw: object,
+        description: str,
+        declared: Sequence[EnvVarSpec],
+        sens: Mapping[str, bool] | None,
+        *,
+        check_name: bool = True,
+    ) -> ExternalServer:
+        try:
+            ext = parse_config(name, raw, description=description)
+        except ServerError as exc:
+            raise InvalidInput(str(exc), field="config") from None
+        specs = {e.name: e for e in ext.env}
+        for spec in declared:
+            if spec.name not in specs:
+                raise InvalidInput(
+                    f"env names {spec.name!r}, which the config does not use as ${{{spec.name}}}",
+                    field="env",
+                )
+            specs[spec.name] = spec
+        for var, flag in (sens or {}).items():
+            if var not in specs:
+                raise InvalidInput(f"unknown environment variable(s): {var}", field="sensitivity")
+            specs[var] = msgspec.structs.replace(specs[var], sensitive=flag)
+        return ExternalServer(
+            name=ext.name,
+            config=ext.config,
+            env=tuple(specs[k] for k in sorted(specs)),
+            description=description,
+            source_name=ext.source_name,
+            secrets=ext.secrets,
+        )
+
+    @staticmethod
+    def _keep_sensitivity(
+        env: Sequence[EnvVarSpec],
+        previous: Mapping[str, EnvVarSpec],
+        sens: Mapping[str, bool] | None,
+        declared: Sequence[EnvVarSpec],
+    ) -> tuple[EnvVarSpec, ...]:
+        """Carry a previous sensitivity override over to a re-detected variable."""
+        explicit = set(sens or {}) | {d.name for d in declared}
+        out = []
+        for spec in env:
+            old = previous.get(spec.name)
+            if old is not None and spec.name not in explicit and old.sensitive != spec.sensitive:
+                spec = msgspec.structs.replace(spec, sensitive=old.sensitive)
+            out.append(spec)
+        return tuple(out)
+
+    async def _append_new(self, name: str, events: list[Any], actor: str) -> None:
+        """Append a new server's first events; a name in use (or reserved) is a Conflict."""
+        stream = server_stream(name)
+        if name in await self.q.known_servers():
+            raise Conflict(f"a server named {name!r} already exists", field="name")
+        version = await self.store.stream_version(stream)
+        expected: int | str = "no_stream" if version < 0 else version
+        try:
+            await self.store.append(stream, events, expected=expected, meta=Meta(actor=actor))  # type: ignore[arg-type]
+        except ConcurrencyError:
+            raise Conflict(f"a server named {name!r} already exists", field="name") from None
+
+    async def _append(self, name: str, events: list[Any], actor: str) -> None:
+        await self.store.append(server_stream(name), events, meta=Meta(actor=actor))
+
+    def _materialize(self, name: str, code: str) -> None:
+        try:
+            write_server(self.data_dir, name, code)
+        except OSError:
+            pass  # the log holds the code; the materializer writes it at its next sync
+
+    async def _after_change(self, name: str, discover: bool) -> ServerView:
+        if discover:
+            if self.auto_discovery:
+                await self._wait_for_discovery(name)
+            else:
+                return await self.discover(name)
+        return await self.q.server(name)
+
+    async def _wait_for_discovery(self, name: str) -> None:
+        """Wait (bounded) until the materializer recorded a discovery for the latest change."""
+        stream = server_stream(name)
+        version = await self.store.stream_version(stream)
+        with anyio.move_on_after(self.discovery_timeout + 10):
+            while True:
+                recs = await self.store.read_stream(stream, from_version=version + 1)
+                if any(r.type in ("ServerToolsDiscovered", "ServerStartFailed") for r in recs):
+                    return
+                srv = await self.q.server(name)
+                creds = await self.credentials.values(name) if srv.kind == "external" else {}
+                if srv.kind == "external" and missing_credentials(srv.env, creds):
+                    return  # nothing to discover until the credentials are set
+                await anyio.sleep(0.1)
+
+    async def _rediscover_if_failing(self, name: str) -> None:
+        srv = await self.q.server(name)
+        if self.auto_discovery:
+            return  # the materializer re-discovers on every credential change
+        if srv.start_error is not None or (srv.kind == "external" and not srv.tools):
+            await self.discover(name)
+
+
+def require_known(known: Mapping[str, bool], name: str) -> None:
+    """NotFound unless ``name`` is a registered server."""
+    if name not in known:
+        raise NotFound(f"no MCP server named {name!r}")
