@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from events.sqlite_store import SQLiteEventStore
 from projections import make_projector
+from runner.commands.credentials import CredentialCommands
 from runner.commands.jobs import JobCommands
 from runner.commands.runs import RunCommands
+from runner.commands.servers import ServerCommands
 from runner.commands.settings import SettingsCommands
 from runner.config import Config
 from runner.queries import Queries
+from runner.secrets import KEY_ENV, SecretBox, load_keyring
 
 
 class Runner:
@@ -24,6 +28,17 @@ class Runner:
         self.jobs = JobCommands(store, self.queries)
         self.runs = RunCommands(store, self.queries)
         self.settings = SettingsCommands(store, self.queries)
+        self.credentials = CredentialCommands(
+            store, self.queries, self.secret_box(), reload_box=self.secret_box
+        )
+        self.servers = ServerCommands(store, self.queries, config.data_dir, self.credentials)
+
+    def secret_box(self) -> SecretBox:
+        """A box over the current keyring (``RUNNER_SECRET_KEY`` or ``<data_dir>/secret.key``)."""
+        env = dict(os.environ)
+        if self.config.secret_key:
+            env[KEY_ENV] = self.config.secret_key
+        return SecretBox(load_keyring(self.config.data_dir, env))
 
     @classmethod
     @asynccontextmanager
