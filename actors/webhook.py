@@ -16,9 +16,18 @@ from events.errors import ConcurrencyError
 from events.ids import run_stream
 from events.runs import RunRequested, RunSpec
 from events.sqlite_store import SQLiteEventStore
-from events.webhooks import WebhookReceived
+from events.system import SettingsChanged
+from events.webhooks import (
+    WebhookCreated,
+    WebhookDeleted,
+    WebhookDisabled,
+    WebhookEnabled,
+    WebhookReceived,
+    WebhookSecretRotated,
+    WebhookUpdated,
+)
 from projections.read import get_row, select_rows
-from projections.settings import SETTINGS, SettingsView, effective
+from projections.settings import SETTINGS, Settings, SettingsView, effective
 from projections.webhooks import DELIVERIES, WEBHOOKS, DeliveryView, WebhookView
 from runner.webhooks.templates import render
 
@@ -26,6 +35,14 @@ __all__ = ["WebhookActor"]
 
 log = logging.getLogger("actors.webhook")
 CATCH_UP_PAGE = 500
+_HOOK_CHANGES = (
+    WebhookCreated,
+    WebhookUpdated,
+    WebhookEnabled,
+    WebhookDisabled,
+    WebhookSecretRotated,
+    WebhookDeleted,
+)
 
 
 class WebhookActor:
@@ -35,6 +52,9 @@ class WebhookActor:
         self.store = store
         self.from_position = from_position
         self.requested = 0
+        # Read-through caches, invalidated by the events this actor reads in log order anyway.
+        self._hooks: dict[str, WebhookView] = {}
+        self._settings: Settings | None = None
 
     async def run(self) -> None:
         """Catch up on deliveries without a run, then follow the log."""
@@ -43,9 +63,13 @@ class WebhookActor:
         await self.catch_up()
         async with self.store.subscribe(from_position=head) as sub:
             async for rec in sub:
-                if rec.type == "WebhookReceived":
-                    assert isinstance(rec.event, WebhookReceived)
-                    await self.handle(rec.event, causation=str(rec.position))
+                ev = rec.event
+                if isinstance(ev, WebhookReceived):
+                    await self.handle(ev, causation=str(rec.position))
+                elif isinstance(ev, _HOOK_CHANGES):
+                    self._hooks.pop(ev.webhook_id, None)
+                elif isinstance(ev, SettingsChanged):
+                    self._settings = None
 
     async def catch_up(self) -> list[str]:
         """Request the run of every stored delivery that has none yet; returns their run ids."""
@@ -72,12 +96,17 @@ class WebhookActor:
 
     async def handle(self, ev: WebhookReceived, *, causation: str) -> str | None:
         """Request the delivery's run; None when it already exists or the webhook is gone."""
-        hook: WebhookView | None = await get_row(self.store, WEBHOOKS, ev.webhook_id)
+        hook = self._hooks.get(ev.webhook_id)
         if hook is None:
-            log.warning("delivery %s: webhook %s was deleted", ev.delivery_id, ev.webhook_id)
-            return None
-        row: SettingsView | None = await get_row(self.store, SETTINGS, "settings")
-        settings = effective(row.values if row else {})
+            hook = await get_row(self.store, WEBHOOKS, ev.webhook_id)
+            if hook is None:
+                log.warning("delivery %s: webhook %s was deleted", ev.delivery_id, ev.webhook_id)
+                return None
+            self._hooks[ev.webhook_id] = hook
+        settings = self._settings
+        if settings is None:
+            row: SettingsView | None = await get_row(self.store, SETTINGS, "settings")
+            settings = self._settings = effective(row.values if row else {})
         s = hook.spec
         spec = RunSpec(
             prompt=render(hook.prompt_template, ev.body, ev.headers),

@@ -119,3 +119,22 @@ async def test_delivery_of_a_deleted_webhook_starts_nothing(tmp_path: Path) -> N
         assert await WebhookActor(runner.store).handle(ev, causation="t") is None
         assert await WebhookActor(runner.store).catch_up() == []
         assert await run_requests(runner) == []
+
+
+async def test_an_updated_template_is_used_for_later_deliveries(tmp_path: Path) -> None:
+    async with open_runner(tmp_path) as runner:
+        wid = await hook_id(runner, "v1 {{payload.n}}")
+        actor = WebhookActor(runner.store)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(actor.run)
+            await store_delivery(runner, wid, 1, '{"n": 1}')
+            with anyio.fail_after(10):
+                while len(await run_requests(runner)) < 1:
+                    await anyio.sleep(0.01)
+            await for_runner(runner).update(wid, {"prompt_template": "v2 {{payload.n}}"})
+            await store_delivery(runner, wid, 2, '{"n": 2}')
+            with anyio.fail_after(10):
+                while len(await run_requests(runner)) < 2:
+                    await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+        assert sorted(r.spec.prompt for r in await run_requests(runner)) == ["v1 1", "v2 2"]
