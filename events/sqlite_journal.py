@@ -58,8 +58,17 @@ class NullProjector:
         pass
 
 
+#: Streams whose version the journal remembers; beyond this the cache starts over.
+MAX_CACHED_STREAMS = 100_000
+
 Outcome = list[AppendResult] | BaseException
 BatchResult = tuple[list[Outcome], list[Recorded]]
+
+
+def _is_busy(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and (
+        "locked" in str(exc) or "busy" in str(exc)
+    )
 
 
 class Journal:
@@ -115,10 +124,12 @@ class Journal:
         """Commit each unit of ``batch`` (a unit is all-or-nothing). Returns outcomes + records."""
         try:
             return self._commit(batch)
-        except sqlite3.Error:
-            if len(batch) == 1:
+        except Exception as exc:
+            # Waiting longer for the lock would not help any one unit: fail the batch.
+            if len(batch) == 1 or _is_busy(exc):
                 raise
-        # Something failed below the version checks (e.g. a projection bug): isolate the culprit.
+        # Something failed below the version checks (e.g. a projection bug raising any
+        # exception, or a constraint in a view table): isolate the culprit, commit the rest.
         outcomes: list[Outcome] = []
         records: list[Recorded] = []
         for unit in batch:
@@ -233,6 +244,8 @@ class Journal:
                 self._versions.clear()
             raise
         self.projector.commit()
+        if len(self._versions) > MAX_CACHED_STREAMS:
+            self._versions.clear()  # a cache only: the table is the truth, read under the lock
         self._versions.update(staged)
         if rows:
             self.head, self.head_hash = position, prev_hash

@@ -109,6 +109,7 @@ class SQLiteEventStore(EventStore):
         self._reader = await aiosqlite.connect(str(self.path), isolation_level=None)
         await self._reader.execute("PRAGMA busy_timeout = 10000")
         self._tailer = await aiosqlite.connect(str(self.path), isolation_level=None)
+        await self._tailer.execute("PRAGMA busy_timeout = 10000")
         self._views = await aiosqlite.connect(str(self.path), isolation_level=None)
         self._views.row_factory = sqlite3.Row
         await self._views.execute("PRAGMA busy_timeout = 10000")
