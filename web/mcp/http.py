@@ -1,0 +1,109 @@
+"""``/mcp`` over streamable HTTP with OAuth 2.1, as an ASGI app for the dashboard's port.
+
+The public URL (``config.public_url``, default ``http://127.0.0.1:<port>``) is the issuer, the
+origin of every OAuth endpoint, and ``<public>/mcp`` is the protected resource. The app answers
+only the paths in :data:`PATHS` / :data:`PREFIXES`; everything else belongs to the dashboard.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from mcp.server.auth.routes import build_metadata, build_resource_metadata_url
+from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
+from mcp.server.transport_security import TransportSecuritySettings
+from pydantic import AnyHttpUrl
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from runner.app import Runner
+from web.mcp.oauth import LOOPBACK, SCOPE, RunnerOAuthProvider, provider_for
+from web.mcp.server import RunnerMCP, build_mcp
+
+PATHS = frozenset({"/mcp", "/mcp/", "/authorize", "/token", "/register", "/revoke"})
+PREFIXES = (
+    "/.well-known/oauth-protected-resource",
+    "/.well-known/oauth-authorization-server",
+    "/.well-known/openid-configuration",
+)
+
+
+def is_mcp_path(path: str) -> bool:
+    """The paths the MCP app owns on the shared port."""
+    return path in PATHS or path.startswith(PREFIXES)
+
+
+def transport_security(public_url: str) -> TransportSecuritySettings:
+    """Accept the public host (and loopback forms when the public URL is loopback)."""
+    parts = urlsplit(public_url)
+    host = parts.hostname or "127.0.0.1"
+    names = {host, *(LOOPBACK if host in LOOPBACK else ())}
+    hosts: list[str] = []
+    for name in sorted(names):
+        shown = f"[{name}]" if ":" in name else name
+        hosts += [shown, f"{shown}:*"]
+    origin = f"{parts.scheme}://{parts.netloc}"
+    origins = [origin, *(f"http://{h}" for h in hosts if h.endswith(":*"))]
+    return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins)
+
+
+def auth_settings(provider: RunnerOAuthProvider) -> AuthSettings:
+    return AuthSettings(
+        issuer_url=AnyHttpUrl(provider.issuer),
+        resource_server_url=AnyHttpUrl(provider.resource),
+        required_scopes=[SCOPE],
+        client_registration_options=ClientRegistrationOptions(
+            enabled=True, valid_scopes=[SCOPE], default_scopes=[SCOPE]
+        ),
+        revocation_options=RevocationOptions(enabled=True),
+        validate_token_resource=True,
+    )
+
+
+def _aliases(mcp: RunnerMCP, settings: AuthSettings, provider: RunnerOAuthProvider) -> None:
+    """Discovery documents some clients probe besides the RFC 8414 / RFC 9728 paths."""
+    assert settings.client_registration_options and settings.revocation_options
+    meta = build_metadata(
+        settings.issuer_url,
+        None,
+        settings.client_registration_options,
+        settings.revocation_options,
+    ).model_dump(mode="json", exclude_none=True)
+    prm_url = str(build_resource_metadata_url(AnyHttpUrl(provider.resource)))
+    prm = {
+        "resource": provider.resource,
+        "authorization_servers": [provider.issuer],
+        "scopes_supported": [SCOPE],
+        "bearer_methods_supported": ["header"],
+    }
+
+    @mcp.custom_route("/.well-known/openid-configuration", methods=["GET"])  # type: ignore[untyped-decorator]
+    async def openid(_: Request) -> Response:
+        return JSONResponse(meta, headers={"Cache-Control": "public, max-age=3600"})
+
+    if not prm_url.endswith("/.well-known/oauth-protected-resource"):
+
+        @mcp.custom_route(  # type: ignore[untyped-decorator]
+            "/.well-known/oauth-protected-resource", methods=["GET"]
+        )
+        async def prm_root(_: Request) -> Response:
+            return JSONResponse(prm, headers={"Cache-Control": "public, max-age=3600"})
+
+
+def build_http_app(
+    runner: Runner, service: Any | None = None, *, public_url: str | None = None
+) -> tuple[RunnerMCP, Any]:
+    """A fresh MCP server and its Starlette app (its lifespan runs the session manager)."""
+    provider = provider_for(runner)
+    if public_url is not None:
+        provider.issuer = public_url.rstrip("/")
+        provider.resource = provider.issuer + "/mcp"
+    settings = auth_settings(provider)
+    mcp = build_mcp(runner, service, auth=settings, auth_server_provider=provider)
+    _aliases(mcp, settings, provider)
+    app = mcp.streamable_http_app(
+        streamable_http_path="/mcp",
+        transport_security=transport_security(provider.issuer),
+    )
+    return mcp, app
