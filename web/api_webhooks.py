@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from quart import Blueprint, Response, jsonify, request
+from quart import Blueprint, Response, g, jsonify, request
 
 from projections import DeliveryView, RejectionView, WebhookView
 from runner.app import Runner
@@ -32,6 +32,9 @@ from runner.queries import Page
 
 __all__ = ["api_webhooks_blueprint"]
 
+LIST_BODY_CHARS = 4096
+"""Bodies in a delivery list are cut here (up to 1 MiB each); one delivery shows it whole."""
+
 
 def _json(data: Any, status: int = 200) -> Response:
     response = jsonify(data)
@@ -40,10 +43,18 @@ def _json(data: Any, status: int = 200) -> Response:
     return response
 
 
-def _delivery(d: DeliveryView) -> dict[str, Any]:
+def _delivery(d: DeliveryView, *, full: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = msgspec.to_builtins(d)
     out.pop("dedupe_key", None)
+    out["body_chars"] = len(d.body)
+    out["body_truncated"] = not full and len(d.body) > LIST_BODY_CHARS
+    if out["body_truncated"]:
+        out["body"] = d.body[:LIST_BODY_CHARS]
     return out
+
+
+def _listed(d: DeliveryView) -> dict[str, Any]:
+    return _delivery(d, full=False)
 
 
 def _rejection(r: RejectionView) -> dict[str, Any]:
@@ -86,14 +97,21 @@ def api_webhooks_blueprint(runner: Runner) -> Blueprint:
     cmd = for_runner(runner)
     q = runner.queries
 
+    def base_url() -> str:
+        return (runner.config.public_url or request.host_url).rstrip("/")
+
+    def who() -> str:
+        user = g.get("user")
+        return str(user) if user else "api"
+
     def view(hook: WebhookView, secret: str | None = None) -> dict[str, Any]:
         out = public_view(hook)
-        out["url"] = request.host_url.rstrip("/") + out["path"]
+        out["url"] = base_url() + out["path"]
         if secret is not None:
             out["secret"] = secret
             if hook.scheme == "url_token":
                 out["path"] = hook_path(hook.webhook_id, hook.scheme, secret)
-                out["url"] = request.host_url.rstrip("/") + out["path"]
+                out["url"] = base_url() + out["path"]
             out["secret_notice"] = "shown once: store it now, it cannot be displayed again"
         return out
 
@@ -105,11 +123,23 @@ def api_webhooks_blueprint(runner: Runner) -> Blueprint:
 
     @bp.get("")
     async def list_webhooks() -> Response:
-        return _json({"items": [view(h) for h in await q.webhooks()]})
+        hooks = await q.webhooks()
+        limit = max(1, min(_int_arg("limit") or 200, 200))
+        offset = max(0, _int_arg("offset") or 0)
+        shown = hooks[offset : offset + limit]
+        return _json(
+            {
+                "items": [view(h) for h in shown],
+                "limit": limit,
+                "offset": offset,
+                "total": len(hooks),
+                "has_more": offset + len(shown) < len(hooks),
+            }
+        )
 
     @bp.post("")
     async def create() -> Response:
-        hook, secret, warnings = await cmd.create(await _body(), actor="api")
+        hook, secret, warnings = await cmd.create(await _body(), actor=who())
         return _json({**view(hook, secret), "warnings": warnings}, 201)
 
     @bp.get("/<webhook_id>")
@@ -118,16 +148,16 @@ def api_webhooks_blueprint(runner: Runner) -> Blueprint:
 
     @bp.patch("/<webhook_id>")
     async def update(webhook_id: str) -> Response:
-        hook, warnings = await cmd.update(webhook_id, await _body(), actor="api")
+        hook, warnings = await cmd.update(webhook_id, await _body(), actor=who())
         return _json({**view(hook), "warnings": warnings})
 
     @bp.post("/<webhook_id>/enable")
     async def enable(webhook_id: str) -> Response:
-        return _json(view(await cmd.enable(webhook_id, actor="api")))
+        return _json(view(await cmd.enable(webhook_id, actor=who())))
 
     @bp.post("/<webhook_id>/disable")
     async def disable(webhook_id: str) -> Response:
-        return _json(view(await cmd.disable(webhook_id, actor="api")))
+        return _json(view(await cmd.disable(webhook_id, actor=who())))
 
     @bp.post("/<webhook_id>/rotate-secret")
     async def rotate(webhook_id: str) -> Response:
@@ -139,13 +169,13 @@ def api_webhooks_blueprint(runner: Runner) -> Blueprint:
         if secret is not None and not isinstance(secret, str):
             raise InvalidInput("secret must be a string", field="secret")
         hook, new = await cmd.rotate_secret(
-            webhook_id, grace_seconds=float(grace), secret=secret, actor="api"
+            webhook_id, grace_seconds=float(grace), secret=secret, actor=who()
         )
         return _json(view(hook, new))
 
     @bp.delete("/<webhook_id>")
     async def delete(webhook_id: str) -> Response:
-        await cmd.delete(webhook_id, actor="api")
+        await cmd.delete(webhook_id, actor=who())
         return _json({"deleted": webhook_id})
 
     @bp.get("/<webhook_id>/deliveries")
@@ -153,7 +183,7 @@ def api_webhooks_blueprint(runner: Runner) -> Blueprint:
         page = await q.deliveries(
             webhook_id, limit=_int_arg("limit"), offset=_int_arg("offset") or 0
         )
-        return _json(_page(page, _delivery))
+        return _json(_page(page, _listed))
 
     @bp.get("/<webhook_id>/deliveries/<delivery_id>")
     async def delivery(webhook_id: str, delivery_id: str) -> Response:
@@ -172,7 +202,7 @@ def api_webhooks_blueprint(runner: Runner) -> Blueprint:
         found = await q.delivery(delivery_id)
         if found.webhook_id != webhook_id:
             raise NotFound(f"webhook {webhook_id} has no delivery {delivery_id!r}")
-        new = await cmd.replay(delivery_id, actor="api")
+        new = await cmd.replay(delivery_id, actor=who())
         return _json(
             {"delivery_id": new.delivery_id, "run_id": new.run_id, "replay_of": new.replay_of},
             202,

@@ -548,11 +548,9 @@ _per_runner: weakref.WeakKeyDictionary[Runner, WebhookCommands] = weakref.WeakKe
 
 def for_runner(runner: Runner) -> WebhookCommands:
     """The one :class:`WebhookCommands` of *runner* (sharing its secret cache), created on first
-    use with the keyring of ``runner.config.data_dir``."""
+    use with the runner's keyring (``RUNNER_SECRET_KEY`` or ``<data_dir>/secret.key``)."""
     found = _per_runner.get(runner)
     if found is None:
-        from runner.secrets import load_keyring
-
-        box = SecretBox(load_keyring(runner.config.data_dir))
+        box = runner.secret_box()
         found = _per_runner[runner] = WebhookCommands(runner.store, runner.queries, box)
     return found

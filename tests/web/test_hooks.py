@@ -244,7 +244,7 @@ async def test_rotation_grace_old_and_new_verify_then_old_stops(env: Env, scheme
     assert (await post(env, hook, newest, body_for(scheme, 5))).status_code == 202
 
 
-@pytest.mark.parametrize("scheme", ["github", "standard_webhooks"])
+@pytest.mark.parametrize("scheme", list(SIGNERS))
 async def test_50_concurrent_identical_deliveries_make_one_run(env: Env, scheme: str) -> None:
     hook = await create(env, scheme=scheme, rate_per_minute=6000, burst=100)
     body = body_for(scheme)
@@ -422,3 +422,18 @@ async def test_received_events_are_durable_before_the_answer(env: Env) -> None:
     assert any(isinstance(rec.event, WebhookReceived) for rec in recs)
     assert not any(isinstance(rec.event, WebhookRejected) for rec in recs)
     assert for_runner(env.runner) is for_runner(env.runner)
+
+
+async def test_delivery_list_cuts_long_bodies_and_detail_shows_them_whole(env: Env) -> None:
+    hook = await create(env, scheme="github")
+    wid = hook["webhook_id"]
+    body = json.dumps({"issue": {"title": "t"}, "text": "z" * 10_000}).encode()
+    first = (await post(env, hook, hook["secret"], body)).json()
+    (item,) = (await env.http.get(f"/api/v1/webhooks/{wid}/deliveries")).json()["items"]
+    assert item["body_truncated"] is True and len(item["body"]) == 4096
+    assert item["body_chars"] == len(body)
+    detail = await env.http.get(f"/api/v1/webhooks/{wid}/deliveries/{first['delivery_id']}")
+    assert detail.json()["body"] == body.decode() and detail.json()["body_truncated"] is False
+    listing = (await env.http.get("/api/v1/webhooks?limit=1")).json()
+    assert listing["total"] == 1 and listing["items"][0]["webhook_id"] == wid
+    assert "secret" not in listing["items"][0] and listing["items"][0]["path"] == f"/hooks/{wid}"
