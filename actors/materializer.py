@@ -1,0 +1,152 @@
+"""The materializer: keeps ``<data_dir>/servers/<name>/server.py`` in step with the log and
+discovers each server's tools after every change.
+
+The files are a projection of ``ServerCreated``/``ServerUpdated``/``ServerDeleted``: at start the
+whole tree is rebuilt from the servers view (``sync_servers``: no orphans, ``data/`` folders of
+live servers kept), then every committed change is applied as it arrives (also changes made by
+another process on the same database, which the store tails). After a server is created or
+updated, or one of its credentials changes, its tools are discovered again through ``discover``
+(which appends ``ServerToolsDiscovered`` or ``ServerStartFailed``); a server whose latest change
+has no discovery yet (e.g. created by the CLI while no service ran) is discovered at start.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from events.envelope import Recorded
+from events.servers import (
+    CredentialDeleted,
+    CredentialSet,
+    ServerCreated,
+    ServerDeleted,
+    ServerUpdated,
+)
+from events.sqlite_store import SQLiteEventStore
+from projections.read import select_rows
+from projections.servers import SERVERS, ServerView
+from runner.servers.materialize import remove_server, sync_servers, write_server
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CHANGES", "DISCOVERIES", "Materializer"]
+
+CHANGES = frozenset({"ServerCreated", "ServerUpdated", "CredentialSet", "CredentialDeleted"})
+DISCOVERIES = frozenset({"ServerToolsDiscovered", "ServerStartFailed"})
+Discover = Callable[[str], Awaitable[Any]]
+
+
+class Materializer:
+    """Server files as a projection of the log, plus tool discovery after each change."""
+
+    def __init__(
+        self,
+        store: SQLiteEventStore,
+        data_dir: Path,
+        discover: Discover,
+        *,
+        concurrency: int = 2,
+        on_ready: Callable[[bool], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.data_dir = Path(data_dir)
+        self.discover = discover
+        self.on_ready = on_ready
+        self._limit = anyio.CapacityLimiter(concurrency)
+        self._dirty: dict[str, None] = {}
+        self._busy: set[str] = set()
+        self._wake = anyio.Event()
+        self.discoveries = 0
+        """How many discoveries this actor ran (for tests and health)."""
+
+    async def run(self) -> None:
+        head = await self.store.head()
+        servers: list[ServerView] = await select_rows(self.store, SERVERS)
+        await anyio.to_thread.run_sync(
+            sync_servers,
+            self.data_dir,
+            {s.name: s.code for s in servers if s.kind == "dynamic" and s.code is not None},
+        )
+        for srv in servers:
+            if await self._pending(srv.name):
+                self._mark(srv.name)
+        if self.on_ready is not None:
+            self.on_ready(True)
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._work, tg)
+                async with self.store.subscribe(from_position=head) as sub:
+                    async for rec in sub:
+                        await self.apply(rec)
+                tg.cancel_scope.cancel()
+        finally:
+            if self.on_ready is not None:
+                self.on_ready(False)
+
+    async def apply(self, rec: Recorded) -> None:
+        """Apply one committed event to the files and the discovery queue."""
+        ev = rec.event
+        if isinstance(ev, ServerCreated | ServerUpdated):
+            if ev.code is not None:
+                try:
+                    await anyio.to_thread.run_sync(self._write, ev.name, ev.code)
+                except OSError:
+                    log.exception("could not write the code of server %s", ev.name)
+            self._mark(ev.name)
+        elif isinstance(ev, ServerDeleted):
+            self._dirty.pop(ev.name, None)
+            await anyio.to_thread.run_sync(remove_server, self.data_dir, ev.name)
+        elif isinstance(ev, CredentialSet | CredentialDeleted):
+            self._mark(ev.server)
+
+    def _write(self, name: str, code: str) -> None:
+        from runner.servers.materialize import code_path
+
+        path = code_path(self.data_dir, name)
+        try:
+            if path.read_text(encoding="utf-8") == code:
+                return
+        except (FileNotFoundError, UnicodeDecodeError):
+            pass
+        write_server(self.data_dir, name, code)
+
+    async def _pending(self, name: str) -> bool:
+        last_change = last_discovery = -1
+        for rec in await self.store.read_stream(f"server-{name}"):
+            if rec.type in CHANGES:
+                last_change = rec.version
+            elif rec.type in DISCOVERIES:
+                last_discovery = rec.version
+        return last_change > last_discovery
+
+    def _mark(self, name: str) -> None:
+        self._dirty[name] = None
+        self._wake.set()
+
+    async def _work(self, tg: Any) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake = anyio.Event()
+            for name in list(self._dirty):
+                if name in self._busy:
+                    continue  # picked up again when the running discovery ends
+                self._dirty.pop(name, None)
+                self._busy.add(name)
+                tg.start_soon(self._discover, name)
+
+    async def _discover(self, name: str) -> None:
+        try:
+            async with self._limit:
+                self.discoveries += 1
+                await self.discover(name)
+        except Exception:
+            log.exception("discovery of server %s failed", name)
+        finally:
+            self._busy.discard(name)
+            if name in self._dirty:
+                self._wake.set()
