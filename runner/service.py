@@ -21,6 +21,7 @@ from anyio.abc import TaskStatus
 from actors.claimer import Claimer
 from actors.executor import Executor, RunContext
 from actors.executor_options import ExecutorSettings, auth_mode, find_cli, sandbox_available
+from actors.materializer import Materializer
 from actors.pool import ExecutorPool
 from actors.recovery import instance_id, recover
 from actors.retrier import Retrier
@@ -31,6 +32,7 @@ from events.envelope import Meta
 from events.system import ServiceStarted, ServiceStopped
 from projections.runs import RunView
 from runner.app import Runner
+from runner.servers.resolver import RunnerResolver, job_scope
 
 log = logging.getLogger("runner.service")
 VERSION = "0.1.0"
@@ -55,7 +57,16 @@ class Service:
         self.runner = runner
         self.instance = instance_id()
         self.health = Health(self.instance)
-        self.executor = executor or Executor(runner.store, executor_settings(runner))
+        self.resolver = RunnerResolver(runner.servers)
+        self.executor = executor or Executor(
+            runner.store, executor_settings(runner), resolver=self.resolver
+        )
+        self.materializer = Materializer(
+            runner.store,
+            runner.config.data_dir,
+            runner.servers.discover,
+            on_ready=lambda on: setattr(runner.servers, "auto_discovery", on),
+        )
         send, receive = anyio.create_memory_object_stream[RunView](1000)
         self.scheduler = Scheduler(runner.store)
         self.claimer = Claimer(runner.store, self.instance, send)
@@ -66,9 +77,10 @@ class Service:
         self.webhooks = WebhookActor(runner.store)
 
     async def _execute(self, run: RunView) -> None:
-        await self.executor.execute(
-            RunContext(run_id=run.run_id, job_id=run.job_id, spec=run.spec, attempt=run.attempt)
-        )
+        with job_scope(run.job_id, run.run_id):  # per-job server data (memory)
+            await self.executor.execute(
+                RunContext(run_id=run.run_id, job_id=run.job_id, spec=run.spec, attempt=run.attempt)
+            )
 
     def status(self) -> dict[str, Any]:
         """Health facts for the dashboard and ``get_health``."""
@@ -96,6 +108,9 @@ class Service:
         head = await store.head()
         self.retrier.from_position = head
         crashed = await recover(store, self.instance)
+        seeded = await self.runner.servers.seed_builtins(actor="service")
+        if seeded:
+            log.info("registered built-in tool servers: %s", ", ".join(seeded))
         if crashed:
             log.warning("marked %d orphaned run(s) crashed: %s", len(crashed), ", ".join(crashed))
         actors = [
@@ -104,6 +119,7 @@ class Service:
             ActorSpec("executor", self.pool.run),
             ActorSpec("retrier", self.retrier.run),
             ActorSpec("webhook", self.webhooks.run),
+            ActorSpec("materializer", self.materializer.run),
         ]
         try:
             async with anyio.create_task_group() as tg:
