@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import anyio
@@ -37,7 +37,7 @@ async def runner(tmp_path: Path) -> AsyncIterator[Runner]:
         yield r
 
 
-async def wait_for(pred, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+async def wait_for(pred: Callable[[], Awaitable[bool]], timeout: float = 30.0) -> None:
     with anyio.fail_after(timeout):
         while not await pred():
             await anyio.sleep(0.05)
