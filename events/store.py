@@ -9,6 +9,8 @@ from typing import Any
 from events.catalogue import Event
 from events.envelope import ANY, AppendRequest, AppendResult, ExpectedVersion, Meta, Recorded
 
+_NO_META = Meta()
+
 
 class Subscription(abc.ABC):
     """Catch-up then live: every event after the start position, in order, once."""
@@ -48,7 +50,7 @@ class EventStore(abc.ABC):
         or ``"any"``. Versions start at 0.
         """
         req = AppendRequest(
-            stream=stream, events=tuple(events), expected=expected, meta=meta or Meta()
+            stream=stream, events=tuple(events), expected=expected, meta=meta or _NO_META
         )
         (result,) = await self.append_atomic([req])
         return result

@@ -8,7 +8,8 @@
 (d) cross-process delivery: a child process appends, this process's subscriber receives.
     Target: p99 <= 100 ms from commit.
 
-Counts are bounded; figures are printed with PASS/MISS, never asserted.
+Counts are bounded (throughput figures are the best of ``ROUNDS`` short runs); figures are
+printed with PASS/MISS, never asserted.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ WRITERS = 200
 PER_WRITER = 100
 LATENCY_APPENDS = 2_000
 CROSS_EVENTS = 300
+ROUNDS = 3
 
 
 def _event(i: int, seq: int) -> RunOutput:
@@ -48,8 +50,8 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def bench_raw_limit(path: Path) -> float:
-    """Rows/s of 1,000-row ``executemany`` transactions: what SQLite itself can do here."""
+def bench_raw_limit(path: Path, txn: int = RAW_TXN) -> float:
+    """Rows/s of ``txn``-row ``executemany`` transactions: what SQLite itself can do here."""
     conn = sqlite3.connect(str(path), isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
@@ -63,12 +65,12 @@ def bench_raw_limit(path: Path) -> float:
         for n in range(per_stream * WRITERS)
     ]
     started = time.perf_counter()
-    for i in range(0, len(rows), RAW_TXN):
+    for i in range(0, len(rows), txn):
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(
             "INSERT INTO events (position, stream, version, type, data, meta, recorded_at, hash)"
             " VALUES (?,?,?,?,?,?,?,?)",
-            rows[i : i + RAW_TXN],
+            rows[i : i + txn],
         )
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - started
@@ -156,13 +158,21 @@ def main() -> list[Row]:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
         d = Path(tmp)
-        raw = bench_raw_limit(d / "raw.db")
-        store_rate = anyio.run(bench_group_commit, d / "group.db")
+        # Best of a few short runs: the machine is shared, and noise only ever slows a run down.
+        raw = max(bench_raw_limit(d / f"raw{n}.db") for n in range(ROUNDS))
+        # 200 writers with one append in flight each can never fill more than 200 rows per
+        # commit: this is the ceiling of the workload below, printed for context.
+        raw_200 = max(bench_raw_limit(d / f"raw200-{n}.db", WRITERS) for n in range(ROUNDS))
+        store_rate = max(anyio.run(bench_group_commit, d / f"group{n}.db") for n in range(ROUNDS))
         ratio = store_rate / raw
         rows += [
-            Row("store", "raw sqlite3 executemany (1000/txn)", f"{raw:,.0f} ev/s"),
+            Row("store", f"raw sqlite3 executemany ({RAW_TXN}/txn)", f"{raw:,.0f} ev/s"),
+            Row("store", f"raw sqlite3 executemany ({WRITERS}/txn)", f"{raw_200:,.0f} ev/s"),
             Row("store", f"group commit, {WRITERS} tasks", f"{store_rate:,.0f} ev/s"),
-            Row("store", "group commit / raw", f"{ratio:.0%}", ">= 50%", ratio >= 0.5),
+            Row(
+                "store", f"group commit / raw {RAW_TXN}/txn", f"{ratio:.0%}", ">= 50%", ratio >= 0.5
+            ),
+            Row("store", f"group commit / raw {WRITERS}/txn", f"{store_rate / raw_200:.0%}"),
         ]
         lat = anyio.run(bench_latency, d / "latency.db")
         p50, p99 = statistics.median(lat), _pct(lat, 0.99)
