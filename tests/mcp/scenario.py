@@ -218,36 +218,93 @@ async def exercise(c: Client, *, progress: list[str] | None = None) -> dict[str,
     else:
         assert "not available yet" in text(hook)
     # -- servers and credentials --------------------------------------------------------------
-    fixed = await ok(c, "list_fixed_mcp_servers")
-    assert {"email", "http_fetch", "memory"} <= {s["name"] for s in fixed["servers"]}
-    assert "servers" in await ok(c, "list_dynamic_mcp_servers")
-    assert "unconfigured_servers" in await ok(c, "get_unconfigured_servers")
-    for name, args in (
-        ("get_dynamic_mcp_server", {"name": "nope"}),
-        ("get_server_credentials", {"server_name": "nope"}),
-        ("list_required_credentials", {"server_name": "nope"}),
-        ("update_mcp_server", {"name": "nope", "description": "d"}),
-        ("delete_mcp_server", {"name": "nope"}),
-        ("enable_mcp_server", {"name": "nope"}),
-        ("disable_mcp_server", {"name": "nope"}),
-        ("set_server_credential", {"server_name": "nope", "var_name": "X", "value": "v"}),
-        ("delete_server_credential", {"server_name": "nope", "var_name": "X"}),
-        ("invoke_internal_mcp_tool", {"tool": "nope:tool"}),
-    ):
-        msg = await err(c, name, args)
-        assert "nope" in msg or "not available yet" in msg, (name, msg)
-    assert "built-in servers" in await err(c, "enable_fixed_server", {"name": "nope"})
-    assert "built-in servers" in await err(c, "disable_fixed_server", {"name": "nope"})
-    assert "not an MCP tool" in await err(c, "invoke_internal_mcp_tool", {"tool": "Bash"})
-    code = "from mcp.server.mcpserver import MCPServer\nmcp = MCPServer('d')\n"
-    res = await c.call_tool("create_mcp_server", {"name": "demo", "code": code})
-    if res.is_error:
-        assert "not available yet" in text(res)
-    for name in ("enable_fixed_server", "disable_fixed_server"):
-        res = await c.call_tool(name, {"name": "memory"})
-        assert not res.is_error or "not available yet" in text(res) or "memory" in text(res)
+    await exercise_servers(c)
     # -- clean-up -----------------------------------------------------------------------------
     deleted = await ok(c, "delete_job", {"job_id": job_id})
     assert deleted["deleted"] is True
     assert "expected a job id" in await err(c, "delete_job", {"job_id": job_id})
     return {"job_id": job_id, "run_id": run_id, "webhooks": webhooks_ready}
+
+
+DEMO = """
+import os
+from mcp.server.mcpserver import MCPServer
+
+mcp = MCPServer("demo")
+
+
+@mcp.tool()
+def add(a: int, b: int) -> str:
+    \"\"\"Add two numbers.\"\"\"
+    token = os.environ.get("DEMO_TOKEN", "")
+    return f"{a + b} (token ends {token[-4:]}; leak {token})"
+
+
+mcp.run("stdio")
+"""
+DEMO_SECRET = "demo-token-SECRET-0123456789"
+
+
+async def exercise_servers(c: Client) -> None:
+    """Built-in, user-built servers and credentials, through the real server commands."""
+    fixed = await ok(c, "list_fixed_mcp_servers")
+    assert {"email", "http_fetch", "memory"} <= {s["name"] for s in fixed["servers"]}
+    assert "built-in servers" in await err(c, "enable_fixed_server", {"name": "nope"})
+    assert (await ok(c, "disable_fixed_server", {"name": "memory"}))["enabled"] is False
+    assert (await ok(c, "enable_fixed_server", {"name": "memory"}))["enabled"] is True
+    unconfigured = await ok(c, "get_unconfigured_servers")
+    email = [s for s in unconfigured["unconfigured_servers"] if s["name"] == "email"]
+    assert email and "SMTP_HOST" in email[0]["missing_credentials"]
+    req = await ok(c, "list_required_credentials", {"server_name": "email"})
+    assert "SMTP_PASSWORD" in {v["name"] for v in req["env_vars"]}
+    msg = await err(c, "get_server_credentials", {"server_name": "nope"})
+    assert "no MCP server named 'nope'" in msg
+    made = await ok(c, "create_mcp_server", {"name": "demo", "code": DEMO, "description": "d"})
+    assert made["tools"][0]["id"] == "mcp__demo__add", made
+    assert "already" in (await err(c, "create_mcp_server", {"name": "demo", "code": DEMO}))
+    bad = await err(c, "create_mcp_server", {"name": "broken", "code": "def (:"})
+    assert "broken" not in {
+        s["name"] for s in (await ok(c, "list_dynamic_mcp_servers"))["servers"]
+    }, bad
+    listed = await ok(c, "list_dynamic_mcp_servers")
+    assert [s["name"] for s in listed["servers"]] == ["demo"]
+    got = await ok(c, "get_dynamic_mcp_server", {"name": "demo"})
+    assert "def add" in got["code"]
+    assert "built-in" in await err(c, "get_dynamic_mcp_server", {"name": "email"})
+    upd = await ok(c, "update_mcp_server", {"name": "demo", "description": "adds"})
+    assert upd["description"] == "adds"
+    assert "nothing to update" in await err(c, "update_mcp_server", {"name": "demo"})
+    cred = await ok(
+        c,
+        "set_server_credential",
+        {"server_name": "demo", "var_name": "DEMO_TOKEN", "value": DEMO_SECRET},
+    )
+    assert cred["credentials"][0]["masked"] == "****" + DEMO_SECRET[-4:]
+    shown = await ok(c, "get_server_credentials", {"server_name": "demo"})
+    assert DEMO_SECRET not in json.dumps(shown) and shown["credentials"][0]["configured"]
+    assert "DEMO_TOKEN" in await err(
+        c, "set_server_credential", {"server_name": "demo", "var_name": "NOPE", "value": "v"}
+    )
+    called = await ok(
+        c, "invoke_internal_mcp_tool", {"tool": "demo:add", "arguments": {"a": 2, "b": 3}}
+    )
+    assert called["tool"] == "mcp__demo__add" and called["warnings"]
+    assert called["text"].startswith("5 ") and DEMO_SECRET not in json.dumps(called)
+    assert "not an MCP tool" in await err(c, "invoke_internal_mcp_tool", {"tool": "Bash"})
+    assert "no tool 'nope'" in await err(c, "invoke_internal_mcp_tool", {"tool": "mcp__demo__nope"})
+    job = await ok(c, "create_job", {"name": "adder", "prompt": "add", "tools": ["demo.add"]})
+    assert job["job"]["tools"] == ["mcp__demo__add"] and job["job"]["mcp_servers"] == ["demo"]
+    assert any("normalized tool 'demo.add'" in w for w in job["warnings"])
+    await ok(c, "delete_job", {"job_id": job["job"]["job_id"]})
+    assert (await ok(c, "disable_mcp_server", {"name": "demo"}))["enabled"] is False
+    assert "disabled" in await err(c, "invoke_internal_mcp_tool", {"tool": "mcp__demo__add"})
+    assert (await ok(c, "enable_mcp_server", {"name": "demo"}))["enabled"] is True
+    gone = await ok(
+        c, "delete_server_credential", {"server_name": "demo", "var_name": "DEMO_TOKEN"}
+    )
+    assert gone["deleted"] == "DEMO_TOKEN" and not gone["credentials"][0]["configured"]
+    assert "no stored credential" in await err(
+        c, "delete_server_credential", {"server_name": "demo", "var_name": "DEMO_TOKEN"}
+    )
+    assert (await ok(c, "delete_mcp_server", {"name": "demo"}))["deleted"] is True
+    assert "no MCP server named 'demo'" in await err(c, "delete_mcp_server", {"name": "demo"})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from mcp import Client
 
-from events.servers import ServerCreated
 from runner.app import Runner
 from tests.mcp.scenario import exercise, ok
 from web.mcp.server import build_mcp
@@ -24,9 +23,7 @@ async def test_tool_name_normalisation_is_reported(runner: Runner) -> None:
         res = await c.call_tool("create_job", {"name": "n", "prompt": "p", "tools": ["memory:get"]})
         assert res.is_error  # unknown server: says which servers exist
         assert "unknown MCP server 'memory'" in str(res.content[0])
-        await runner.store.append(
-            "server-memory", [ServerCreated(name="memory", kind="builtin")], expected="no_stream"
-        )
+        await runner.servers.seed_builtins()
         made = await ok(c, "create_job", {"name": "n", "prompt": "p", "tools": ["memory:get"]})
         assert made["job"]["tools"] == ["mcp__memory__get"]
         assert made["job"]["mcp_servers"] == ["memory"]
