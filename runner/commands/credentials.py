@@ -16,16 +16,29 @@ import msgspec
 
 from events.envelope import Meta
 from events.errors import ConcurrencyError
-from events.servers import CredentialDeleted, CredentialSet, EnvVarSpec
+from events.servers import CredentialDeleted, CredentialSet, EnvVarSpec, SecretKeyRotated
 from events.sqlite_store import SQLiteEventStore
-from events.webhooks import SealedSecret
+from events.webhooks import SealedSecret, WebhookSecretRotated
 from projections import CredentialView, ServerView
 from runner.errors import Conflict, InvalidInput, NotFound
 from runner.queries import Queries
-from runner.secrets import SecretBox, SecretDecryptError, credential_context, mask
+from runner.secrets import (
+    SecretBox,
+    SecretDecryptError,
+    credential_context,
+    mask,
+    webhook_context,
+)
 from runner.servers.code import is_reserved_env, is_sensitive
 
-__all__ = ["MAX_VALUE_CHARS", "CredentialCommands", "CredentialInfo", "server_stream"]
+__all__ = [
+    "MAX_VALUE_CHARS",
+    "CredentialCommands",
+    "CredentialInfo",
+    "reseal_all",
+    "sealed_key_ids",
+    "server_stream",
+]
 
 MAX_VALUE_CHARS = 64 * 1024
 
@@ -236,3 +249,77 @@ class CredentialCommands:
 def default_sensitivity(name: str) -> bool:
     """Name-based sensitivity of a variable no spec describes."""
     return is_sensitive(name)
+
+
+async def reseal_all(
+    store: SQLiteEventStore,
+    queries: Queries,
+    box: SecretBox,
+    *,
+    old_key_id: str,
+    actor: str = "user",
+) -> int:
+    """Re-encrypt every credential and webhook secret not sealed under ``box``'s current key,
+    then append ``SecretKeyRotated``. Returns how many values were resealed.
+
+    A credential becomes a fresh ``CredentialSet``. A webhook's current (and previous, during
+    its grace period) secret are re-sealed through two ``WebhookSecretRotated`` events in one
+    append, which leaves the webhook exactly as it was, only under the new key.
+    """
+    count = 0
+    for srv in await queries.servers():
+        events: list[Any] = []
+        for cred in await queries.credentials(srv.name):
+            if not box.needs_reseal(cred.secret):
+                continue
+            ctx = credential_context(cred.server, cred.variable)
+            events.append(
+                CredentialSet(
+                    server=cred.server,
+                    variable=cred.variable,
+                    secret=box.reseal(cred.secret, ctx),
+                    sensitive=cred.sensitive,
+                )
+            )
+        if events:
+            await store.append(server_stream(srv.name), events, meta=Meta(actor=actor))
+            count += len(events)
+    for hook in await queries.webhooks():
+        old = [s for s in (hook.secret, hook.previous_secret) if s is not None]
+        if not any(box.needs_reseal(s) for s in old):
+            continue
+        ctx = webhook_context(hook.webhook_id)
+        current = box.reseal(hook.secret, ctx)
+        previous = box.reseal(hook.previous_secret, ctx) if hook.previous_secret else current
+        until = hook.previous_valid_until or 0.0
+        await store.append(
+            f"webhook-{hook.webhook_id}",
+            [
+                WebhookSecretRotated(
+                    webhook_id=hook.webhook_id, secret=previous, previous_valid_until=until
+                ),
+                WebhookSecretRotated(
+                    webhook_id=hook.webhook_id, secret=current, previous_valid_until=until
+                ),
+            ],
+            meta=Meta(actor=actor),
+        )
+        count += len(old)
+    await store.append(
+        "secrets",
+        [SecretKeyRotated(old_key_id=old_key_id, new_key_id=box.key_id, resealed=count)],
+        meta=Meta(actor=actor),
+    )
+    return count
+
+
+async def sealed_key_ids(queries: Queries) -> set[str]:
+    """Ids of every key some stored credential or webhook secret is sealed under."""
+    ids: set[str] = set()
+    for srv in await queries.servers():
+        ids.update(c.secret.key_id for c in await queries.credentials(srv.name))
+    for hook in await queries.webhooks():
+        ids.add(hook.secret.key_id)
+        if hook.previous_secret is not None:
+            ids.add(hook.previous_secret.key_id)
+    return ids
