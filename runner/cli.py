@@ -15,6 +15,7 @@ from events.errors import SchemaVersionError, StoreError
 from runner.app import Runner
 from runner.cli_jobs import add_job_commands
 from runner.cli_log import add_log_commands
+from runner.cli_servers import add_server_commands
 from runner.config import load_config
 from runner.errors import CommandError
 
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_job_commands(sub)
     add_log_commands(sub)
+    add_server_commands(sub)
     for _name, ep in sorted(_plugins().items()):
         register = ep.load()
         register(sub)
