@@ -22,6 +22,7 @@ from web import auth
 from web.api import api
 from web.context import KEY, Web
 from web.live import encode
+from web.mcp.consent import consent as mcp_consent
 from web.pages import pages
 from web.render import duration, money, number, when
 from web.sse import Hub
@@ -66,6 +67,7 @@ def create_app(runner: Runner, service: Any = None, *, hub_buffer: int = 512) ->
     app.extensions[KEY] = w
     app.register_blueprint(pages)
     app.register_blueprint(api)
+    app.register_blueprint(mcp_consent)  # OAuth consent page of /mcp (web/mcp/consent.py)
     _register_hooks(app, runner)
     app.before_request(auth.guard)
     app.after_request(auth.security_headers)
