@@ -68,6 +68,13 @@ class Bus:
             if not tap.offer(records):
                 self._taps.discard(tap)
 
+    def cut_all(self) -> None:
+        """Cut every subscriber off as if it lagged: each catches up from storage again."""
+        for tap in list(self._taps):
+            tap.lagged = True
+            tap._send.close()
+        self._taps.clear()
+
     def close(self) -> None:
         self.closed = True
         for tap in list(self._taps):

@@ -22,7 +22,7 @@ from anyio.abc import TaskGroup
 from events.bus import Bus
 from events.codec import decode_row
 from events.envelope import AppendRequest, AppendResult, Recorded
-from events.errors import StoreClosedError
+from events.errors import StoreClosedError, StoreError
 from events.sqlite_journal import Journal, NullProjector, Outcome, Projector
 from events.sqlite_schema import EVENT_COLUMNS, connect, ensure_schema
 from events.store import EventStore, Subscription
@@ -188,11 +188,17 @@ class SQLiteEventStore(EventStore):
             if version == seen:
                 continue
             seen = version
-            while True:
-                page = await self._read_page_with(self._tailer, self._last_published, PAGE)
-                self._publish(page)
-                if len(page) < PAGE:
-                    break
+            try:
+                while True:
+                    page = await self._read_page_with(self._tailer, self._last_published, PAGE)
+                    self._publish(page)
+                    if len(page) < PAGE:
+                        break
+            except StoreError:
+                # Another process wrote a row this code cannot read. Crashing here would take
+                # the whole store down; skipping it would leave a gap. Instead every live
+                # subscriber is sent back to storage, where it meets the typed error itself.
+                self.bus.cut_all()
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import anyio
 import pytest
 
 from events import (
@@ -109,3 +110,22 @@ async def test_bad_rows_give_typed_errors(
             [r async for r in store.read_all()]
         # The rows before the bad one still read.
         assert [r.position async for r in store.read_all(to_position=1)] == [1]
+
+
+async def test_unreadable_row_from_another_writer_is_a_typed_error_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "log.db"
+    async with SQLiteEventStore.open(db, tail_interval=0.005) as store:
+        await store.append("job-x", [JobPaused(job_id="x")])
+        async with store.subscribe() as sub:
+            assert (await sub.__anext__()).position == 1
+            # "Another process" (a newer version, say) writes a type this code does not know.
+            insert_raw(db, [("job-x", 1, "JobTeleported", b'{"type":"JobTeleported"}', b"{}")])
+            with anyio.fail_after(10), pytest.raises(UnknownEventTypeError, match="position 2"):
+                await sub.__anext__()
+        # The store stays up; it refuses to write on top of a log it cannot read.
+        assert await store.head() == 2
+        with pytest.raises(UnknownEventTypeError):
+            await store.append("job-y", [JobPaused(job_id="y")])
+        assert await store.head() == 2
