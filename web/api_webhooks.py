@@ -183,7 +183,18 @@ def api_webhooks_blueprint(runner: Runner) -> Blueprint:
         page = await q.deliveries(
             webhook_id, limit=_int_arg("limit"), offset=_int_arg("offset") or 0
         )
-        return _json(_page(page, _listed))
+        out = _page(page, _listed)
+        run_ids = [item["run_id"] for item in out["items"]]
+        states: dict[str, str] = {}
+        if run_ids:
+            marks = ",".join("?" * len(run_ids))
+            rows = await runner.store.query(
+                f"SELECT k, state FROM v_runs WHERE k IN ({marks})", run_ids
+            )
+            states = {str(r[0]): str(r[1]) for r in rows}
+        for item in out["items"]:
+            item["run_state"] = states.get(item["run_id"], "pending")
+        return _json(out)
 
     @bp.get("/<webhook_id>/deliveries/<delivery_id>")
     async def delivery(webhook_id: str, delivery_id: str) -> Response:

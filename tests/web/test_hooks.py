@@ -394,6 +394,7 @@ async def test_api_lists_deliveries_and_replays_one(env: Env) -> None:
     (item,) = page["items"]
     assert item["delivery_id"] == first["delivery_id"] and item["run_id"] == first["run_id"]
     assert item["headers"]["x-hub-signature-256"].startswith("****")
+    assert item["run_state"] == "requested"
     assert json.loads(item["body"])["issue"]["title"] == "Crash #1"
     detail = (
         await env.http.get(f"/api/v1/webhooks/{wid}/deliveries/{first['delivery_id']}")
