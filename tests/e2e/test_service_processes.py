@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,12 +55,12 @@ def serve(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def events(data: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+def events(data: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
     with sqlite3.connect(data / "runner.db", timeout=10) as db:
         return list(db.execute(sql, params))
 
 
-def wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+def wait(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -109,7 +110,7 @@ def test_two_serve_processes_run_each_slot_exactly_once(
                 "SELECT count(*) FROM v_runs WHERE job_id = ? AND state = 'succeeded'",
                 (job_id,),
             )
-            return rows[0][0] >= 1
+            return int(rows[0][0]) >= 1
 
         wait(finished, 90, "the first scheduled run to succeed")
         time.sleep(1.0)
