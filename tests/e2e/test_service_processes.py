@@ -189,7 +189,7 @@ def test_kill_minus_nine_mid_run_is_recovered(tmp_path: Path, api: FakeAnthropic
                 "SELECT count(*) FROM v_runs WHERE job_id = ? AND trigger = 'retry' AND state = 'succeeded'",
                 (job_id,),
             )
-            return rows[0][0] == 1
+            return bool(rows[0][0] == 1)
 
         wait(retried, 90, "the retry to succeed")
     finally:
