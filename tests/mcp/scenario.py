@@ -153,6 +153,8 @@ async def exercise(c: Client, *, progress: list[str] | None = None) -> dict[str,
     listed = await ok(c, "list_jobs", {"limit": 1})
     assert listed["page"]["total"] == 1 and listed["jobs"][0]["job_id"] == job_id
     assert (await ok(c, "get_job", {"job_id": job_id}))["name"] == "AI news"
+    assert (await ok(c, "get_job", {"job_id": "AI news"}))["job_id"] == job_id  # by exact name
+    assert "exact job name" in await err(c, "get_job", {"job_id": "no such job"})
     upd = await ok(c, "update_job", {"job_id": job_id, "cron": "30 6 * * 1-5"})
     assert upd["job"]["cron"] == "30 6 * * 1-5" and upd["job"]["schedule"].startswith("on weekdays")
     assert "changed since" in await err(

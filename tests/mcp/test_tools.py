@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 from mcp import Client
 
+from events.runs import RunClaimed, RunOutput, RunStarted, RunSucceeded
 from runner.app import Runner
 from tests.mcp.scenario import exercise, ok
 from web.mcp.server import build_mcp
@@ -30,3 +32,42 @@ async def test_tool_name_normalisation_is_reported(runner: Runner) -> None:
         assert any("normalized tool 'memory:get'" in w for w in made["warnings"])
         creds = await ok(c, "get_server_credentials", {"server_name": "memory"})
         assert creds["credentials_ok"] is True
+
+
+async def test_wait_for_run_streams_progress_until_the_run_ends(runner: Runner) -> None:
+    job, _ = await runner.jobs.create({"name": "j", "prompt": "p"})
+    run = await runner.runs.request_job(job.job_id)
+    notes: list[tuple[float, str | None]] = []
+    waiting = anyio.Event()
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        notes.append((progress, message))
+        waiting.set()
+
+    async def play() -> None:
+        await waiting.wait()
+        stream = f"run-{run.run_id}"
+        for ev in (
+            RunClaimed(run_id=run.run_id, claimer="t"),
+            RunStarted(run_id=run.run_id, workspace="/tmp/w", model="claude-x"),
+            RunOutput(run_id=run.run_id, seq=0, kind="tool_use", tool_name="mcp__demo__add"),
+            RunOutput(run_id=run.run_id, seq=1, kind="text", text="the answer is 5"),
+            RunSucceeded(run_id=run.run_id, result_text="the answer is 5"),
+        ):
+            await runner.store.append(stream, [ev])
+
+    async with Client(build_mcp(runner, None), mode="legacy") as c, anyio.create_task_group() as tg:
+        tg.start_soon(play)
+        res = await c.call_tool(
+            "wait_for_run",
+            {"run_id": run.run_id, "timeout_seconds": 30},
+            progress_callback=on_progress,
+        )
+    out = res.structured_content or {}
+    assert out["finished"] is True and out["run"]["state"] == "succeeded"
+    assert out["run"]["result_text"] == "the answer is 5"
+    messages = [m for _, m in notes]
+    assert messages[0] and messages[0].startswith("waiting for run")
+    assert "claimed by an executor" in messages and "started (model claude-x)" in messages
+    assert "tool call: mcp__demo__add" in messages and "text: the answer is 5" in messages
+    assert [p for p, _ in notes] == sorted(p for p, _ in notes)

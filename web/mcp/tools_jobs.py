@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from runner.app import Runner
-from runner.errors import InvalidInput
+from runner.errors import InvalidInput, NotFound
 from web.mcp.models import (
     JobDeletedOut,
     JobList,
@@ -20,7 +20,12 @@ from web.mcp.models import (
 )
 from web.mcp.server import DESTRUCTIVE, IDEMPOTENT, READ, WRITE, RunnerMCP, actor
 
-JobId = Annotated[str, Field(description="a job id such as 'job_1a2b3c4d5e6f' (see list_jobs)")]
+JobId = Annotated[
+    str,
+    Field(
+        description="a job id such as 'job_1a2b3c4d5e6f' (see list_jobs), or the job's exact name"
+    ),
+]
 Cron = Annotated[
     str | None,
     Field(
@@ -61,6 +66,18 @@ def _fields(**values: Any) -> dict[str, Any]:
 
 
 def register(mcp: RunnerMCP, runner: Runner) -> None:
+    async def ref(job: str) -> str:
+        """A job id, or the id of the job with exactly this name."""
+        if job.startswith("job_"):
+            return job
+        found = await runner.queries.job_by_name(job.strip())
+        if found is None:
+            raise NotFound(
+                f"no job with id or name {job!r} (expected a job id such as "
+                "'job_1a2b3c4d5e6f' or an exact job name; see list_jobs)"
+            )
+        return found.job_id
+
     @mcp.tool(annotations=READ)
     async def list_jobs(
         limit: Annotated[int, Field(ge=1, le=200, description="page size (max 200)")] = 50,
@@ -74,6 +91,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
     @mcp.tool(annotations=READ)
     async def get_job(job_id: JobId) -> JobOut:
         """Get one job's full definition and its last outcome."""
+        job_id = await ref(job_id)
         return job_out(await runner.queries.job(job_id))
 
     @mcp.tool(annotations=WRITE)
@@ -150,6 +168,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         ] = None,
     ) -> JobResult:
         """Change some fields of a job; fields left out keep their value."""
+        job_id = await ref(job_id)
         data = _fields(
             name=name,
             prompt=prompt,
@@ -177,6 +196,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
     @mcp.tool(annotations=DESTRUCTIVE)
     async def delete_job(job_id: JobId) -> JobDeletedOut:
         """Delete a job for good. Its queued and running runs are cancelled; history stays."""
+        job_id = await ref(job_id)
         job = await runner.queries.job(job_id)
         cancelled = await runner.jobs.delete(job_id, actor=actor())
         return JobDeletedOut(
@@ -187,6 +207,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
     async def trigger_job(job_id: JobId) -> RunOut:
         """Run a job now (also when paused). Returns the queued run; follow it with
         wait_for_run(run_id)."""
+        job_id = await ref(job_id)
         run = await runner.runs.request_job(job_id, trigger="mcp", actor=actor())
         return run_out(run)
 
@@ -196,9 +217,11 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         reason: Annotated[str | None, Field(description="why, shown in the history")] = None,
     ) -> JobOut:
         """Pause a job's schedule (no scheduled runs until resumed). Already paused: no-op."""
+        job_id = await ref(job_id)
         return job_out(await runner.jobs.pause(job_id, actor=actor(), reason=reason))
 
     @mcp.tool(annotations=IDEMPOTENT)
     async def resume_job(job_id: JobId) -> JobOut:
         """Resume a paused job's schedule. Already running on schedule: no-op."""
+        job_id = await ref(job_id)
         return job_out(await runner.jobs.resume(job_id, actor=actor()))
