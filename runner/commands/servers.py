@@ -243,6 +243,7 @@ class ServerCommands:
         Variables are re-detected from new code; declared ones (and sensitivity overrides)
         given before are kept unless ``env``/``sensitivity`` replace them.
         """
+        srv = await self.q.server(name)
         unknown = set(data) - _UPDATE_FIELDS
         if unknown:
             raise InvalidInput(
@@ -251,7 +252,6 @@ class ServerCommands:
             )
         if not data:
             raise InvalidInput("nothing to update: give code, config, description or env")
-        srv = await self.q.server(name)
         if srv.kind == "builtin":
             raise InvalidInput(
                 f"{name!r} is a built-in server: it can be enabled or disabled, not edited"
