@@ -20,11 +20,13 @@ from runner.errors import CommandError
 from runner.queries_web import WebQueries
 from web import auth
 from web.api import api
+from web.api_servers import api_servers
 from web.context import KEY, Web
 from web.live import encode
 from web.mcp.consent import consent as mcp_consent
 from web.pages import pages
 from web.render import duration, money, number, when
+from web.servers_pages import servers_pages
 from web.sse import Hub
 
 log = logging.getLogger("web")
@@ -67,6 +69,8 @@ def create_app(runner: Runner, service: Any = None, *, hub_buffer: int = 512) ->
     app.extensions[KEY] = w
     app.register_blueprint(pages)
     app.register_blueprint(api)
+    app.register_blueprint(servers_pages)  # tool servers (web/servers_pages.py)
+    app.register_blueprint(api_servers)  # /api/v1/servers (web/api_servers.py)
     app.register_blueprint(mcp_consent)  # OAuth consent page of /mcp (web/mcp/consent.py)
     _register_hooks(app, runner)
     app.before_request(auth.guard)
