@@ -92,6 +92,33 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any] | None, list[dict[str, Any
      {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}, [],
      201),
     ("delete", "/tokens/{token_id}", "Revoke an API token", "access", None, [], 200),
+    # Tool servers (blueprint in web/api_servers.py); credential values go in, never out.
+    ("get", "/servers", "List tool servers (status, tools, masked credentials)", "servers",
+     None, [], 200),
+    ("post", "/servers", "Create a Python (code) or external (config) server", "servers", OBJ,
+     [], 201),
+    ("post", "/servers/import", "Import servers from a .mcp.json object or a plugin folder",
+     "servers", OBJ, [], 201),
+    ("get", "/servers/{name}", "Get a server (code=1 adds its code)", "servers", None,
+     _q("code"), 200),
+    ("patch", "/servers/{name}", "Change a server's code, config or description", "servers",
+     OBJ, [], 200),
+    ("delete", "/servers/{name}", "Delete a server, its files and credentials", "servers",
+     None, [], 200),
+    ("post", "/servers/{name}/enable", "Enable a server", "servers", None, [], 200),
+    ("post", "/servers/{name}/disable", "Disable a server", "servers", None, [], 200),
+    ("post", "/servers/{name}/discover", "Start a server and list its tools", "servers", None,
+     [], 200),
+    ("get", "/servers/{name}/credentials", "A server's variables, values masked", "servers",
+     None, [], 200),
+    ("put", "/servers/{name}/credentials/{variable}", "Set a credential (stored encrypted)",
+     "servers", {"type": "object", "required": ["value"], "properties": {
+         "value": {"type": "string"}, "sensitive": {"type": "boolean"}}}, [], 200),
+    ("delete", "/servers/{name}/credentials/{variable}", "Delete a stored credential",
+     "servers", None, [], 200),
+    ("post", "/servers/{name}/tools/{tool}/invoke", "Call one tool once (recorded)", "servers",
+     {"type": "object", "properties": {"arguments": {"type": "object"},
+                                       "timeout": {"type": "number"}}}, [], 200),
 ]  # fmt: skip
 
 ERRORS = {
