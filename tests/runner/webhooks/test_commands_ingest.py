@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
+import anyio
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from events.webhooks import WebhookRejected
 from runner.app import Runner
@@ -78,3 +82,42 @@ async def test_delivery_without_provider_id_is_never_a_duplicate(tmp_path: Path)
         d = await ingest.handle(wid, b"{}", keyed)
         assert (c.status, d.status) == (202, 200)
         assert c.body["run_id"] == d.body["run_id"] and d.body["duplicate"] is True
+
+
+HEADER_NAMES = st.sampled_from(
+    [
+        "X-Hub-Signature-256",
+        "X-GitHub-Delivery",
+        "Stripe-Signature",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "Idempotency-Key",
+        "Content-Type",
+    ]
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    scheme=st.sampled_from(["url_token", "standard_webhooks", "github", "stripe"]),
+    body=st.binary(max_size=300),
+    headers=st.lists(st.tuples(HEADER_NAMES, st.text(max_size=80)), max_size=6),
+    token=st.none() | st.text(max_size=60),
+)
+def test_garbage_never_raises_and_is_never_accepted(
+    scheme: str, body: bytes, headers: list[tuple[str, str]], token: str | None
+) -> None:
+    async def check() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            async with open_runner(Path(tmp)) as runner:
+                wid, _ = await make(runner, scheme=scheme)
+                result = await WebhookIngest(for_runner(runner)).handle(
+                    wid, body, headers, url_token=token, source="fuzz"
+                )
+                assert result.status == 401
+                assert result.body == {"error": "verification_failed"}
+                (rejected,) = await rejections(runner)
+                assert body not in rejected.reason.encode() or not body
+
+    anyio.run(check)
