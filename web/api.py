@@ -35,6 +35,8 @@ async def body() -> dict[str, Any]:
         data = msgspec.json.decode(raw)
     except msgspec.DecodeError as exc:
         raise InvalidInput(f"the body is not valid JSON: {exc}")
+    if data is None:
+        return {}
     if not isinstance(data, dict):
         raise InvalidInput("the body must be a JSON object")
     return data

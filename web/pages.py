@@ -74,7 +74,7 @@ def _safe_next(target: str | None) -> str:
 async def login() -> AnyResponse | tuple[str, int] | str:
     w = web()
     nxt = _safe_next(request.args.get("next"))
-    if request.method == "GET":
+    if request.method != "POST":
         csrf_token()
         return await render_template("login.html", next=nxt, error=None)
     who = client_address()
@@ -198,7 +198,7 @@ def _values_of(spec: Any) -> dict[str, Any]:
 @pages.route("/jobs/new", methods=["GET", "POST"])
 async def job_new() -> AnyResponse | tuple[str, int] | str:
     w = web()
-    if request.method == "GET":
+    if request.method != "POST":
         ctx = await _form_context({"timezone": "UTC", "enabled": True, "tools": []})
         return await render_template("job_form.html", job=None, errors={}, **ctx)
     form = await request.form
@@ -226,7 +226,7 @@ async def job(job_id: str) -> str:
 async def job_edit(job_id: str) -> AnyResponse | tuple[str, int] | str:
     w = web()
     j = await w.runner.queries.job(job_id)
-    if request.method == "GET":
+    if request.method != "POST":
         ctx = await _form_context(_values_of(j.spec))
         return await render_template("job_form.html", job=j, errors={}, **ctx)
     form = await request.form
@@ -248,7 +248,7 @@ async def job_edit(job_id: str) -> AnyResponse | tuple[str, int] | str:
 async def job_delete(job_id: str) -> AnyResponse | str:
     w = web()
     j = await w.runner.queries.job(job_id)
-    if request.method == "GET":
+    if request.method != "POST":
         return await render_template("job_delete.html", job=j)
     await w.runner.jobs.delete(job_id, actor="admin")
     return redirect(url_for("pages.jobs"))
@@ -334,7 +334,7 @@ async def run_cancel(run_id: str) -> AnyResponse:
 @pages.route("/quick", methods=["GET", "POST"])
 async def quick() -> AnyResponse | tuple[str, int] | str:
     w = web()
-    if request.method == "GET":
+    if request.method != "POST":
         ctx = await _form_context({"tools": []})
         return await render_template("quick.html", errors={}, **ctx)
     form = await request.form

@@ -55,7 +55,11 @@ async def run_web(
 ) -> None:
     """Serve until cancelled; ``task_status.started((host, port))`` once accepting requests."""
     cfg = runner.config
-    sock = bind_socket(cfg.host, cfg.port)
+    try:
+        sock = bind_socket(cfg.host, cfg.port)
+    except WebStartError as exc:
+        log.error("%s", exc)
+        raise
     host, port = sock.getsockname()[:2]
     dispatcher, app = build_asgi(runner, service)
     ready = anyio.Event()
