@@ -71,3 +71,40 @@ async def test_wait_for_run_streams_progress_until_the_run_ends(runner: Runner) 
     assert "claimed by an executor" in messages and "started (model claude-x)" in messages
     assert "tool call: mcp__demo__add" in messages and "text: the answer is 5" in messages
     assert [p for p, _ in notes] == sorted(p for p, _ in notes)
+
+
+async def test_long_results_and_events_are_paged_not_cut(runner: Runner) -> None:
+    run, _ = await runner.runs.quick("write a lot")
+    answer = "".join(f"{i:05d}" for i in range(1800))  # 9000 characters
+    stream = f"run-{run.run_id}"
+    for ev in (
+        RunClaimed(run_id=run.run_id, claimer="t"),
+        RunStarted(run_id=run.run_id, workspace="/tmp/w"),
+        RunOutput(run_id=run.run_id, seq=0, kind="text", text="y" * 5000),
+        RunSucceeded(run_id=run.run_id, result_text=answer),
+    ):
+        await runner.store.append(stream, [ev])
+    async with Client(build_mcp(runner, None), mode="legacy") as c:
+        got, offset = "", 0
+        while True:
+            part = await ok(c, "get_run", {"run_id": run.run_id, "result_offset": offset})
+            got += part["result_text"]
+            assert part["result_total_chars"] == 9000 and part["result_truncated"]
+            if part["next_result_offset"] is None:
+                break
+            offset = part["next_result_offset"]
+        assert got == answer
+        evs = await ok(c, "get_run_events", {"run_id": run.run_id})
+        text_ev = next(e for e in evs["events"] if e["type"] == "RunOutput")
+        assert text_ev["data"]["_clipped_fields"] == ["text"]
+        full = await ok(
+            c,
+            "get_run_events",
+            {
+                "run_id": run.run_id,
+                "after_version": text_ev["version"] - 1,
+                "limit": 1,
+                "max_field_chars": 10000,
+            },
+        )
+        assert full["events"][0]["data"]["text"] == "y" * 5000 and full["has_more"]

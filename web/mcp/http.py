@@ -48,6 +48,24 @@ def transport_security(public_url: str) -> TransportSecuritySettings:
     return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins)
 
 
+def check_public_url(url: str) -> None:
+    """The OAuth issuer must be an origin: https, or http on a loopback address; no path."""
+    parts = urlsplit(url)
+    example = "e.g. RUNNER_PUBLIC_URL=https://runner.example.com"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"public URL {url!r} is not an http(s) URL ({example})")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(
+            f"public URL {url!r} must be an origin without a path: OAuth and /mcp are served at "
+            f"the root of the host ({example})"
+        )
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK:
+        raise ValueError(
+            f"public URL {url!r} must use https (plain http is only allowed on 127.0.0.1 / "
+            f"localhost); put a TLS reverse proxy or tunnel in front ({example})"
+        )
+
+
 def auth_settings(provider: RunnerOAuthProvider) -> AuthSettings:
     return AuthSettings(
         issuer_url=AnyHttpUrl(provider.issuer),
@@ -99,6 +117,7 @@ def build_http_app(
     if public_url is not None:
         provider.issuer = public_url.rstrip("/")
         provider.resource = provider.issuer + "/mcp"
+    check_public_url(provider.issuer)
     settings = auth_settings(provider)
     mcp = build_mcp(runner, service, auth=settings, auth_server_provider=provider)
     _aliases(mcp, settings, provider)

@@ -140,10 +140,13 @@ class RunOut(BaseModel):
     cost_usd: float
     num_turns: int
     duration_ms: int
-    result_text: str = Field(description="the final answer (first 4000 characters)")
+    result_text: str = Field(description="the final answer (a window of at most 4000 chars)")
     result_truncated: bool = Field(
-        description="true when result_text was cut; read the rest with get_run_events"
+        description="true when result_text is only part of the answer; call get_run with "
+        "result_offset=next_result_offset for the rest"
     )
+    result_total_chars: int
+    next_result_offset: int | None
     output_blocks: int
     tool_denials: int
 
@@ -152,8 +155,13 @@ TERMINAL = frozenset({"succeeded", "failed", "timed_out", "cancelled", "crashed"
 RESULT_LIMIT = 4000
 
 
-def run_out(run: RunView, *, result_limit: int = RESULT_LIMIT) -> RunOut:
-    text = run.result_text or ""
+def run_out(
+    run: RunView, *, result_limit: int = RESULT_LIMIT, text: str | None = None, offset: int = 0
+) -> RunOut:
+    """``text`` is the full result when known (the view keeps only a 4000-character preview)."""
+    full = run.result_text if text is None else text
+    window = full[offset : offset + result_limit]
+    more = offset + len(window) < len(full)
     return RunOut(
         run_id=run.run_id,
         job_id=run.job_id,
@@ -179,8 +187,10 @@ def run_out(run: RunView, *, result_limit: int = RESULT_LIMIT) -> RunOut:
         cost_usd=round(run.cost_usd, 6),
         num_turns=run.num_turns,
         duration_ms=run.duration_ms,
-        result_text=text[:result_limit],
-        result_truncated=len(text) > result_limit,
+        result_text=window,
+        result_truncated=more or offset > 0,
+        result_total_chars=len(full),
+        next_result_offset=offset + len(window) if more else None,
         output_blocks=run.outputs,
         tool_denials=run.denials,
     )

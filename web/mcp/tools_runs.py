@@ -13,7 +13,8 @@ from pydantic import Field
 
 from events.envelope import Recorded
 from events.ids import run_stream
-from events.runs import TERMINAL_RUN_EVENTS
+from events.runs import TERMINAL_RUN_EVENTS, RunSucceeded
+from projections.runs import RESULT_PREVIEW
 from runner.app import Runner
 from runner.errors import InvalidInput
 from runner.queries import RunFilter
@@ -48,21 +49,21 @@ FIELD_LIMIT = 2000
 MAX_WAIT = 600.0
 
 
-def _clip(value: Any, clipped: list[str], path: str = "") -> Any:
+def _clip(value: Any, clipped: list[str], limit: int, path: str = "") -> Any:
     """Cut long strings in event data (say so in ``clipped``) so one page stays readable."""
-    if isinstance(value, str) and len(value) > FIELD_LIMIT:
+    if isinstance(value, str) and len(value) > limit:
         clipped.append(path or "value")
-        return value[:FIELD_LIMIT] + f"… [{len(value) - FIELD_LIMIT} more characters]"
+        return value[:limit] + f"… [{len(value) - limit} more characters]"
     if isinstance(value, dict):
-        return {k: _clip(v, clipped, f"{path}.{k}" if path else k) for k, v in value.items()}
+        return {k: _clip(v, clipped, limit, f"{path}.{k}" if path else k) for k, v in value.items()}
     if isinstance(value, list):
-        return [_clip(v, clipped, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [_clip(v, clipped, limit, f"{path}[{i}]") for i, v in enumerate(value)]
     return value
 
 
-def _event_out(rec: Recorded) -> EventOut:
+def _event_out(rec: Recorded, limit: int = FIELD_LIMIT) -> EventOut:
     clipped: list[str] = []
-    data = _clip(msgspec.to_builtins(rec.event), clipped)
+    data = _clip(msgspec.to_builtins(rec.event), clipped, limit)
     if clipped:
         data["_clipped_fields"] = clipped
     return EventOut(
@@ -133,9 +134,23 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         return RunList(runs=runs, page=page_info(page.total, page.limit, offset, len(runs)))
 
     @mcp.tool(annotations=READ)
-    async def get_run(run_id: RunId) -> RunOut:
-        """Get a run: state, timings, tokens, cost and its result text."""
-        return run_out(await q.run(run_id))
+    async def get_run(
+        run_id: RunId,
+        result_offset: Annotated[
+            int, Field(ge=0, description="start of the result window (for long answers)")
+        ] = 0,
+        result_chars: Annotated[int, Field(ge=100, le=50_000)] = 4000,
+    ) -> RunOut:
+        """Get a run: state, timings, tokens, cost and its result text. Long answers come in
+        windows: call again with result_offset=next_result_offset."""
+        run = await q.run(run_id)
+        full: str | None = None
+        if run.state == "succeeded" and len(run.result_text) >= RESULT_PREVIEW:
+            for rec in reversed(await runner.store.read_stream(run_stream(run_id))):
+                if isinstance(rec.event, RunSucceeded):
+                    full = rec.event.result_text
+                    break
+        return run_out(run, result_limit=result_chars, text=full, offset=result_offset)
 
     @mcp.tool(annotations=DESTRUCTIVE_ONCE)
     async def kill_run(
@@ -218,17 +233,24 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
             int, Field(ge=-1, description="read events after this version; -1 = from the start")
         ] = -1,
         limit: Annotated[int, Field(ge=1, le=200, description="page size (max 200)")] = 50,
+        max_field_chars: Annotated[
+            int,
+            Field(
+                ge=100, le=100_000, description="clip longer strings (listed in _clipped_fields)"
+            ),
+        ] = FIELD_LIMIT,
     ) -> EventList:
         """The run's audit trail from the event log: requested, claimed, started, every output
-        block and tool call, usage, and the outcome, with who caused each. Long texts are
-        clipped to 2000 characters per field (listed in _clipped_fields)."""
+        block and tool call, usage, and the outcome, with who caused each. Strings longer than
+        max_field_chars are clipped and listed in _clipped_fields; to read one in full, call
+        again with after_version=<its version - 1>, limit=1 and a larger max_field_chars."""
         await q.run(run_id)
         recs = await runner.store.read_stream(run_stream(run_id), from_version=after_version + 1)
         page = recs[:limit]
         more = len(recs) > limit
         return EventList(
             run_id=run_id,
-            events=[_event_out(r) for r in page],
+            events=[_event_out(r, max_field_chars) for r in page],
             has_more=more,
             next_after_version=page[-1].version if more and page else None,
         )
