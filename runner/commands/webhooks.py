@@ -41,7 +41,7 @@ from projections import DeliveryView, WebhookView
 from runner.errors import Conflict, InvalidInput
 from runner.jobs_input import build_spec, validate_tools
 from runner.queries import Queries
-from runner.secrets import SecretBox, webhook_context
+from runner.secrets import SecretBox, SecretDecryptError, webhook_context
 from runner.webhooks.dedupe import DeliveryId, dedupe_key
 from runner.webhooks.templates import validate_template
 from runner.webhooks.verify import SCHEMES, Verification, generate_secret, validate_secret
@@ -255,10 +255,12 @@ class WebhookCommands:
         *,
         clock: Callable[[], float] = time.time,
         cache_ttl: float = CACHE_TTL,
+        reload_box: Callable[[], SecretBox] | None = None,
     ) -> None:
         self.store = store
         self.q = queries
         self.box = box
+        self._reload_box = reload_box
         self.clock = clock
         self.cache_ttl = cache_ttl
         self._cache: dict[str, HookEntry | None] = {}
@@ -503,6 +505,17 @@ class WebhookCommands:
 
     # -- the ingest path's view --------------------------------------------------------------
 
+    def _open(self, webhook_id: str, sealed: SealedSecret) -> str:
+        """Open a secret; reload the keyring once when another process rotated the key."""
+        ctx = webhook_context(webhook_id)
+        try:
+            return self.box.open(sealed, context=ctx)
+        except SecretDecryptError:
+            if self._reload_box is None or self.box.keyring.get(sealed.key_id) is not None:
+                raise
+            self.box = self._reload_box()
+            return self.box.open(sealed, context=ctx)
+
     def invalidate(self, webhook_id: str | None = None) -> None:
         """Forget cached secrets (of one webhook, or all)."""
         if webhook_id is None:
@@ -525,13 +538,12 @@ class WebhookCommands:
         found = msgspec.json.decode(rows[0][0], type=WebhookView) if rows else None
         entry: HookEntry | None = None
         if found is not None:
-            ctx = webhook_context(webhook_id)
             previous = None
             if found.previous_secret is not None:
-                previous = self.box.open(found.previous_secret, context=ctx)
+                previous = self._open(webhook_id, found.previous_secret)
             entry = HookEntry(
                 hook=found,
-                current=self.box.open(found.secret, context=ctx),
+                current=self._open(webhook_id, found.secret),
                 previous=previous,
                 previous_valid_until=found.previous_valid_until,
                 loaded_at=now,
@@ -551,6 +563,7 @@ def for_runner(runner: Runner) -> WebhookCommands:
     use with the runner's keyring (``RUNNER_SECRET_KEY`` or ``<data_dir>/secret.key``)."""
     found = _per_runner.get(runner)
     if found is None:
-        box = runner.secret_box()
-        found = _per_runner[runner] = WebhookCommands(runner.store, runner.queries, box)
+        found = _per_runner[runner] = WebhookCommands(
+            runner.store, runner.queries, runner.secret_box(), reload_box=runner.secret_box
+        )
     return found

@@ -180,3 +180,21 @@ async def test_replay_creates_a_new_delivery_marked_as_replay(tmp_path: Path) ->
         assert isinstance(stored[0].event, WebhookReceived)
         with pytest.raises(NotFound):
             await cmd.replay("dlv_nope")
+
+
+async def test_secrets_sealed_under_a_key_rotated_elsewhere_still_open(tmp_path: Path) -> None:
+    from runner.secrets import SecretBox, generate_key
+
+    old_key, new_key = generate_key(), generate_key()
+    async with open_runner(tmp_path) as runner:
+        from runner.commands.webhooks import WebhookCommands
+
+        boxes = {"now": SecretBox.from_key(old_key)}
+        here = WebhookCommands(
+            runner.store, runner.queries, boxes["now"], reload_box=lambda: boxes["now"]
+        )
+        elsewhere = WebhookCommands(runner.store, runner.queries, SecretBox.from_key(new_key))
+        hook, secret, _ = await elsewhere.create(GOOD)
+        boxes["now"] = SecretBox.from_key(new_key, [old_key])  # the key file, re-read
+        entry = await here.entry(hook.webhook_id)
+        assert entry is not None and entry.current == secret
