@@ -80,9 +80,14 @@ class ExecutorPool:
                             self.on_cancel(run_id, reason)
                         scope.cancel()
 
-    def cancel_all(self, reason: str) -> None:
-        """Cancel every run executing here (service shutdown)."""
-        for run_id, scope in list(self.scopes.items()):
-            if self.on_cancel is not None:
+    def note_shutdown(self, reason: str) -> None:
+        """Record why every run executing here is about to be cancelled (service shutdown)."""
+        if self.on_cancel is not None:
+            for run_id in list(self.scopes):
                 self.on_cancel(run_id, reason)
+
+    def cancel_all(self, reason: str) -> None:
+        """Cancel every run executing here, saying why."""
+        self.note_shutdown(reason)
+        for scope in list(self.scopes.values()):
             scope.cancel()

@@ -19,16 +19,18 @@ log = logging.getLogger("runner")
 
 async def _serve(config: Config) -> None:
     async with Runner.open(config) as runner, anyio.create_task_group() as tg:
+        service = Service(runner)
 
         async def stop_on_signal() -> None:
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for signum in signals:
-                    log.info("received %s: shutting down", signal.Signals(signum).name)
+                    name = signal.Signals(signum).name
+                    log.info("received %s: shutting down", name)
+                    service.pool.note_shutdown(f"the runner is shutting down ({name})")
                     tg.cancel_scope.cancel()
                     return
 
         tg.start_soon(stop_on_signal)
-        service = Service(runner)
         await tg.start(service.run)
         log.info(
             "Claude Runner is running (data in %s, instance %s)", config.data_dir, service.instance

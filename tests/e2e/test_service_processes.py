@@ -206,3 +206,41 @@ def test_kill_minus_nine_mid_run_is_recovered(tmp_path: Path, api: FakeAnthropic
     assert types[:3] == ["RunRequested", "RunClaimed", "RunStarted"]
     assert types[-1] == "RunCrashed"
     assert cli_processes_under(tmp_path) == []
+
+
+def test_sigterm_cancels_running_runs_and_exits_cleanly(
+    tmp_path: Path, api: FakeAnthropicAPI
+) -> None:
+    env = env_for(tmp_path, api)
+    api.script("long", [Turn([Text("still going " * 400, chunk=30)], delay=0.5)])
+    job = cli(env, "jobs", "create", "--name", "long", "--prompt", "[[script:long]] go")
+    proc = serve(env, tmp_path / "serve.log")
+    try:
+        time.sleep(1.5)
+        run_id = cli(env, "jobs", "run", job["job"]["job_id"])["run_id"]  # type: ignore[index]
+
+        def running() -> bool:
+            rows = events(
+                tmp_path,
+                "SELECT 1 FROM events WHERE stream = ? AND type = 'RunStarted'",
+                (f"run-{run_id}",),
+            )
+            return bool(rows)
+
+        wait(running, 60, "the run to start")
+        wait(lambda: bool(cli_processes_under(tmp_path)), 30, "the CLI to be running")
+        time.sleep(1.0)  # mid-stream: the fake answers slowly
+    finally:
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=20)
+    assert code == 0, (tmp_path / "serve.log").read_text()[-2000:]
+    assert time.monotonic() - started < 10
+    last = events(
+        tmp_path,
+        "SELECT type, data FROM events WHERE stream = ? ORDER BY position DESC LIMIT 1",
+        (f"run-{run_id}",),
+    )[0]
+    assert last[0] == "RunCancelled" and "shutting down" in str(last[1])
+    assert events(tmp_path, "SELECT count(*) FROM events WHERE type = 'ServiceStopped'")[0][0] == 1
+    assert cli_processes_under(tmp_path) == []
