@@ -22,6 +22,7 @@ from tests.web.support import PASSWORD, serving
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 CHROMIUM = "/usr/bin/chromium"
+HAVE_CHROMIUM = os.path.exists(CHROMIUM)
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run"]  # fmt: skip
@@ -34,7 +35,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 async def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[dict[str, Any]]:
-    if not os.path.exists(CHROMIUM):
+    if not HAVE_CHROMIUM:
         pytest.skip("no system Chromium (tests/bootstrap_system.sh installs it)")
     for key, value in (("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"), ("DISABLE_TELEMETRY", "1"),
                        ("DISABLE_AUTOUPDATER", "1")):  # fmt: skip
