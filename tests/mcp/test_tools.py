@@ -18,6 +18,7 @@ async def test_every_tool_in_process(runner: Runner) -> None:
     async with Client(build_mcp(runner, None), mode="legacy") as c:
         ids = await exercise(c)
     assert ids["job_id"].startswith("job_")
+    assert ids["webhooks"]  # runner.commands.webhooks is present: the real commands answered
 
 
 async def test_tool_name_normalisation_is_reported(runner: Runner) -> None:

@@ -47,7 +47,7 @@ from events.system import (
 )
 from projections import OAuthClientView, OAuthCodeView, OAuthTokenView
 from runner.app import Runner
-from runner.secrets import hash_token, load_keyring, new_token
+from runner.secrets import hash_token, new_token
 
 SCOPE = "mcp"
 ACCESS_TTL = 3600
@@ -116,7 +116,7 @@ class RunnerOAuthProvider:
 
     def _client_secret(self, client_id: str) -> str:
         if self._key is None:
-            self._key = load_keyring(self.runner.config.data_dir).current_key()
+            self._key = self.runner.secret_box().keyring.current_key()
         mac = hmac.new(self._key, b"claude-runner/oauth-client/" + client_id.encode(), "sha256")
         return mac.hexdigest()
 

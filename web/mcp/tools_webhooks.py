@@ -50,11 +50,13 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         existing = getattr(runner, "webhooks", None)
         if existing is not None:
             return existing
-        if not cached:
-            from runner.secrets import SecretBox, load_keyring
-
-            box = SecretBox(load_keyring(runner.config.data_dir))
-            cached.append(_mod.WebhookCommands(runner.store, runner.queries, box))
+        if not cached:  # the process-wide instance shares its secret cache with ingress
+            shared = getattr(_mod, "for_runner", None)
+            cached.append(
+                shared(runner)
+                if shared is not None
+                else _mod.WebhookCommands(runner.store, runner.queries, runner.secret_box())
+            )
         return cached[0]
 
     def given(**values: Any) -> dict[str, Any]:
