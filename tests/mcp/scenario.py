@@ -173,8 +173,19 @@ async def exercise(c: Client, *, progress: list[str] | None = None) -> dict[str,
     assert "expected a job id" in await err(c, "list_runs", {"job_id": "nope"})
     assert (await ok(c, "get_run", {"run_id": run_id}))["tools"] == ["WebSearch", "WebFetch"]
     assert "expected a run id" in await err(c, "get_run", {"run_id": "run_x"})
-    waited = await ok(c, "wait_for_run", {"run_id": run_id, "timeout_seconds": 0.3})
+    notes: list[str | None] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        notes.append(message)
+
+    res = await c.call_tool(
+        "wait_for_run",
+        {"run_id": run_id, "timeout_seconds": 0.3},
+        progress_callback=on_progress,
+    )
+    waited = res.structured_content or {}
     assert waited["timed_out"] is True and waited["finished"] is False
+    assert notes and str(notes[0]).startswith(f"waiting for run {run_id}")  # progress arrives
     events = await ok(c, "get_run_events", {"run_id": run_id})
     assert events["events"][0]["type"] == "RunRequested"
     assert events["events"][0]["actor"].startswith("mcp:")
