@@ -308,14 +308,24 @@ class ServerCommands:
         await self._append(name, [ServerDeleted(name=name)], actor)
         remove_server(self.data_dir, name)
 
+    async def _registered(self, name: str) -> ServerView:
+        """The server; a shipped one not registered yet (no service ran) is registered now."""
+        try:
+            return await self.q.server(name)
+        except NotFound:
+            if name not in BUILTIN_SERVERS:
+                raise
+            await self.seed_builtins()
+            return await self.q.server(name)
+
     async def enable(self, name: str, *, actor: str = "user") -> ServerView:
-        srv = await self.q.server(name)
+        srv = await self._registered(name)
         if not srv.enabled:
             await self._append(name, [ServerEnabled(name=name)], actor)
         return await self.q.server(name)
 
     async def disable(self, name: str, *, actor: str = "user") -> ServerView:
-        srv = await self.q.server(name)
+        srv = await self._registered(name)
         if srv.enabled:
             await self._append(name, [ServerDisabled(name=name)], actor)
         return await self.q.server(name)
@@ -348,6 +358,7 @@ class ServerCommands:
         sensitive: bool | None = None,
         actor: str = "user",
     ) -> CredentialInfo:
+        await self._registered(server)
         info = await self.credentials.set(server, variable, value, sensitive=sensitive, actor=actor)
         await self._rediscover_if_failing(server)
         return info
