@@ -86,3 +86,14 @@ def test_public_url_must_be_an_https_origin() -> None:
     ):
         with pytest.raises(ValueError, match=why):
             check_public_url(bad)
+
+
+def test_transport_security_follows_the_public_url() -> None:
+    from web.mcp.http import transport_security
+
+    public = transport_security("https://runner.example.com")
+    assert public.allowed_hosts == ["runner.example.com", "runner.example.com:*"]
+    assert public.allowed_origins == ["https://runner.example.com"]
+    local = transport_security("http://127.0.0.1:8080")
+    assert "127.0.0.1:*" in local.allowed_hosts and "localhost:*" in local.allowed_hosts
+    assert "http://127.0.0.1:8080" in local.allowed_origins

@@ -43,8 +43,9 @@ def transport_security(public_url: str) -> TransportSecuritySettings:
     for name in sorted(names):
         shown = f"[{name}]" if ":" in name else name
         hosts += [shown, f"{shown}:*"]
-    origin = f"{parts.scheme}://{parts.netloc}"
-    origins = [origin, *(f"http://{h}" for h in hosts if h.endswith(":*"))]
+    origins = [f"{parts.scheme}://{parts.netloc}"]
+    if host in LOOPBACK:  # local browser tools (e.g. an MCP inspector) on any loopback port
+        origins += [f"http://{h}" for h in hosts if h.endswith(":*")]
     return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins)
 
 
