@@ -16,6 +16,7 @@ from runner.app import Runner
 from runner.cli_jobs import add_job_commands
 from runner.cli_log import add_log_commands
 from runner.cli_servers import add_server_commands
+from runner.cli_webhooks import add_webhook_commands
 from runner.config import load_config
 from runner.errors import CommandError
 
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_job_commands(sub)
     add_log_commands(sub)
     add_server_commands(sub)
+    add_webhook_commands(sub)
     for _name, ep in sorted(_plugins().items()):
         register = ep.load()
         register(sub)
