@@ -214,6 +214,13 @@ async def test_code_reuse_and_refresh_rotation_and_revocation(
         http, client, grant_type="refresh_token", refresh_token=tokens["refresh_token"]
     )
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    # ... and that reuse revokes what was issued from it since (someone holds a copy)
+    assert await _mcp_status(http, new["access_token"]) == 401
+    stolen = await token_request(
+        http, client, grant_type="refresh_token", refresh_token=new["refresh_token"]
+    )
+    assert stolen.status_code == 400
+    client, new = await _tokens(served, http, browser)
     # revoking the refresh token revokes its access token too
     r = await http.post(
         "/revoke",
@@ -271,6 +278,11 @@ async def test_expired_and_wrong_audience_tokens_are_refused(
     )
     r = await browser.http.get(url)
     assert r.status_code == 302 and query(r.headers["location"])["error"] == "invalid_target"
+
+
+async def test_registration_is_rate_limited(http: httpx2.AsyncClient) -> None:
+    codes = [(await register(http)).status_code for _ in range(22)]
+    assert codes[:20] == [201] * 20 and codes[-1] == 429
 
 
 async def test_plain_pkce_unregistered_redirects_and_denial(

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from runner.app import Runner
+from runner.webhooks.ratelimit import RateLimiter
 from web.mcp.oauth import LOOPBACK, SCOPE, RunnerOAuthProvider, provider_for
 from web.mcp.server import RunnerMCP, build_mcp
 
@@ -27,6 +28,44 @@ PREFIXES = (
     "/.well-known/oauth-authorization-server",
     "/.well-known/openid-configuration",
 )
+
+
+#: (requests per minute, burst) per client address for the OAuth endpoints anyone can call.
+LIMITS = {
+    "/register": (10.0, 20),
+    "/token": (60.0, 30),
+    "/authorize": (60.0, 30),
+    "/revoke": (60.0, 30),
+}
+
+
+class AuthRateLimit:
+    """Token buckets per client address on the unauthenticated OAuth endpoints (a DCR or token
+    endpoint sprayed by a bot would otherwise grow the log without bound); 429 + Retry-After."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.limiter = RateLimiter()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        limit = LIMITS.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if limit is not None:
+            client = (scope.get("client") or ("?", 0))[0]
+            decision = self.limiter.check(
+                f"{scope['path']}|{client}", rate_per_minute=limit[0], burst=limit[1]
+            )
+            if not decision.allowed:
+                response = JSONResponse(
+                    {
+                        "error": "temporarily_unavailable",
+                        "error_description": "too many requests; retry later",
+                    },
+                    status_code=429,
+                    headers={"Retry-After": decision.retry_after_header},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def is_mcp_path(path: str) -> bool:
@@ -126,4 +165,4 @@ def build_http_app(
         streamable_http_path="/mcp",
         transport_security=transport_security(provider.issuer),
     )
-    return mcp, app
+    return mcp, AuthRateLimit(app)

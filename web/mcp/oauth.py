@@ -11,7 +11,8 @@ metadata, bearer checks); this provider is storage and policy:
   loopback address (native clients such as Claude Code, RFC 8252);
 * ``authorize`` parks the request and sends the browser to the consent page, where the signed-in
   admin approves (``approve``) or denies (``deny``) it;
-* access tokens live one hour; refresh tokens rotate on every use.
+* access tokens live one hour; refresh tokens rotate on every use, and a rotated-out refresh
+  token presented again revokes every token issued from it since (reuse detection).
 """
 
 from __future__ import annotations
@@ -308,7 +309,10 @@ class RunnerOAuthProvider:
         self, client: OAuthClientInformationFull, refresh_token: str
     ) -> RefreshToken | None:
         row = await self._token(refresh_token, "refresh")
-        if row is None or row.client_id != client.client_id:
+        if row is None:
+            await self._reuse_detected(refresh_token)
+            return None
+        if row.client_id != client.client_id:
             return None
         return RefreshToken(
             token=refresh_token,
@@ -318,6 +322,25 @@ class RunnerOAuthProvider:
             resource=row.resource,
             subject=row.subject,
         )
+
+    async def _reuse_detected(self, refresh_token: str) -> None:
+        """A rotated-out refresh token came back: someone holds a copy (OAuth 2.1 §4.3.1).
+        Revoke every token issued from it since, so neither copy keeps working."""
+        old = await self._row(OAuthTokenView, "v_oauth_tokens", hash_token(refresh_token))
+        if old is None or old.kind != "refresh" or not old.revoked:
+            return
+        successors: dict[str, str] = {}
+        for rec in await self.runner.store.read_stream(f"oauth-{old.client_id}"):
+            ev = rec.event
+            if isinstance(ev, OAuthTokensIssued) and ev.replaces_refresh_hash and ev.refresh_hash:
+                successors[ev.replaces_refresh_hash] = ev.refresh_hash
+        revoke: list[Any] = []
+        current = old.token_hash
+        while current in successors and len(revoke) < 10_000:
+            current = successors[current]
+            revoke.append(OAuthTokenRevoked(client_id=old.client_id, token_hash=current))
+        if revoke:
+            await self._append(old.client_id, revoke)
 
     async def exchange_refresh_token(
         self,
