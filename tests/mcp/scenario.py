@@ -84,6 +84,8 @@ DESTRUCTIVE = {
     "delete_server_credential",
 }
 
+OPEN_WORLD = {"trigger_job", "quick_run", "invoke_internal_mcp_tool"}
+
 
 def text(res: CallToolResult) -> str:
     return "\n".join(getattr(b, "text", "") for b in res.content)
@@ -116,6 +118,7 @@ async def check_catalogue(c: Client) -> None:
         assert t.annotations.read_only_hint is (name in READ_ONLY), name
         if name not in READ_ONLY:
             assert t.annotations.destructive_hint is (name in DESTRUCTIVE), name
+        assert t.annotations.open_world_hint is (name in OPEN_WORLD), name
         assert t.output_schema is not None, name
     cron = tools["create_job"].input_schema["properties"]["cron"]
     assert "0 7 * * 1-5" in json.dumps(cron)

@@ -31,13 +31,24 @@ records every run (output, tokens, cost) in an event log.
 - Lists are paginated: when page.has_more is true, call again with offset=page.next_offset.
 """
 
-READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True)
-WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
-IDEMPOTENT = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True)
-DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True)
-DESTRUCTIVE_ONCE = ToolAnnotations(
-    read_only_hint=False, destructive_hint=True, idempotent_hint=False
-)
+
+def _hints(read: bool, destructive: bool, idempotent: bool, open_world: bool) -> ToolAnnotations:
+    return ToolAnnotations(
+        read_only_hint=read,
+        destructive_hint=destructive,
+        idempotent_hint=idempotent,
+        open_world_hint=open_world,
+    )
+
+
+# Tools act on the runner's own log (a closed world) unless they start work that reaches out.
+READ = _hints(True, False, True, False)
+WRITE = _hints(False, False, False, False)
+IDEMPOTENT = _hints(False, False, True, False)
+DESTRUCTIVE = _hints(False, True, True, False)
+DESTRUCTIVE_ONCE = _hints(False, True, False, False)
+OPEN_WRITE = _hints(False, False, False, True)
+"""Starts a run or a tool call that may reach the internet or other systems."""
 
 
 def command_message(exc: CommandError) -> str:

@@ -18,7 +18,7 @@ from web.mcp.models import (
     page_info,
     run_out,
 )
-from web.mcp.server import DESTRUCTIVE, IDEMPOTENT, READ, WRITE, RunnerMCP, actor
+from web.mcp.server import DESTRUCTIVE, IDEMPOTENT, OPEN_WRITE, READ, WRITE, RunnerMCP, actor
 
 JobId = Annotated[
     str,
@@ -203,7 +203,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
             job_id=job_id, name=job.spec.name, deleted=True, cancelled_runs=cancelled
         )
 
-    @mcp.tool(annotations=WRITE)
+    @mcp.tool(annotations=OPEN_WRITE)
     async def trigger_job(job_id: JobId) -> RunOut:
         """Run a job now (also when paused). Returns the queued run; follow it with
         wait_for_run(run_id)."""

@@ -31,7 +31,7 @@ from web.mcp.models import (
     page_info,
     run_out,
 )
-from web.mcp.server import DESTRUCTIVE_ONCE, READ, WRITE, RunnerMCP, actor
+from web.mcp.server import DESTRUCTIVE_ONCE, OPEN_WRITE, READ, RunnerMCP, actor
 
 RunId = Annotated[str, Field(description="a run id such as 'run_1a2b3c4d5e6f' (see list_runs)")]
 RunState = Literal[
@@ -161,7 +161,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         Refused (with its state) if the run already finished."""
         return run_out(await runner.runs.cancel(run_id, actor=actor(), reason=reason))
 
-    @mcp.tool(annotations=WRITE)
+    @mcp.tool(annotations=OPEN_WRITE)
     async def quick_run(
         prompt: Annotated[str, Field(description="what Claude should do, once, now")],
         tools: Annotated[

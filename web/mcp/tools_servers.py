@@ -17,7 +17,7 @@ from runner.builtin_servers import BUILTIN_SERVERS
 from runner.errors import InvalidInput, NotFound
 from runner.jobs_input import normalize_tool
 from web.mcp.models import iso
-from web.mcp.server import DESTRUCTIVE, IDEMPOTENT, READ, WRITE, RunnerMCP, actor
+from web.mcp.server import DESTRUCTIVE, IDEMPOTENT, OPEN_WRITE, READ, WRITE, RunnerMCP, actor
 
 ServerName = Annotated[
     str, Field(description="an MCP server name (see list_dynamic_mcp_servers / list_fixed_...)")
@@ -204,7 +204,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
 
     # -- invocation and credentials --------------------------------------------------------
 
-    @mcp.tool(annotations=WRITE)
+    @mcp.tool(annotations=OPEN_WRITE)
     async def invoke_internal_mcp_tool(
         tool: Annotated[
             str, Field(description="'mcp__<server>__<tool>' ('server:tool' is normalised)")
