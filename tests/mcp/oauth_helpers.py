@@ -40,37 +40,19 @@ class Served:
         return self.base + "/mcp"
 
 
-def _with_consent(create_app: Any) -> Any:
-    """The dashboard app with the consent page, whether or not the factory registers it yet."""
-
-    def make(runner: Runner, service: Any = None, **kw: Any) -> Any:
-        from web.mcp.consent import consent
-
-        app = create_app(runner, service, **kw)
-        if "mcp_consent" not in app.blueprints:
-            app.register_blueprint(consent)
-        return app
-
-    return make
-
-
 @asynccontextmanager
 async def serve(data_dir: Path, **config: Any) -> AsyncIterator[Served]:
-    import web.server
+    """``run_web`` (dashboard + /mcp behind one dispatcher) on a free loopback port."""
+    from web.server import run_web
 
     port = free_port()
-    original = web.server.create_app  # type: ignore[attr-defined]
-    web.server.create_app = _with_consent(original)  # type: ignore[attr-defined]
-    try:
-        async with (
-            open_runner(data_dir, port=port, admin_password=PASSWORD, **config) as runner,
-            anyio.create_task_group() as tg,
-        ):
-            await tg.start(web.server.run_web, runner, None)
-            yield Served(runner, f"http://127.0.0.1:{port}")
-            tg.cancel_scope.cancel()
-    finally:
-        web.server.create_app = original  # type: ignore[attr-defined]
+    async with (
+        open_runner(data_dir, port=port, admin_password=PASSWORD, **config) as runner,
+        anyio.create_task_group() as tg,
+    ):
+        await tg.start(run_web, runner, None)
+        yield Served(runner, f"http://127.0.0.1:{port}")
+        tg.cancel_scope.cancel()
 
 
 def pkce() -> tuple[str, str]:
