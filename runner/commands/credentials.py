@@ -94,6 +94,10 @@ class CredentialCommands:
             return self.box.open(cred.secret, context=ctx)
 
     def seal(self, server: str, variable: str, value: str, sensitive: bool) -> SealedSecret:
+        """Seal under the *current* key: the keyring is re-read first, so a key rotated by
+        another process (``runner secrets rotate-key``) is used at once, never a retired one."""
+        if self._reload_box is not None:
+            self.box = self._reload_box()
         return self.box.seal(
             value, context=credential_context(server, variable), show_hint=sensitive
         )

@@ -236,3 +236,24 @@ async def test_created_events_never_hold_secrets(runner: Runner) -> None:
     assert isinstance(cred, CredentialSet)
     with pytest.raises(InvalidInput):
         await runner.servers.update("ext", {"config": {"command": "true", "env": {"A_KEY": "x"}}})
+
+
+async def test_key_rotated_elsewhere_is_used_for_new_and_old_values(runner: Runner) -> None:
+    from runner.commands.credentials import reseal_all, sealed_key_ids
+    from runner.secrets import SecretBox, retire_old_keys, rotate_key_file
+
+    await runner.servers.create({"name": "poster", "code": POSTER}, discover=False)
+    await runner.servers.set_credential("poster", "FB_PAGE_TOKEN", SECRET)
+    old_id = runner.credentials.box.key_id
+    # another process rotates the key and reseals everything, then retires the old key
+    ring = rotate_key_file(runner.config.data_dir)
+    assert await reseal_all(runner.store, runner.queries, SecretBox(ring), old_key_id=old_id) == 1
+    assert await sealed_key_ids(runner.queries) == {ring.current_id}
+    retire_old_keys(runner.config.data_dir)
+    # this process still holds the old keyring: it reloads to open and to seal
+    assert await runner.credentials.values("poster") == {"FB_PAGE_TOKEN": SECRET}
+    await runner.servers.create({"name": "other", "code": POSTER}, discover=False)
+    await runner.servers.set_credential("other", "FB_PAGE_TOKEN", SECRET + "2")
+    assert await sealed_key_ids(runner.queries) == {ring.current_id}
+    rotated = [r for r in await runner.store.read_stream("secrets")]
+    assert rotated[0].type == "SecretKeyRotated"
