@@ -11,8 +11,6 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import anyio
-
 from events.envelope import Recorded
 from events.runs import (
     TERMINAL_RUN_EVENTS,
@@ -29,7 +27,6 @@ from projections import OutputRow
 from web.render import block_html
 from web.sse import Hub
 
-KEEPALIVE_SECONDS = 15.0
 END_MARK = b"\nevent: end\n"
 _STATE_OF: dict[type, str] = {RunClaimed: "claimed", RunStarted: "running"}
 
@@ -130,19 +127,23 @@ async def run_frames(
                 if is_end(data):
                     return
         while True:
-            got: tuple[int, bytes] | None = None
-            with anyio.move_on_after(KEEPALIVE_SECONDS):
-                try:
-                    got = await client.receive.receive()
-                except (anyio.EndOfStream, anyio.ClosedResourceError):
-                    return  # dropped as too slow, or shutdown: the browser resumes
-            if got is None:
-                yield b": keep-alive\n\n"
-                continue
-            pos, data = got
-            if pos <= sent:
-                continue
-            sent = pos
-            yield data
-            if is_end(data):
+            frames = await client.next_batch()
+            if not frames:
+                return  # dropped as too slow, or shutdown: the browser resumes
+            out: list[bytes] = []
+            done = False
+            for pos, data in frames:
+                if pos == 0:
+                    out.append(data)  # keep-alive comment
+                    continue
+                if pos <= sent:
+                    continue
+                sent = pos
+                out.append(data)
+                if is_end(data):
+                    done = True
+                    break
+            if out:
+                yield b"".join(out)  # one write for a burst
+            if done:
                 return
