@@ -18,6 +18,18 @@ from runner.errors import InvalidInput, NotFound
 from runner.jobs_input import normalize_tool
 from web.mcp.models import iso
 from web.mcp.server import DESTRUCTIVE, IDEMPOTENT, OPEN_WRITE, READ, WRITE, RunnerMCP, actor
+from web.mcp.shapes import (
+    CredentialOut,
+    CredentialsOut,
+    EnvVarOut,
+    InvocationOut,
+    RequiredCredentials,
+    ServerDeleted,
+    ServerList,
+    ServerOut,
+    UnconfiguredList,
+    UnconfiguredOut,
+)
 
 ServerName = Annotated[
     str, Field(description="an MCP server name (see list_dynamic_mcp_servers / list_fixed_...)")
@@ -44,20 +56,25 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
     q = runner.queries
     servers = runner.servers
 
-    async def describe(name: str, *, code: bool = False) -> dict[str, Any]:
-        return _shown(await servers.describe(name, code=code))
+    async def describe(name: str, *, code: bool = False) -> ServerOut:
+        return ServerOut.model_validate(_shown(await servers.describe(name, code=code)))
 
-    async def credentials(name: str) -> dict[str, Any]:
+    async def credentials(name: str, deleted: str | None = None) -> CredentialsOut:
         view = await describe(name)
-        return {
-            "server": name,
-            "credentials": view["credentials"],
-            "missing_credentials": view["missing_credentials"],
-            "credentials_ok": view["credentials_ok"],
-        }
+        return CredentialsOut(
+            server=name,
+            credentials=view.credentials,
+            missing_credentials=view.missing_credentials,
+            credentials_ok=view.credentials_ok,
+            deleted=deleted,
+        )
 
-    async def of_kind(*kinds: str) -> list[dict[str, Any]]:
-        return [_shown(v) for v in await servers.describe_all() if v["kind"] in kinds]
+    async def of_kind(*kinds: str) -> list[ServerOut]:
+        return [
+            ServerOut.model_validate(_shown(v))
+            for v in await servers.describe_all()
+            if v["kind"] in kinds
+        ]
 
     async def builtin(name: str) -> None:
         if name not in BUILTIN_SERVERS:
@@ -94,7 +111,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         description: str = "",
         env_vars: EnvVars = None,
         enabled: bool = True,
-    ) -> dict[str, Any]:
+    ) -> ServerOut:
         """Create an MCP server from Python code (or an external command/URL config). It is
         checked, started once to discover its tools, and enabled; jobs then list it in
         mcp_servers and its tools as mcp__<name>__<tool>. Then set its credentials."""
@@ -109,13 +126,13 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         return await describe(srv.name)
 
     @mcp.tool(annotations=READ)
-    async def list_dynamic_mcp_servers() -> dict[str, Any]:
+    async def list_dynamic_mcp_servers() -> ServerList:
         """User-built (Python) and external MCP servers: status, tools, credential status."""
         rows = await of_kind("dynamic", "external")
-        return {"servers": rows, "count": len(rows)}
+        return ServerList(servers=rows, count=len(rows))
 
     @mcp.tool(annotations=READ)
-    async def get_dynamic_mcp_server(name: ServerName) -> dict[str, Any]:
+    async def get_dynamic_mcp_server(name: ServerName) -> ServerOut:
         """One user-built or external server, including its code or config."""
         srv = await q.server(name)
         if srv.kind == "builtin":
@@ -131,7 +148,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         config: Annotated[dict[str, Any] | None, Field(description="new external config")] = None,
         description: str | None = None,
         env_vars: EnvVars = None,
-    ) -> dict[str, Any]:
+    ) -> ServerOut:
         """Replace a server's code or config, description or declared variables; tools are
         discovered again."""
         data: dict[str, Any] = {
@@ -150,19 +167,19 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         return await describe(name)
 
     @mcp.tool(annotations=DESTRUCTIVE)
-    async def delete_mcp_server(name: ServerName) -> dict[str, Any]:
+    async def delete_mcp_server(name: ServerName) -> ServerDeleted:
         """Delete a user-built or external server with its files and credentials."""
         await servers.delete(name, actor=actor())
-        return {"name": name, "deleted": True}
+        return ServerDeleted(name=name, deleted=True)
 
     @mcp.tool(annotations=IDEMPOTENT)
-    async def enable_mcp_server(name: ServerName) -> dict[str, Any]:
+    async def enable_mcp_server(name: ServerName) -> ServerOut:
         """Enable a server so jobs may use it. Already enabled: no-op."""
         await servers.enable(name, actor=actor())
         return await describe(name)
 
     @mcp.tool(annotations=IDEMPOTENT)
-    async def disable_mcp_server(name: ServerName) -> dict[str, Any]:
+    async def disable_mcp_server(name: ServerName) -> ServerOut:
         """Disable a server: jobs can no longer be given it. Already disabled: no-op."""
         await servers.disable(name, actor=actor())
         return await describe(name)
@@ -170,33 +187,38 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
     # -- built-in (fixed) servers ----------------------------------------------------------
 
     @mcp.tool(annotations=READ)
-    async def list_fixed_mcp_servers() -> dict[str, Any]:
+    async def list_fixed_mcp_servers() -> ServerList:
         """Built-in servers shipped with the runner (email, http_fetch, memory, ...)."""
-        known = {v["name"]: v for v in await of_kind("builtin")}
+        known = {v.name: v for v in await of_kind("builtin")}
         rows = []
         for name, b in sorted(BUILTIN_SERVERS.items()):
+            missing = [e.name for e in b.env if e.required]
             rows.append(
                 known.get(name)
-                or {
-                    "name": name,
-                    "kind": "builtin",
-                    "description": b.description,
-                    "enabled": False,
-                    "status": "not registered yet (enable_fixed_server registers it)",
-                    "credentials": [msgspec.to_builtins(e) for e in b.env],
-                }
+                or ServerOut(
+                    name=name,
+                    kind="builtin",
+                    description=b.description,
+                    enabled=False,
+                    status="not registered yet (enable_fixed_server registers it)",
+                    credentials=[
+                        CredentialOut.model_validate(msgspec.to_builtins(e)) for e in b.env
+                    ],
+                    missing_credentials=missing,
+                    credentials_ok=not missing,
+                )
             )
-        return {"servers": rows, "count": len(rows)}
+        return ServerList(servers=rows, count=len(rows))
 
     @mcp.tool(annotations=IDEMPOTENT)
-    async def enable_fixed_server(name: ServerName) -> dict[str, Any]:
+    async def enable_fixed_server(name: ServerName) -> ServerOut:
         """Enable a built-in server (survives restarts). Already enabled: no-op."""
         await builtin(name)
         await servers.enable(name, actor=actor())
         return await describe(name)
 
     @mcp.tool(annotations=IDEMPOTENT)
-    async def disable_fixed_server(name: ServerName) -> dict[str, Any]:
+    async def disable_fixed_server(name: ServerName) -> ServerOut:
         """Disable a built-in server (survives restarts). Already disabled: no-op."""
         await builtin(name)
         await servers.disable(name, actor=actor())
@@ -213,7 +235,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
             dict[str, Any] | None, Field(description="the tool's arguments")
         ] = None,
         timeout_seconds: Annotated[float | None, Field(gt=0, le=600)] = None,
-    ) -> dict[str, Any]:
+    ) -> InvocationOut:
         """Call one tool of an enabled server once, in its own process with its credentials,
         to try it out; the call is recorded. Returns its text and structured result."""
         name, warning = normalize_tool(tool)
@@ -225,7 +247,9 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         result = await servers.invoke(
             server, tool_name, arguments or {}, actor=actor(), time_limit=timeout_seconds
         )
-        return {"tool": name, "warnings": [warning] if warning else [], **result}
+        return InvocationOut.model_validate(
+            {**result, "tool": name, "warnings": [warning] if warning else []}
+        )
 
     @mcp.tool(annotations=IDEMPOTENT)
     async def set_server_credential(
@@ -235,7 +259,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         sensitive: Annotated[
             bool | None, Field(description="override whether the value is a secret")
         ] = None,
-    ) -> dict[str, Any]:
+    ) -> CredentialsOut:
         """Set one credential of a server (encrypted at rest, given only to that server)."""
         await servers.set_credential(
             server_name, var_name, value, sensitive=sensitive, actor=actor()
@@ -243,35 +267,38 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         return await credentials(server_name)
 
     @mcp.tool(annotations=READ)
-    async def get_server_credentials(server_name: ServerName) -> dict[str, Any]:
+    async def get_server_credentials(server_name: ServerName) -> CredentialsOut:
         """Which credentials a server needs and which are set (secrets masked, never shown)."""
         return await credentials(server_name)
 
     @mcp.tool(annotations=READ)
-    async def list_required_credentials(server_name: ServerName) -> dict[str, Any]:
+    async def list_required_credentials(server_name: ServerName) -> RequiredCredentials:
         """The variables a server declares, with descriptions and whether each is required."""
         srv = await q.server(server_name)
-        return {"server": server_name, "env_vars": [msgspec.to_builtins(e) for e in srv.env]}
+        return RequiredCredentials(
+            server=server_name,
+            env_vars=[EnvVarOut.model_validate(msgspec.to_builtins(e)) for e in srv.env],
+        )
 
     @mcp.tool(annotations=READ)
-    async def get_unconfigured_servers() -> dict[str, Any]:
+    async def get_unconfigured_servers() -> UnconfiguredList:
         """Servers (built-in, user-built, external) that miss required credentials."""
         rows = [
-            {
-                "name": v["name"],
-                "kind": v["kind"],
-                "enabled": v["enabled"],
-                "missing_credentials": v["missing_credentials"],
-            }
+            UnconfiguredOut(
+                name=v.name,
+                kind=v.kind,
+                enabled=v.enabled,
+                missing_credentials=v.missing_credentials,
+            )
             for v in await of_kind("builtin", "dynamic", "external")
-            if v["missing_credentials"]
+            if v.missing_credentials
         ]
-        return {"unconfigured_servers": rows, "count": len(rows)}
+        return UnconfiguredList(unconfigured_servers=rows, count=len(rows))
 
     @mcp.tool(annotations=DESTRUCTIVE)
     async def delete_server_credential(
         server_name: ServerName, var_name: Variable
-    ) -> dict[str, Any]:
+    ) -> CredentialsOut:
         """Delete one stored credential of a server."""
         await servers.delete_credential(server_name, var_name, actor=actor())
-        return {"deleted": var_name, **await credentials(server_name)}
+        return await credentials(server_name, deleted=var_name)

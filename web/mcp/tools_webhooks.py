@@ -16,6 +16,7 @@ from pydantic import Field
 from runner.app import Runner
 from web.mcp.models import iso, page_info
 from web.mcp.server import DESTRUCTIVE, DESTRUCTIVE_ONCE, IDEMPOTENT, READ, WRITE, RunnerMCP, actor
+from web.mcp.shapes import DeliveryList, DeliveryOut, WebhookDeleted, WebhookList, WebhookOut
 
 WebhookId = Annotated[
     str, Field(description="a webhook id such as 'wh_1a2b3c4d5e6f' (see list_webhooks)")
@@ -91,7 +92,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         budget_usd: Annotated[float | None, Field(gt=0)] = None,
         rate_per_minute: Annotated[float | None, Field(gt=0)] = None,
         burst: Annotated[int | None, Field(ge=1)] = None,
-    ) -> dict[str, Any]:
+    ) -> WebhookOut:
         """Create a webhook endpoint: each verified POST starts a run with the rendered prompt.
         The secret is returned in clear text only in this answer — tell the user to store it."""
         data = given(
@@ -115,27 +116,27 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         if scheme == "url_token":
             out["url"] = out["url"].rsplit("/", 1)[0] + "/" + clear
         out["warnings"] = warnings
-        return out
+        return WebhookOut.model_validate(out)
 
     @mcp.tool(annotations=READ)
     async def list_webhooks(
         limit: Annotated[int, Field(ge=1, le=200)] = 50,
         offset: Annotated[int, Field(ge=0)] = 0,
-    ) -> dict[str, Any]:
+    ) -> WebhookList:
         """List webhook endpoints (secrets are never shown, only their last characters)."""
         commands()
         hooks = await runner.queries.webhooks()
         page = hooks[offset : offset + limit]
-        return {
-            "webhooks": [_public(runner, h) for h in page],
-            "page": page_info(len(hooks), limit, offset, len(page)).model_dump(),
-        }
+        return WebhookList(
+            webhooks=[WebhookOut.model_validate(_public(runner, h)) for h in page],
+            page=page_info(len(hooks), limit, offset, len(page)),
+        )
 
     @mcp.tool(annotations=READ)
-    async def get_webhook(webhook_id: WebhookId) -> dict[str, Any]:
+    async def get_webhook(webhook_id: WebhookId) -> WebhookOut:
         """Get one webhook endpoint: template, verification scheme, limits, delivery counts."""
         commands()
-        return _public(runner, await runner.queries.webhook(webhook_id))
+        return WebhookOut.model_validate(_public(runner, await runner.queries.webhook(webhook_id)))
 
     @mcp.tool(annotations=IDEMPOTENT)
     async def update_webhook(
@@ -154,7 +155,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         budget_usd: Annotated[float | None, Field(gt=0)] = None,
         rate_per_minute: Annotated[float | None, Field(gt=0)] = None,
         burst: Annotated[int | None, Field(ge=1)] = None,
-    ) -> dict[str, Any]:
+    ) -> WebhookOut:
         """Change a webhook; fields left out keep their value. Use rotate_webhook_secret for
         the secret."""
         cmds = commands()
@@ -182,13 +183,13 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
             raise ToolError("invalid: nothing to update: give at least one field to change")
         out = _public(runner, await runner.queries.webhook(webhook_id))
         out["warnings"] = warnings
-        return out
+        return WebhookOut.model_validate(out)
 
     @mcp.tool(annotations=DESTRUCTIVE)
-    async def delete_webhook(webhook_id: WebhookId) -> dict[str, Any]:
+    async def delete_webhook(webhook_id: WebhookId) -> WebhookDeleted:
         """Delete a webhook endpoint: it answers 404 from now on; past deliveries stay."""
         await commands().delete(webhook_id, actor=actor())
-        return {"webhook_id": webhook_id, "deleted": True}
+        return WebhookDeleted(webhook_id=webhook_id, deleted=True)
 
     @mcp.tool(annotations=DESTRUCTIVE_ONCE)
     async def rotate_webhook_secret(
@@ -200,7 +201,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         secret: Annotated[
             str | None, Field(description="the new secret; default: generated")
         ] = None,
-    ) -> dict[str, Any]:
+    ) -> WebhookOut:
         """Replace a webhook's secret; returns the new secret in clear text (only this once)."""
         hook, clear = await commands().rotate_secret(
             webhook_id, grace_seconds=grace_seconds, secret=secret, actor=actor()
@@ -209,7 +210,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         out["secret"] = clear
         if hook.scheme == "url_token":
             out["url"] = out["url"].rsplit("/", 1)[0] + "/" + clear
-        return out
+        return WebhookOut.model_validate(out)
 
     @mcp.tool(annotations=READ)
     async def list_deliveries(
@@ -219,9 +220,12 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         include_rejected: Annotated[
             bool, Field(description="also list deliveries refused by verification or limits")
         ] = False,
-    ) -> dict[str, Any]:
-        """A webhook's accepted deliveries (newest first) with the run each started; bodies are
-        cut to 2000 characters."""
+        body_chars: Annotated[
+            int, Field(ge=100, le=100_000, description="return at most this much of each body")
+        ] = 2000,
+    ) -> DeliveryList:
+        """A webhook's accepted deliveries (newest first) with the run each started. Bodies are
+        cut to body_chars (body_truncated says so; ask again with a larger body_chars)."""
         commands()
         await runner.queries.webhook(webhook_id)
         q: Any = runner.queries
@@ -231,16 +235,15 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
             row = msgspec.to_builtins(d)
             row["received_at"] = iso(row.pop("received_at_us", None))
             body = str(row.get("body", ""))
-            row["body_truncated"] = len(body) > 2000
-            row["body"] = body[:2000]
-            items.append(row)
-        out: dict[str, Any] = {
-            "deliveries": items,
-            "page": page_info(page.total, page.limit, offset, len(items)).model_dump(),
-        }
+            row["body_truncated"] = len(body) > body_chars
+            row["body"] = body[:body_chars]
+            items.append(DeliveryOut.model_validate(row))
+        out = DeliveryList(
+            deliveries=items, page=page_info(page.total, page.limit, offset, len(items))
+        )
         if include_rejected:
             rej = await q.rejections(webhook_id, limit=limit, offset=0)
-            out["rejected"] = [
+            out.rejected = [
                 {**msgspec.to_builtins(r), "rejected_at": iso(r.rejected_at_us)} for r in rej.items
             ]
         return out
