@@ -109,3 +109,15 @@ async def test_long_results_and_events_are_paged_not_cut(runner: Runner) -> None
             },
         )
         assert full["events"][0]["data"]["text"] == "y" * 5000 and full["has_more"]
+
+
+async def test_webhook_tools_say_not_available_without_their_commands(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from web.mcp import tools_webhooks
+
+    monkeypatch.setattr(tools_webhooks, "_mod", None)
+    async with Client(build_mcp(runner, None), mode="legacy") as c:
+        res = await c.call_tool("create_webhook", {"name": "n", "prompt_template": "t"})
+        assert res.is_error and "not available yet" in str(res.content[0])
+        assert "list_deliveries" in {t.name for t in (await c.list_tools()).tools}
