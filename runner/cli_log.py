@@ -48,6 +48,36 @@ async def _history(r: Runner, a: argparse.Namespace) -> int:
     return 0
 
 
+async def _replay(r: Runner, a: argparse.Namespace) -> int:
+    """The global log in order, optionally a window of positions and some event types."""
+    types = set(a.type or ())
+    shown = 0
+    async for rec in r.store.read_all(from_position=a.from_position, to_position=a.to_position):
+        if types and rec.type not in types:
+            continue
+        data = redact_event_data(msgspec.to_builtins(rec.event))
+        data.pop("type", None)
+        print(
+            json.dumps(
+                {
+                    "position": rec.position,
+                    "stream": rec.stream,
+                    "version": rec.version,
+                    "type": rec.type,
+                    "recorded_at": rec.recorded_at.isoformat(timespec="milliseconds"),
+                    "actor": rec.meta.actor,
+                    "hash": rec.hash,
+                    "data": data,
+                },
+                ensure_ascii=False,
+            )
+        )
+        shown += 1
+        if a.limit and shown >= a.limit:
+            break
+    return 0
+
+
 def _audit_main(args: argparse.Namespace, config: Config) -> int:
     db = config.db_path
     if not db.exists():
@@ -78,6 +108,12 @@ def add_log_commands(sub: Any) -> None:
     p.add_argument("stream", help="e.g. job-<id>, run-<id>, webhook-<id>, settings")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(handler=_history)
+    p = sub.add_parser("replay", help="the whole log in order as JSON lines (secrets masked)")
+    p.add_argument("--from", dest="from_position", type=int, default=0, help="after this position")
+    p.add_argument("--to", dest="to_position", type=int, help="up to this position")
+    p.add_argument("--type", action="append", help="only these event types (repeatable)")
+    p.add_argument("--limit", type=int, default=0, help="stop after this many events")
+    p.set_defaults(handler=_replay)
     p = sub.add_parser(
         "audit", help="verify the hash chain; rebuild every view into a scratch database and diff"
     )

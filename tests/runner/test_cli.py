@@ -56,6 +56,10 @@ def test_first_job_journey(populated: tuple[Path, str]) -> None:
     assert "requested" in runs.stdout
     audit = cli(data, "audit")
     assert audit.returncode == 0 and "audit OK" in audit.stdout
+    replay = [
+        json.loads(line) for line in cli(data, "replay", "--type", "JobUpdated").stdout.splitlines()
+    ]
+    assert [e["type"] for e in replay] == ["JobUpdated"] and replay[0]["position"] == 2
     assert cli(data, "jobs", "delete", job_id).returncode == 0
     assert cli(data, "jobs", "show", job_id).returncode == 1
 
