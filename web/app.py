@@ -28,6 +28,7 @@ from web.pages import pages
 from web.render import duration, money, number, when
 from web.servers_pages import servers_pages
 from web.sse import Hub
+from web.webhooks_pages import webhooks_pages
 
 log = logging.getLogger("web")
 HERE = Path(__file__).parent
@@ -71,6 +72,7 @@ def create_app(runner: Runner, service: Any = None, *, hub_buffer: int = 512) ->
     app.register_blueprint(api)
     app.register_blueprint(servers_pages)  # tool servers (web/servers_pages.py)
     app.register_blueprint(api_servers)  # /api/v1/servers (web/api_servers.py)
+    app.register_blueprint(webhooks_pages)  # webhooks dashboard (web/webhooks_pages.py)
     app.register_blueprint(mcp_consent)  # OAuth consent page of /mcp (web/mcp/consent.py)
     _register_hooks(app, runner)
     app.before_request(auth.guard)
