@@ -257,3 +257,44 @@ async def test_key_rotated_elsewhere_is_used_for_new_and_old_values(runner: Runn
     assert await sealed_key_ids(runner.queries) == {ring.current_id}
     rotated = [r for r in await runner.store.read_stream("secrets")]
     assert rotated[0].type == "SecretKeyRotated"
+
+
+async def test_disabled_builtin_survives_a_restart(tmp_path: Path) -> None:
+    data = tmp_path / "restart"
+    async with open_runner(data) as r:
+        await r.servers.seed_builtins()
+        await r.servers.disable("http_fetch")
+    async with open_runner(data) as r:
+        assert await r.servers.seed_builtins() == []
+        assert (await r.queries.server("http_fetch")).enabled is False
+        assert (await r.queries.server("memory")).enabled is True
+
+
+async def test_plugin_folder_import(runner: Runner, tmp_path: Path) -> None:
+    plugin = tmp_path / "my-plugin"
+    (plugin / ".claude-plugin").mkdir(parents=True)
+    (plugin / ".claude-plugin" / "plugin.json").write_text(
+        json.dumps({"name": "my-plugin", "description": "A plugin with a server"})
+    )
+    (plugin / ".mcp.json").write_text(
+        json.dumps(
+            {
+                "mcpServers": {
+                    "tracker": {
+                        "command": "${CLAUDE_PLUGIN_ROOT}/bin/tracker",
+                        "env": {"TRACKER_TOKEN": "${TRACKER_TOKEN}"},
+                    }
+                }
+            }
+        )
+    )
+    runner.servers.discovery_timeout = 5
+    out = await runner.servers.import_plugin(plugin, prefix="plug-")
+    assert out == {"created": ["plug-tracker"], "errors": []}
+    srv = await runner.queries.server("plug-tracker")
+    assert srv.config is not None and srv.config["command"] == f"{plugin}/bin/tracker"
+    assert (await runner.servers.describe("plug-tracker"))["missing_credentials"] == [
+        "TRACKER_TOKEN"
+    ]
+    with pytest.raises(InvalidInput):
+        await runner.servers.import_plugin(tmp_path / "nowhere")
