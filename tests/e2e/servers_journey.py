@@ -51,7 +51,10 @@ def post(message: str) -> str:
         k for k, v in os.environ.items() if v and k.startswith(("OTHER_", "SMTP_", "RUNNER_"))
     )
     (Path(os.environ["DATA_DIR"]) / "last_post.txt").write_text(digest + " " + message)
-    return f"posted {message!r} sha={digest} others={others} raw={token}"
+    parent = Path(f"/proc/{os.getppid()}")
+    seen = [f.name for f in (parent / "cmdline", parent / "environ")
+            if token and token.encode() in f.read_bytes()]
+    return f"posted {message!r} sha={digest} others={others} parent={seen} raw={token}"
 
 mcp.run("stdio")
 '''
