@@ -140,6 +140,9 @@ async def test_operator_journey(stack: dict[str, Any]) -> None:
             await page.set_viewport_size({"width": 390, "height": 844})
             await page.goto(base + "/")
             await shot(page, "overview-phone")
+            health = await (await page.request.get(base + "/api/v1/health")).json()
+            assert health["cli"]["found"] and health["auth"] == "api_key"
+            assert set(health["actors"]) >= {"scheduler", "claimer", "executor"}
             assert not [e for e in errors if "Content Security Policy" in e], errors
         finally:
             await browser.close()

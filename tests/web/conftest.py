@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 
 from runner.app import Runner
 from tests.helpers import open_runner
@@ -17,6 +18,14 @@ from web.app import create_app
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 with its production cost takes ~0.3 s per hash; tests only need the behaviour."""
+    import runner.access
+
+    monkeypatch.setattr(runner.access, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024))
 
 
 @pytest.fixture

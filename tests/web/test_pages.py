@@ -103,10 +103,19 @@ async def test_admin_password_printed_once(tmp_path: Path, capsys: Any) -> None:
         assert password not in msgspec.json.encode(admin[0].event).decode()
 
 
-async def test_logout_and_password_change_end_sessions(runner: Runner, client: Client) -> None:
-    resp = await client.form("/logout", {})
+async def test_logout_and_password_change_end_sessions(app: Any, runner: Runner) -> None:
+    from runner.access import Access
+
+    a, b = Client(app.test_client()), Client(app.test_client())
+    await a.login()
+    await b.login()
+    resp = await a.form("/logout", {})
     assert resp.status_code == 302
-    assert (await client.get("/")).status_code == 302
+    assert (await a.get("/")).status_code == 302
+    assert (await b.get("/")).status_code == 200
+    await Access(runner.store).change_password("a new password")
+    assert (await b.get("/")).status_code == 302  # every other session ends
+    assert (await b.login("a new password")).status_code == 302
 
 
 async def test_job_form_errors_next_to_fields_and_csrf(client: Client) -> None:
