@@ -12,7 +12,8 @@ from quart import Blueprint, Response, abort, redirect, render_template, request
 from werkzeug.datastructures import MultiDict
 
 from projections.settings import BUILTIN_TOOLS
-from runner.errors import CommandError
+from runner.errors import CommandError, InvalidInput
+from runner.jobs_input import build_spec, validate_tools
 from runner.queries import RunFilter
 from runner.settings import validate_changes
 from web.api import RUN_STATES, TRIGGERS, run_filter
@@ -178,6 +179,40 @@ def _job_form_data(form: MultiDict[str, str]) -> dict[str, Any]:
     return data
 
 
+_FALLBACK: dict[str, Any] = {
+    "name": "x", "prompt": "x", "cron": None, "timezone": "UTC", "model": None, "tools": [],
+    "mcp_servers": [], "timeout_seconds": None, "max_turns": None, "budget_usd": None,
+    "overlap": "skip", "catch_up": "skip", "catch_up_window_seconds": 3600, "retry": {},
+}  # fmt: skip
+
+
+async def field_errors(data: dict[str, Any]) -> dict[str, str]:
+    """Every invalid field of a job form at once (the commands stop at the first one)."""
+    q = web().runner.queries
+    settings = await q.settings()
+    known = await q.known_servers()
+    errors: dict[str, str] = {}
+    probe = dict(data)
+    for _ in range(len(_FALLBACK) + 1):
+        try:
+            spec = build_spec(probe)
+            validate_tools(
+                spec.tools,
+                spec.mcp_servers,
+                allowed_builtins=settings.allowed_builtin_tools,
+                known_servers=known,
+            )
+            return errors
+        except InvalidInput as exc:
+            key = exc.field or "form"
+            if key in errors or key not in _FALLBACK:
+                errors.setdefault(key, exc.message)
+                return errors
+            errors[key] = exc.message
+            probe[key] = _FALLBACK[key]
+    return errors
+
+
 async def _form_context(values: dict[str, Any]) -> dict[str, Any]:
     q = web().runner.queries
     settings = await q.settings()
@@ -203,12 +238,15 @@ async def job_new() -> AnyResponse | tuple[str, int] | str:
         return await render_template("job_form.html", job=None, errors={}, **ctx)
     form = await request.form
     data = _job_form_data(form)
+    values = {**data, "extra_tools": form.get("extra_tools", "")}
+    errors = await field_errors(data)
     try:
+        if errors:
+            raise InvalidInput(next(iter(errors.values())))
         job, _ = await w.runner.jobs.create(data, actor="admin")
     except CommandError as exc:
-        values = {**data, "extra_tools": form.get("extra_tools", "")}
         ctx = await _form_context(values)
-        errors = {exc.field or "form": exc.message}
+        errors = errors or {exc.field or "form": exc.message}
         return await render_template("job_form.html", job=None, errors=errors, **ctx), exc.status
     return redirect(url_for("pages.job", job_id=job.job_id))
 
@@ -235,11 +273,14 @@ async def job_edit(job_id: str) -> AnyResponse | tuple[str, int] | str:
         version = int(form.get("version", ""))
     except ValueError:
         version = None
+    errors = await field_errors(data)
     try:
+        if errors:
+            raise InvalidInput(next(iter(errors.values())))
         await w.runner.jobs.update(job_id, data, actor="admin", expected_version=version)
     except CommandError as exc:
         ctx = await _form_context({**data, "extra_tools": form.get("extra_tools", "")})
-        errors = {exc.field or "form": exc.message}
+        errors = errors or {exc.field or "form": exc.message}
         return await render_template("job_form.html", job=j, errors=errors, **ctx), exc.status
     return redirect(url_for("pages.job", job_id=job_id))
 
@@ -339,7 +380,10 @@ async def quick() -> AnyResponse | tuple[str, int] | str:
         return await render_template("quick.html", errors={}, **ctx)
     form = await request.form
     data = _job_form_data(form)
+    errors = await field_errors({**data, "name": "quick run", "cron": None, "timezone": "UTC"})
     try:
+        if errors:
+            raise InvalidInput(next(iter(errors.values())))
         r, _ = await w.runner.runs.quick(
             form.get("prompt", ""),
             tools=data["tools"],
@@ -351,7 +395,7 @@ async def quick() -> AnyResponse | tuple[str, int] | str:
         )
     except CommandError as exc:
         ctx = await _form_context({**data, "extra_tools": form.get("extra_tools", "")})
-        errors = {exc.field or "form": exc.message}
+        errors = errors or {exc.field or "form": exc.message}
         return await render_template("quick.html", errors=errors, **ctx), exc.status
     return redirect(url_for("pages.run", run_id=r.run_id))
 

@@ -125,8 +125,12 @@ async def test_job_form_errors_next_to_fields_and_csrf(client: Client) -> None:
     html = await resp.get_data(as_text=True)
     assert 'id="err-cron"' in html and "invalid cron expression" in html
     assert 'value="99 * * * *"' in html  # the input is kept
-    resp = await client.form("/jobs/new", {"name": "", "prompt": "p"})
-    assert 'id="err-name"' in await resp.get_data(as_text=True)
+    resp = await client.form("/jobs/new", {"name": "", "prompt": "", "cron": "* *",
+                                           "timezone": "Nowhere/City", "max_turns": "lots",
+                                           "tools": "Teleport"})  # fmt: skip
+    html = await resp.get_data(as_text=True)
+    for field in ("name", "prompt", "cron", "timezone", "max_turns", "tools"):
+        assert f'id="err-{field}"' in html, field  # every error at once, next to its field
     resp = await client.raw.post("/jobs/new", form={"name": "n", "prompt": "p"})
     assert resp.status_code == 403
     resp = await client.form("/jobs/new", {"name": XSS, "prompt": XSS, "cron": "0 7 * * *",
@@ -192,6 +196,18 @@ def test_markdown_sanitizer() -> None:
     )
     assert "<script>" not in out and 'href="javascript:' not in out
     assert '<a href="https://e/" rel="noopener noreferrer nofollow">b</a>' in out
+
+
+async def test_quick_run_form(client: Client) -> None:
+    resp = await client.form("/quick", {"prompt": " ", "timeout_seconds": "-3", "tools": "Nope"})
+    assert resp.status_code == 422
+    html = await resp.get_data(as_text=True)
+    for field in ("prompt", "timeout_seconds", "tools"):
+        assert f'id="err-{field}"' in html, field
+    ok = await client.form("/quick", {"prompt": "hi", "tools": "Read"})
+    assert ok.status_code == 302 and ok.headers["Location"].startswith("/runs/run_")
+    page = await (await client.get(ok.headers["Location"])).get_data(as_text=True)
+    assert 'data-stream="/api/v1/runs/' in page  # opens its live view
 
 
 async def test_runs_page_filters_and_validation(client: Client, runner: Runner) -> None:
