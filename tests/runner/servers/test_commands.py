@@ -298,3 +298,28 @@ async def test_plugin_folder_import(runner: Runner, tmp_path: Path) -> None:
     ]
     with pytest.raises(InvalidInput):
         await runner.servers.import_plugin(tmp_path / "nowhere")
+
+
+async def test_rotation_reseals_webhook_secrets_keeping_the_grace_period(runner: Runner) -> None:
+    from runner.commands.credentials import reseal_all, sealed_key_ids
+    from runner.commands.webhooks import WebhookCommands
+    from runner.secrets import SecretBox, load_keyring, retire_old_keys, rotate_key_file
+
+    hooks = WebhookCommands(runner.store, runner.queries, runner.credentials.box)
+    hook, first, _ = await hooks.create({"name": "gh", "prompt_template": "triage {{payload}}"})
+    _, second = await hooks.rotate_secret(hook.webhook_id, grace_seconds=3600)
+    plain, _, _ = await hooks.create({"name": "plain", "prompt_template": "x"})
+    before = await runner.queries.webhook(hook.webhook_id)
+    old_id = runner.credentials.box.key_id
+    ring = rotate_key_file(runner.config.data_dir)
+    assert await reseal_all(runner.store, runner.queries, SecretBox(ring), old_key_id=old_id) == 3
+    retire_old_keys(runner.config.data_dir)
+    assert await sealed_key_ids(runner.queries) == {ring.current_id}
+    fresh = WebhookCommands(
+        runner.store, runner.queries, SecretBox(load_keyring(runner.config.data_dir))
+    )
+    entry = await fresh.entry(hook.webhook_id)
+    assert entry is not None and entry.current == second and entry.previous == first
+    assert entry.previous_valid_until == before.previous_valid_until
+    other = await fresh.entry(plain.webhook_id)
+    assert other is not None and other.current
