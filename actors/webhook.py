@@ -29,7 +29,7 @@ from events.webhooks import (
 from projections.read import get_row, select_rows
 from projections.settings import SETTINGS, Settings, SettingsView, effective
 from projections.webhooks import DELIVERIES, WEBHOOKS, DeliveryView, WebhookView
-from runner.webhooks.templates import render
+from actors.templates import render
 
 __all__ = ["WebhookActor"]
 

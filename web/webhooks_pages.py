@@ -30,7 +30,7 @@ from projections import DeliveryView, WebhookView
 from projections.settings import BUILTIN_TOOLS
 from runner.commands.webhooks import DEFAULT_GRACE_SECONDS, for_runner, hook_path, public_view
 from runner.errors import CommandError, NotFound
-from runner.webhooks.templates import validate_template
+from actors.templates import validate_template
 from runner.webhooks.verify import SCHEMES
 from web.context import web
 

@@ -43,7 +43,7 @@ from runner.jobs_input import build_spec, validate_tools
 from runner.queries import Queries
 from runner.secrets import SecretBox, SecretDecryptError, webhook_context
 from runner.webhooks.dedupe import DeliveryId, dedupe_key
-from runner.webhooks.templates import validate_template
+from actors.templates import validate_template
 from runner.webhooks.verify import SCHEMES, Verification, generate_secret, validate_secret
 
 if TYPE_CHECKING:

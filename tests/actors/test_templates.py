@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.webhooks.templates import RenderContext, render, validate_template
+from actors.templates import RenderContext, render, validate_template
 
 ISSUE = {
     "action": "opened",
