@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from actors.templates import render
 from events.envelope import Meta
 from events.errors import ConcurrencyError
 from events.ids import run_stream
@@ -29,7 +30,6 @@ from events.webhooks import (
 from projections.read import get_row, select_rows
 from projections.settings import SETTINGS, Settings, SettingsView, effective
 from projections.webhooks import DELIVERIES, WEBHOOKS, DeliveryView, WebhookView
-from actors.templates import render
 
 __all__ = ["WebhookActor"]
 

@@ -26,11 +26,11 @@ from quart import Blueprint, g, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers.response import Response as WResponse
 
+from actors.templates import validate_template
 from projections import DeliveryView, WebhookView
 from projections.settings import BUILTIN_TOOLS
 from runner.commands.webhooks import DEFAULT_GRACE_SECONDS, for_runner, hook_path, public_view
 from runner.errors import CommandError, NotFound
-from actors.templates import validate_template
 from runner.webhooks.verify import SCHEMES
 from web.context import web
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from actors.templates import validate_template
 from events.envelope import Meta
 from events.errors import ConcurrencyError
 from events.ids import derived_id, new_id
@@ -43,7 +44,6 @@ from runner.jobs_input import build_spec, validate_tools
 from runner.queries import Queries
 from runner.secrets import SecretBox, SecretDecryptError, webhook_context
 from runner.webhooks.dedupe import DeliveryId, dedupe_key
-from actors.templates import validate_template
 from runner.webhooks.verify import SCHEMES, Verification, generate_secret, validate_secret
 
 if TYPE_CHECKING:
