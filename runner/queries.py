@@ -14,6 +14,7 @@ from projections import (
     CostRow,
     CredentialView,
     DeliveryView,
+    InvocationView,
     JobView,
     OutputRow,
     RejectionView,
@@ -192,6 +193,14 @@ class Queries:
             "SELECT doc FROM v_credentials WHERE server = ? ORDER BY k", (server,)
         )
         return [_decode(CredentialView, r[0]) for r in rows]
+
+    async def tool_invocations(self, server: str, *, limit: int = 20) -> list[InvocationView]:
+        """A server's most recent ``invoke_internal_mcp_tool`` calls, newest first."""
+        rows = await self.store.query(
+            "SELECT doc FROM v_tool_invocations WHERE server = ? ORDER BY position DESC LIMIT ?",
+            (server, clamp(limit)),
+        )
+        return [_decode(InvocationView, r[0]) for r in rows]
 
     async def known_servers(self) -> dict[str, bool]:
         rows = await self.store.query("SELECT k, enabled FROM v_servers")
