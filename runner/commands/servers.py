@@ -141,7 +141,11 @@ class ServerCommands:
     async def describe(self, name: str, *, code: bool = False) -> dict[str, Any]:
         """A server as the API, CLI and dashboard show it: status, tools, masked credentials."""
         srv = await self.q.server(name)
-        return self.public(srv, await self.credential_info(srv), code=code)
+        out = self.public(srv, await self.credential_info(srv), code=code)
+        out["recent_invocations"] = [
+            msgspec.to_builtins(i) for i in await self.q.tool_invocations(name, limit=10)
+        ]
+        return out
 
     async def credential_info(self, srv: ServerView) -> list[CredentialInfo]:
         return self.credentials.describe(srv, await self.q.credentials(srv.name))

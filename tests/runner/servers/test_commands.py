@@ -206,6 +206,8 @@ async def test_discovery_invoke_and_failures(runner: Runner) -> None:
     ]
     assert inv and inv[0].ok and inv[0].tool == "post"
     assert (await runner.queries.server("poster")).invocations == 1
+    (recent,) = (await runner.servers.describe("poster"))["recent_invocations"]
+    assert recent["tool"] == "post" and recent["ok"] and SECRET not in recent["summary"]
     with pytest.raises(InvalidInput):
         await runner.servers.invoke("poster", "nope", {})
 
