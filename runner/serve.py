@@ -52,6 +52,13 @@ def serve_main(args: argparse.Namespace, config: Config) -> int:
     except KeyboardInterrupt:
         pass
     except Exception as exc:
-        log.error("the runner stopped: %s", exc)
+        log.error("the runner stopped: %s", "; ".join(_reasons(exc)))
         return 1
     return 0
+
+
+def _reasons(exc: BaseException) -> list[str]:
+    """The leaf errors of a (possibly nested) exception group, as readable lines."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [r for inner in exc.exceptions for r in _reasons(inner)]
+    return [str(exc) or type(exc).__name__]
