@@ -244,3 +244,23 @@ def test_sigterm_cancels_running_runs_and_exits_cleanly(
     assert last[0] == "RunCancelled" and "shutting down" in str(last[1])
     assert events(tmp_path, "SELECT count(*) FROM events WHERE type = 'ServiceStopped'")[0][0] == 1
     assert cli_processes_under(tmp_path) == []
+
+
+def test_a_failed_start_exits_non_zero_with_the_reason(
+    tmp_path: Path, api: FakeAnthropicAPI
+) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        env = {**env_for(tmp_path, api), "RUNNER_PORT": str(busy.getsockname()[1])}
+        out = subprocess.run(
+            [sys.executable, "-m", "runner.cli", "serve"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert out.returncode == 1
+    assert "Address already in use" in out.stderr and "Traceback" not in out.stderr
