@@ -13,8 +13,8 @@ has no discovery yet (e.g. created by the CLI while no service ran) is discovere
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -30,15 +30,27 @@ from events.servers import (
 from events.sqlite_store import SQLiteEventStore
 from projections.read import select_rows
 from projections.servers import SERVERS, ServerView
-from runner.servers.materialize import remove_server, sync_servers, write_server
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CHANGES", "DISCOVERIES", "Materializer"]
+__all__ = ["CHANGES", "DISCOVERIES", "Materializer", "ServerFiles"]
 
 CHANGES = frozenset({"ServerCreated", "ServerUpdated", "CredentialSet", "CredentialDeleted"})
 DISCOVERIES = frozenset({"ServerToolsDiscovered", "ServerStartFailed"})
 Discover = Callable[[str], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class ServerFiles:
+    """The file operations of the projection (given by the runner: actors do not import it).
+
+    ``sync(name -> code)`` makes the tree hold exactly those servers; ``write(name, code)``
+    writes one server's code unless it is already there; ``remove(name)`` deletes its folder.
+    """
+
+    sync: Callable[[Mapping[str, str]], None]
+    write: Callable[[str, str], None]
+    remove: Callable[[str], Any]
 
 
 class Materializer:
@@ -47,14 +59,14 @@ class Materializer:
     def __init__(
         self,
         store: SQLiteEventStore,
-        data_dir: Path,
+        files: ServerFiles,
         discover: Discover,
         *,
         concurrency: int = 2,
         on_ready: Callable[[bool], None] | None = None,
     ) -> None:
         self.store = store
-        self.data_dir = Path(data_dir)
+        self.files = files
         self.discover = discover
         self.on_ready = on_ready
         self._limit = anyio.CapacityLimiter(concurrency)
@@ -68,8 +80,7 @@ class Materializer:
         head = await self.store.head()
         servers: list[ServerView] = await select_rows(self.store, SERVERS)
         await anyio.to_thread.run_sync(
-            sync_servers,
-            self.data_dir,
+            self.files.sync,
             {s.name: s.code for s in servers if s.kind == "dynamic" and s.code is not None},
         )
         for srv in servers:
@@ -94,26 +105,15 @@ class Materializer:
         if isinstance(ev, ServerCreated | ServerUpdated):
             if ev.code is not None:
                 try:
-                    await anyio.to_thread.run_sync(self._write, ev.name, ev.code)
+                    await anyio.to_thread.run_sync(self.files.write, ev.name, ev.code)
                 except OSError:
                     log.exception("could not write the code of server %s", ev.name)
             self._mark(ev.name)
         elif isinstance(ev, ServerDeleted):
             self._dirty.pop(ev.name, None)
-            await anyio.to_thread.run_sync(remove_server, self.data_dir, ev.name)
+            await anyio.to_thread.run_sync(self.files.remove, ev.name)
         elif isinstance(ev, CredentialSet | CredentialDeleted):
             self._mark(ev.server)
-
-    def _write(self, name: str, code: str) -> None:
-        from runner.servers.materialize import code_path
-
-        path = code_path(self.data_dir, name)
-        try:
-            if path.read_text(encoding="utf-8") == code:
-                return
-        except (FileNotFoundError, UnicodeDecodeError):
-            pass
-        write_server(self.data_dir, name, code)
 
     async def _pending(self, name: str) -> bool:
         last_change = last_discovery = -1

@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 import msgspec
 
+from actors.materializer import ServerFiles
 from events.envelope import Meta
 from events.errors import ConcurrencyError
 from events.servers import (
@@ -45,7 +46,7 @@ from runner.servers.errors import InvalidServerCode, ServerError
 from runner.servers.external import ExternalServer, import_mcp_json, import_plugin, parse_config
 from runner.servers.invoke import INVOKE_TIMEOUT, invoke_tool
 from runner.servers.launch import Launch, MissingCredentials, missing_credentials, server_launch
-from runner.servers.materialize import code_path, remove_server, write_server
+from runner.servers.materialize import code_path, remove_server, sync_servers, write_server
 from runner.servers.names import validate_name
 
 __all__ = ["ServerCommands", "ServerStatus", "server_status"]
@@ -135,6 +136,24 @@ class ServerCommands:
         """Set by a materializer running in this process: it discovers, commands wait."""
         self.discovery_timeout = DISCOVERY_TIMEOUT
         self.invoke_timeout = INVOKE_TIMEOUT
+
+    def files(self) -> ServerFiles:
+        """The file operations the materializer actor applies (``<data_dir>/servers``)."""
+        root = self.data_dir
+
+        def write(name: str, code: str) -> None:
+            try:
+                if code_path(root, name).read_text(encoding="utf-8") == code:
+                    return
+            except (FileNotFoundError, UnicodeDecodeError):
+                pass
+            write_server(root, name, code)
+
+        return ServerFiles(
+            sync=lambda servers: sync_servers(root, servers),
+            write=write,
+            remove=lambda name: remove_server(root, name),
+        )
 
     # -- reads -------------------------------------------------------------------------------
 

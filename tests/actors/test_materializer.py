@@ -57,7 +57,9 @@ async def test_files_follow_the_log_and_tools_are_discovered(runner: Runner) -> 
         states.append(on)
         runner.servers.auto_discovery = on
 
-    mat = Materializer(runner.store, data, runner.servers.discover, on_ready=ready)
+    mat = Materializer(
+        runner.store, runner.servers.files(), runner.servers.discover, on_ready=ready
+    )
     async with anyio.create_task_group() as tg:
         tg.start_soon(mat.run)
 
