@@ -63,7 +63,7 @@ class Service:
         )
         self.materializer = Materializer(
             runner.store,
-            runner.config.data_dir,
+            runner.servers.files(),
             runner.servers.discover,
             on_ready=lambda on: setattr(runner.servers, "auto_discovery", on),
         )
