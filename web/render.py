@@ -115,7 +115,7 @@ def cost_chart(labels: list[str], series: dict[str, list[float]], names: dict[st
     top = max(totals) or 1.0
     bar = (width - pad) / n
     parts: list[str] = []
-    ordered = sorted(series.items(), key=lambda kv: -sum(kv[1]))
+    ordered = sorted(((k, v) for k, v in series.items() if sum(v) > 0), key=lambda kv: -sum(kv[1]))
     keys = [k for k, _ in ordered[: len(PALETTE) - 1]]
     rest = [v for k, v in ordered[len(PALETTE) - 1 :]]
     shown: list[tuple[str, list[float]]] = [(k, series[k]) for k in keys]
