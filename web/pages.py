@@ -269,6 +269,7 @@ async def job_edit(job_id: str) -> AnyResponse | tuple[str, int] | str:
         return await render_template("job_form.html", job=j, errors={}, **ctx)
     form = await request.form
     data = _job_form_data(form)
+    data["retry"] = {**msgspec.to_builtins(j.spec.retry), **data["retry"]}  # keep unshown fields
     try:
         version = int(form.get("version", ""))
     except ValueError:
