@@ -94,7 +94,7 @@ def create_app(runner: Runner, service: Any = None, *, hub_buffer: int = 512) ->
                 file=sys.stderr,
                 flush=True,
             )
-        hub_task.append(asyncio.get_running_loop().create_task(hub.run()))
+        hub_task.append(asyncio.get_running_loop().create_task(_keep_hub_running(hub)))
 
     @app.after_serving
     async def shutdown() -> None:
@@ -117,6 +117,21 @@ def create_app(runner: Runner, service: Any = None, *, hub_buffer: int = 512) ->
         return await _error(status, _CODES.get(status, "error"), str(message), None)
 
     return app
+
+
+async def _keep_hub_running(hub: Hub) -> None:
+    """Restart the SSE hub if it ever fails (clients reconnect and resume from the log)."""
+    delay = 0.5
+    while True:
+        try:
+            await hub.run()
+            return  # the store closed
+        except Exception:
+            log.exception("the SSE hub failed; restarting in %.1f s", delay)
+            hub.close()
+            hub.reopen()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
 
 async def _error(

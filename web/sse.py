@@ -143,7 +143,11 @@ class Hub:
         every = self._topics.get(ALL)
         if not targets and not every:
             return
-        data = self.encode(rec)
+        try:
+            data = self.encode(rec)
+        except Exception:  # one odd event must not stop every live view
+            log.exception("cannot encode event %s at %d for SSE", rec.type, rec.position)
+            return
         if data is None:
             return
         frame = (rec.position, data)
@@ -161,6 +165,10 @@ class Hub:
     def keepalive(self) -> None:
         """A comment frame to every client: proxies keep the stream open, dead peers show."""
         self._send([c for group in self._topics.values() for c in group], KEEPALIVE)
+
+    def reopen(self) -> None:
+        """Accept clients again after ``close`` (a restart of ``run``)."""
+        self._closed = False
 
     def close(self) -> None:
         """End every stream (shutdown): browsers reconnect to the next server."""

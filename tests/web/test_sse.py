@@ -226,3 +226,18 @@ async def test_slow_http_client_is_cut_and_resumes(runner: Runner) -> None:
         ) as again:
             frames = await read_frames(again, lambda g: len(g) >= 30, 20)
             assert len(frames) == 30
+
+
+async def test_an_event_that_cannot_be_encoded_is_skipped(runner: Runner) -> None:
+    def encode(r: Recorded) -> bytes:
+        if r.position == 2:
+            raise ValueError("odd event")
+        return b"x"
+
+    hub = Hub(runner.store, encode, buffer=8)
+    client = hub.open("run-r")
+    for pos in (1, 2, 3):
+        hub.publish(rec(pos))
+    assert [client.get_nowait()[0] for _ in range(2)] == [1, 3]
+    hub.keepalive()
+    assert client.get_nowait()[0] == 0  # keep-alive frames carry position 0
