@@ -175,7 +175,7 @@ async def bare_quart() -> list[tuple[int, float, float]]:
 
 async def runner_sse(
     data_dir: Path,
-) -> tuple[list[tuple[int, float, float]], dict[int, float], int]:
+) -> tuple[list[tuple[int, float, float]], dict[int, float], dict[int, float], int]:
     config = Config(data_dir=data_dir, admin_password="bench password", host="127.0.0.1", port=0)
     async with Runner.open(config) as runner, anyio.create_task_group() as tg:
         _, port = await tg.start(run_web, runner, None)
@@ -195,6 +195,14 @@ async def runner_sse(
         from web.context import KEY
 
         hub = _HUB[0].extensions[KEY].hub
+        published: dict[int, float] = {}
+        publish = hub.publish
+
+        def timed_publish(rec: Any) -> None:
+            published[rec.position] = time.time()
+            publish(rec)
+
+        hub.publish = timed_publish
         headers = f"Authorization: Bearer {token}\r\n"
         lags = await fan_out(port, f"/api/v1/runs/{rid}/stream", headers, emit,
                              lambda: hub.clients)  # fmt: skip
@@ -203,7 +211,7 @@ async def runner_sse(
             r.position: r.recorded_at_us / 1e6 for r in await runner.store.read_stream(f"run-{rid}")
         }
         tg.cancel_scope.cancel()
-    return lags, committed, dropped
+    return lags, committed, published, dropped
 
 
 _HUB: list[Any] = []
@@ -296,28 +304,31 @@ def main() -> list[Row]:
     _spy_app()
     with tempfile.TemporaryDirectory() as tmp:
         bare_rows = anyio.run(bare_quart)
-        ours_rows, committed, dropped = anyio.run(runner_sse, Path(tmp) / "sse")
+        ours_rows, committed, published, dropped = anyio.run(runner_sse, Path(tmp) / "sse")
         bare = [recv - ts for _, ts, recv in bare_rows]
+        hub = [recv - published[pos] for pos, _, recv in ours_rows]
+        txn = [recv - committed[pos] for pos, _, recv in ours_rows]
         e2e = [recv - ts for _, ts, recv in ours_rows]
-        delivery = [recv - committed[pos] for pos, _, recv in ours_rows]
         expected = int(RATE * SECONDS) * CLIENTS
         print(f"SSE fan-out: {CLIENTS} clients (separate process) x {RATE:.0f} blocks/s x "
               f"{SECONDS:.0f} s")  # fmt: skip
         ms = [(name, pct(v, 0.5) * 1000, pct(v, 0.99) * 1000) for name, v in (
             ("bare Quart broadcast (queue put -> client)", bare),
-            ("runner: commit -> client (hub delivery)", delivery),
-            ("runner: append call -> client (incl. durable write)", e2e))]  # fmt: skip
+            ("runner hub (bus publish -> client)", hub),
+            ("runner (transaction start -> client)", txn),
+            ("runner (append call -> client, incl. durable write)", e2e))]  # fmt: skip
         for name, p50, p99 in ms:
             print(f"  {name:<52} p50 {p50:6.1f} ms  p99 {p99:6.1f} ms")
         print(f"  frames: bare {len(bare)}/{expected}, runner {len(e2e)}/{expected}; "
               f"clients dropped {dropped}")  # fmt: skip
-        bare_p99, ours_p99, e2e_p99 = ms[0][2], ms[1][2], ms[2][2]
-        ratio = ours_p99 / bare_p99 if bare_p99 > 0 else float("nan")
-        rows.append(Row("web", "SSE delivery lag p99 (commit->client)", f"{ours_p99:.1f} ms",
-                        "<= 100 ms", ours_p99 <= 100))  # fmt: skip
+        bare_p99, hub_p99, e2e_p99 = ms[0][2], ms[1][2], ms[3][2]
+        ratio = hub_p99 / bare_p99 if bare_p99 > 0 else float("nan")
+        rows.append(Row("web", "SSE delivery lag p99 (publish->client)", f"{hub_p99:.1f} ms",
+                        "<= 100 ms", hub_p99 <= 100))  # fmt: skip
         rows.append(Row("web", "SSE delivery p99 vs bare Quart", f"{ratio:.2f}x ({bare_p99:.1f} ms)",
                         "<= 2x", ratio <= 2))  # fmt: skip
-        rows.append(Row("web", "SSE lag p99 incl. durable append", f"{e2e_p99:.1f} ms"))
+        rows.append(Row("web", "SSE lag p99 from the append call", f"{e2e_p99:.1f} ms",
+                        "<= 100 ms", e2e_p99 <= 100))  # fmt: skip
         rows.append(Row("web", "SSE frames delivered", f"{len(e2e)}/{expected}", "all",
                         len(e2e) >= expected))  # fmt: skip
         pages, fill = anyio.run(pages_over_100k, Path(tmp) / "pages")
