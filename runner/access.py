@@ -75,8 +75,9 @@ class Access:
         return generated
 
     async def change_password(self, password: str) -> None:
-        if len(password) < 8:
-            raise InvalidInput("the password needs at least 8 characters", field="password")
+        """Set a new admin password (every other session ends: see ``web.auth``)."""
+        if not password:
+            raise InvalidInput("the password must not be empty", field="password")
         digest = await anyio.to_thread.run_sync(_hasher.hash, password)
         await self.store.append(
             ADMIN_STREAM,
