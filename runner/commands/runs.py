@@ -109,7 +109,8 @@ class RunCommands:
             ]
             if run.state == "requested":
                 events.append(RunCancelled(run_id=run_id, reason=why))
-                expected: ExpectedVersion = run.version
+                # The stream's own version: a claim appended meanwhile makes this a conflict.
+                expected: ExpectedVersion = await self.store.stream_version(run_stream(run_id))
             else:
                 expected = "any"
             try:
