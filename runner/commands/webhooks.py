@@ -21,11 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from actors.templates import validate_template
 from events.envelope import Meta
 from events.errors import ConcurrencyError
-from events.ids import derived_id, new_id
-from events.runs import RunSpec
+from events.ids import new_id
 from events.sqlite_store import SQLiteEventStore
 from events.webhooks import (
     SealedSecret,
@@ -40,11 +38,22 @@ from events.webhooks import (
 )
 from projections import DeliveryView, WebhookView
 from runner.errors import Conflict, InvalidInput
-from runner.jobs_input import build_spec, validate_tools
 from runner.queries import Queries
 from runner.secrets import SecretBox, SecretDecryptError, webhook_context
-from runner.webhooks.dedupe import DeliveryId, dedupe_key
-from runner.webhooks.verify import SCHEMES, Verification, generate_secret, validate_secret
+from runner.webhooks.dedupe import dedupe_key
+from runner.webhooks.deliveries import (
+    Decision,
+    decide_delivery,
+    delivery_id_for,
+    delivery_stream,
+    hook_path,
+    public_view,
+    rejection_stream,
+    run_id_for,
+    webhook_stream,
+)
+from runner.webhooks.settings_input import CREATE_FIELDS, webhook_fields
+from runner.webhooks.verify import SCHEMES, generate_secret, validate_secret
 
 if TYPE_CHECKING:
     from runner.app import Runner
@@ -70,144 +79,7 @@ __all__ = [
 DEFAULT_GRACE_SECONDS = 24 * 3600.0
 MAX_GRACE_SECONDS = 30 * 24 * 3600.0
 CACHE_TTL = 2.0
-MAX_RATE_PER_MINUTE = 100_000.0
-MAX_BURST = 10_000
-_CREATE_FIELDS = frozenset(
-    {
-        "name",
-        "prompt_template",
-        "description",
-        "tools",
-        "mcp_servers",
-        "model",
-        "timeout_seconds",
-        "max_turns",
-        "budget_usd",
-        "scheme",
-        "secret",
-        "rate_per_minute",
-        "burst",
-    }
-)
-_UPDATE_FIELDS = _CREATE_FIELDS - {"scheme", "secret"}
-
-
-def webhook_stream(webhook_id: str) -> str:
-    return f"webhook-{webhook_id}"
-
-
-def delivery_stream(key: str) -> str:
-    """The stream of one delivery, keyed by its dedupe key: it can only ever be created once."""
-    return f"delivery-{key}"
-
-
-def rejection_stream(webhook_id: str) -> str:
-    """Rejections get their own stream so they never move the webhook stream's version."""
-    return f"webhook-rejections-{webhook_id}"
-
-
-def delivery_id_for(key: str) -> str:
-    return derived_id("dlv", key)
-
-
-def run_id_for(delivery_id: str) -> str:
-    """The one run a delivery can ever start."""
-    return derived_id("run", "webhook", delivery_id)
-
-
-def hook_path(webhook_id: str, scheme: str, token: str | None = None) -> str:
-    """The path a provider posts to; for ``url_token`` the token (or its mask) is the last part."""
-    if scheme != "url_token":
-        return f"/hooks/{webhook_id}"
-    return f"/hooks/{webhook_id}/{token if token is not None else '<token>'}"
-
-
-def public_view(hook: WebhookView) -> dict[str, Any]:
-    """What the API and dashboard show of a webhook: never the secret or its ciphertext."""
-    shown = f"****{hook.secret.hint}" if hook.secret.hint else "****"
-    return {
-        "webhook_id": hook.webhook_id,
-        "name": hook.name,
-        "description": hook.description,
-        "prompt_template": hook.prompt_template,
-        "scheme": hook.scheme,
-        "enabled": hook.enabled,
-        "path": hook_path(hook.webhook_id, hook.scheme, shown),
-        "secret_hint": shown,
-        "previous_secret_valid_until": hook.previous_valid_until,
-        "model": hook.spec.model,
-        "tools": list(hook.spec.tools),
-        "mcp_servers": list(hook.spec.mcp_servers),
-        "timeout_seconds": hook.spec.timeout_seconds,
-        "max_turns": hook.spec.max_turns,
-        "budget_usd": hook.spec.budget_usd,
-        "rate_per_minute": hook.rate_per_minute,
-        "burst": hook.burst,
-        "deliveries": hook.deliveries,
-        "rejections": hook.rejections,
-        "last_delivery_at_us": hook.last_delivery_at_us,
-        "created_at_us": hook.created_at_us,
-        "updated_at_us": hook.updated_at_us,
-    }
-
-
-# --- the ingest decision -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """Where a verified delivery goes: its stream (created at most once) and its event."""
-
-    stream: str
-    event: WebhookReceived
-
-    @property
-    def delivery_id(self) -> str:
-        return self.event.delivery_id
-
-    @property
-    def run_id(self) -> str:
-        return self.event.run_id
-
-
-def _body_text(body: bytes) -> tuple[str, bool]:
-    text = body.decode("utf-8", "replace")
-    try:
-        msgspec.json.decode(body)
-    except (msgspec.DecodeError, RecursionError):
-        return text, False
-    return text, True
-
-
-def decide_delivery(
-    hook: WebhookView,
-    *,
-    body: bytes,
-    masked_headers: dict[str, str],
-    verification: Verification,
-    provider_id: DeliveryId | None,
-    source: str = "",
-) -> Decision:
-    """The ``WebhookReceived`` for a verified delivery. Pure: the same provider id always gives
-    the same stream, delivery id and run id, so a duplicate can only collide, never add."""
-    key = dedupe_key(hook.webhook_id, provider_id)
-    delivery_id = delivery_id_for(key)
-    text, is_json = _body_text(body)
-    how = f"{verification.scheme}:ok"
-    if verification.secret_index:
-        how += ":previous_secret"
-    event = WebhookReceived(
-        webhook_id=hook.webhook_id,
-        delivery_id=delivery_id,
-        dedupe_key=key,
-        run_id=run_id_for(delivery_id),
-        headers=masked_headers,
-        body=text,
-        body_is_json=is_json,
-        verification=how,
-        source=source,
-    )
-    return Decision(stream=delivery_stream(key), event=event)
+_UPDATE_FIELDS = CREATE_FIELDS - {"scheme", "secret"}
 
 
 # --- commands ------------------------------------------------------------------------------------
@@ -229,19 +101,6 @@ class HookEntry:
         if self.previous and self.previous_valid_until and now < self.previous_valid_until:
             out.append(self.previous)
         return out
-
-
-def _num(data: Mapping[str, Any], key: str, default: float) -> float:
-    value = data.get(key)
-    if value is None or value == "":
-        return default
-    try:
-        num = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{key} must be a number, got {value!r}", field=key)
-    if num != num or num in (float("inf"), float("-inf")):
-        raise InvalidInput(f"{key} must be a finite number", field=key)
-    return num
 
 
 class WebhookCommands:
@@ -271,76 +130,13 @@ class WebhookCommands:
     async def _settings_fields(
         self, data: Mapping[str, Any], base: WebhookView | None
     ) -> tuple[dict[str, Any], list[str]]:
-        merged: dict[str, Any] = {}
-        if base is not None:
-            merged = {
-                "name": base.name,
-                "prompt_template": base.prompt_template,
-                "description": base.description,
-                "tools": list(base.spec.tools),
-                "mcp_servers": list(base.spec.mcp_servers),
-                "model": base.spec.model,
-                "timeout_seconds": base.spec.timeout_seconds,
-                "max_turns": base.spec.max_turns,
-                "budget_usd": base.spec.budget_usd,
-                "rate_per_minute": base.rate_per_minute,
-                "burst": base.burst,
-            }
-        merged.update(data)
-        template = merged.get("prompt_template")
-        if not isinstance(template, str):
-            raise InvalidInput("prompt_template is required", field="prompt_template")
-        problems = validate_template(template)
-        if problems:
-            raise InvalidInput("; ".join(problems), field="prompt_template")
-        spec = build_spec(
-            {
-                "name": merged.get("name"),
-                "prompt": template,
-                "tools": merged.get("tools"),
-                "mcp_servers": merged.get("mcp_servers"),
-                "model": merged.get("model"),
-                "timeout_seconds": merged.get("timeout_seconds"),
-                "max_turns": merged.get("max_turns"),
-                "budget_usd": merged.get("budget_usd"),
-            }
-        )
         settings = await self.q.settings()
-        tools, servers, warnings = validate_tools(
-            spec.tools,
-            spec.mcp_servers,
+        return webhook_fields(
+            data,
+            base,
             allowed_builtins=settings.allowed_builtin_tools,
             known_servers=await self.q.known_servers(),
         )
-        rate = _num(merged, "rate_per_minute", 60.0)
-        if not 0 < rate <= MAX_RATE_PER_MINUTE:
-            raise InvalidInput(
-                f"rate_per_minute must be > 0 and at most {MAX_RATE_PER_MINUTE:.0f}",
-                field="rate_per_minute",
-            )
-        burst = _num(merged, "burst", 20)
-        if burst != int(burst) or not 1 <= burst <= MAX_BURST:
-            raise InvalidInput(f"burst must be a whole number 1-{MAX_BURST}", field="burst")
-        description = str(merged.get("description") or "")
-        if len(description) > 2000:
-            raise InvalidInput("description is longer than 2000 characters", field="description")
-        fields = {
-            "name": spec.name,
-            "prompt_template": template,
-            "description": description,
-            "spec": RunSpec(
-                prompt=template,
-                model=spec.model,
-                tools=tools,
-                mcp_servers=servers,
-                timeout_seconds=spec.timeout_seconds,
-                max_turns=spec.max_turns,
-                budget_usd=spec.budget_usd,
-            ),
-            "rate_per_minute": rate,
-            "burst": int(burst),
-        }
-        return fields, warnings
 
     async def _check_name(self, name: str, webhook_id: str | None) -> None:
         for other in await self.q.webhooks():
@@ -374,11 +170,11 @@ class WebhookCommands:
         ``scheme`` is one of url_token (default), standard_webhooks, github, stripe; ``secret``
         may be given (e.g. pasted from GitHub or Stripe), otherwise a fresh one is generated.
         """
-        unknown = set(data) - _CREATE_FIELDS
+        unknown = set(data) - CREATE_FIELDS
         if unknown:
             raise InvalidInput(
                 f"unknown webhook fields {sorted(unknown)}; "
-                f"valid: {', '.join(sorted(_CREATE_FIELDS))}"
+                f"valid: {', '.join(sorted(CREATE_FIELDS))}"
             )
         scheme = data.get("scheme") or "url_token"
         if scheme not in SCHEMES:

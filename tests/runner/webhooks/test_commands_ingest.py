@@ -118,6 +118,7 @@ def test_garbage_never_raises_and_is_never_accepted(
                 assert result.status == 401
                 assert result.body == {"error": "verification_failed"}
                 (rejected,) = await rejections(runner)
-                assert body not in rejected.reason.encode() or not body
+                # The reason is a fixed vocabulary: a short body may occur in it by chance.
+                assert len(body) < 16 or body not in rejected.reason.encode()
 
     anyio.run(check)
