@@ -10,11 +10,13 @@ still alive after ``close_timeout_seconds``), appends ``RunCancelled`` and re-ra
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import os
 import signal
 from collections.abc import Sequence
 from contextlib import suppress
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -213,7 +215,7 @@ class Executor:
             run.dirs,
             model=run.model,
             tools=list(spec.tools),
-            mcp_servers={n: resolved.configs[n] for n in spec.mcp_servers},
+            mcp_servers=_mcp_config(run.dirs, {n: resolved.configs[n] for n in spec.mcp_servers}),
             can_use_tool=gate.can_use_tool,
             pre_tool_use=gate.pre_tool_use,
             stderr=run.on_stderr,
@@ -308,6 +310,24 @@ class Executor:
                     await client.disconnect()
             finally:
                 tg.cancel_scope.cancel()
+
+
+def _mcp_config(dirs: RunDirs, configs: dict[str, Any]) -> dict[str, Any] | Path:
+    """The run's MCP servers as a 0600 file in its private config dir (removed with it).
+
+    A dict would be put on the CLI's command line (``--mcp-config '{...}'``), where ``ps`` shows
+    every local user the credentials in it. In-process SDK servers cannot live in a file, so a
+    set that holds one stays a dict.
+    """
+    if not configs or any(isinstance(c, dict) and c.get("type") == "sdk" for c in configs.values()):
+        return configs
+    path = dirs.config / "mcp.json"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        os.fchmod(fh.fileno(), 0o600)
+        json.dump({"mcpServers": configs}, fh)
+    return path
 
 
 def _target(tool_input: Any) -> str:

@@ -24,6 +24,9 @@ AuthMode = Literal["api_key", "bedrock", "vertex", "claude_login", "none"]
 AUTH_PREFIXES = ("ANTHROPIC_", "CLAUDE_", "AWS_", "GOOGLE_", "CLOUD_ML_", "VERTEX_", "OTEL_")
 """Parent variables with these prefixes never reach the CLI unless given in ``auth_env``."""
 
+SERVICE_PREFIXES = ("RUNNER_",)
+"""The runner's own configuration variables: blanked for the CLI and its MCP servers."""
+
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
 OFFLINE_ENV: dict[str, str] = {
@@ -162,6 +165,9 @@ def build_env(
     parent = os.environ if parent is None else parent
     env = {k: "" for k in parent if k.upper().startswith(AUTH_PREFIXES)}
     env.update({k: "" for k in parent if k.upper() in PROXY_VARS})
+    # The service's own settings (secret key, admin password) are neither the CLI's business nor
+    # that of the MCP servers it starts (they inherit its environment).
+    env.update({k: "" for k in parent if k.upper().startswith(SERVICE_PREFIXES)})
     env.update(settings.auth_env)
     env.update(OFFLINE_ENV)
     env.update(
@@ -181,7 +187,7 @@ def build_options(
     *,
     model: str,
     tools: list[str],
-    mcp_servers: dict[str, Any],
+    mcp_servers: dict[str, Any] | Path,
     can_use_tool: Any,
     pre_tool_use: Any,
     stderr: Callable[[str], None],
