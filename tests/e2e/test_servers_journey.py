@@ -59,6 +59,7 @@ async def test_server_from_code_credential_and_job(tmp_path: Path) -> None:
     result = [o for o in outs if "tool_result" in o]
     assert result and f"sha={digest(token)}" in result[0], outs
     assert "others=[]" in result[0]  # no other server's credential, no RUNNER_* variable
+    assert "parent=[]" in result[0]  # not on the CLI's command line (ps), not in its env
     assert "[redacted]" in result[0]  # the careless echo of the raw token was redacted
     proof = (j.data / "servers" / "poster" / "data" / "last_post.txt").read_text()
     assert proof == f"{digest(token)} hello world"
