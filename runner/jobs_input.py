@@ -63,6 +63,7 @@ def validate_tools(
     *,
     allowed_builtins: Iterable[str],
     known_servers: Mapping[str, bool],
+    server_tools: Mapping[str, tuple[str, ...]] | None = None,
 ) -> tuple[tuple[str, ...], tuple[str, ...], list[str]]:
     """Check tool and server names against what exists; returns (tools, servers, warnings)."""
     warnings: list[str] = []
@@ -89,6 +90,14 @@ def validate_tools(
                 valid = ", ".join(sorted(known_servers)) or "(none registered yet)"
                 raise InvalidInput(
                     f"tool {raw!r} names unknown MCP server {server!r}; valid servers: {valid}",
+                    field="tools",
+                )
+            tool = name[5:].split("__", 1)[1] if "__" in name[5:] else ""
+            offered = (server_tools or {}).get(server)
+            if offered and tool not in offered:
+                raise InvalidInput(
+                    f"server {server!r} has no tool {tool!r}; its tools: "
+                    + ", ".join(f"mcp__{server}__{t}" for t in offered),
                     field="tools",
                 )
             if server not in server_list:

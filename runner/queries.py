@@ -202,6 +202,10 @@ class Queries:
         )
         return [_decode(InvocationView, r[0]) for r in rows]
 
+    async def server_tools(self) -> dict[str, tuple[str, ...]]:
+        """Each server's discovered tool names (empty when not discovered yet)."""
+        return {s.name: tuple(t.name for t in s.tools) for s in await self.servers()}
+
     async def known_servers(self) -> dict[str, bool]:
         rows = await self.store.query("SELECT k, enabled FROM v_servers")
         return {str(r[0]): bool(r[1]) for r in rows}

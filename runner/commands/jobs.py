@@ -29,6 +29,7 @@ class JobCommands:
             spec.mcp_servers,
             allowed_builtins=settings.allowed_builtin_tools,
             known_servers=await self.q.known_servers(),
+            server_tools=await self.q.server_tools(),
         )
         same = await self.q.job_by_name(spec.name)
         if same is not None and same.job_id != job_id:

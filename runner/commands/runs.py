@@ -69,6 +69,7 @@ class RunCommands:
             checked.mcp_servers,
             allowed_builtins=settings.allowed_builtin_tools,
             known_servers=await self.q.known_servers(),
+            server_tools=await self.q.server_tools(),
         )
         spec = RunSpec(
             prompt=prompt,

@@ -136,3 +136,22 @@ async def test_settings_validation(tmp_path: Path) -> None:
             with pytest.raises(CommandError):
                 await runner.settings.change(bad)
         assert (await runner.queries.settings()).max_concurrent_runs == 5
+
+
+async def test_a_tool_the_server_does_not_offer_is_refused_with_its_tools(tmp_path: Path) -> None:
+    from events.servers import ServerCreated, ServerToolsDiscovered, ToolInfo
+
+    async with open_runner(tmp_path) as runner:
+        await runner.store.append(
+            "server-mail",
+            [
+                ServerCreated(name="mail", kind="builtin"),
+                ServerToolsDiscovered(name="mail", tools=(ToolInfo(name="send_email"),)),
+            ],
+            expected="no_stream",
+        )
+        with pytest.raises(InvalidInput) as exc:
+            await runner.jobs.create({**GOOD, "tools": ["mcp__mail__fax"]})
+        assert "mcp__mail__send_email" in exc.value.message and exc.value.field == "tools"
+        job, _ = await runner.jobs.create({**GOOD, "tools": ["mcp__mail__send_email"]})
+        assert job.spec.mcp_servers == ("mail",)
