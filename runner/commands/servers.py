@@ -12,7 +12,6 @@ commands wait for its answer; otherwise commands discover inline.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,82 +39,29 @@ from runner.builtin_servers import BUILTIN_SERVERS
 from runner.commands.credentials import CredentialCommands, CredentialInfo, server_stream
 from runner.errors import Conflict, InvalidInput, NotFound
 from runner.queries import Queries
-from runner.servers.code import analyse_code
 from runner.servers.discovery import DISCOVERY_TIMEOUT, discover_tools
-from runner.servers.errors import InvalidServerCode, ServerError
-from runner.servers.external import ExternalServer, import_mcp_json, import_plugin, parse_config
+from runner.servers.errors import ServerError
+from runner.servers.external import ExternalServer, import_mcp_json, import_plugin
+from runner.servers.input import (
+    AUTO_DESCRIPTION,
+    CREATE_FIELDS,
+    MAX_DESCRIPTION,
+    UPDATE_FIELDS,
+    ServerStatus,
+    analyse_input,
+    declared_env,
+    description_text,
+    external_input,
+    keep_sensitivity,
+    sensitivity_overrides,
+    server_name,
+    server_status,
+)
 from runner.servers.invoke import INVOKE_TIMEOUT, invoke_tool
 from runner.servers.launch import Launch, MissingCredentials, missing_credentials, server_launch
 from runner.servers.materialize import code_path, remove_server, sync_servers, write_server
-from runner.servers.names import validate_name
 
 __all__ = ["ServerCommands", "ServerStatus", "server_status"]
-
-MAX_DESCRIPTION = 2000
-AUTO_DESCRIPTION = "(read by the server code)"
-_CREATE_FIELDS = frozenset(
-    {"name", "code", "description", "env", "sensitivity", "enabled", "config", "kind"}
-)
-_UPDATE_FIELDS = frozenset({"code", "description", "env", "sensitivity", "config"})
-
-ServerStatus = str
-"""``disabled``, ``needs_credentials``, ``fails_to_start``, ``starting`` or ``ready``."""
-
-
-def server_status(srv: ServerView, missing: Sequence[str]) -> ServerStatus:
-    """One word for the dashboard: what stands between this server and a job using it."""
-    if not srv.enabled:
-        return "disabled"
-    if missing:
-        return "needs_credentials"
-    if srv.start_error:
-        return "fails_to_start"
-    if not srv.tools:
-        return "starting"
-    return "ready"
-
-
-def _declared(raw: object) -> tuple[EnvVarSpec, ...]:
-    if raw is None or raw == "":
-        return ()
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError as exc:
-            raise InvalidInput(f"env must be a JSON list: {exc}", field="env") from None
-    if not isinstance(raw, list):
-        raise InvalidInput("env must be a list of {name, description, required, sensitive}")
-    out = []
-    for item in raw:
-        if isinstance(item, str):
-            item = {"name": item}
-        try:
-            out.append(msgspec.convert(item, EnvVarSpec))
-        except msgspec.ValidationError as exc:
-            raise InvalidInput(f"env entry {item!r}: {exc}", field="env") from None
-    return tuple(out)
-
-
-def _sensitivity(raw: object) -> dict[str, bool] | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, bool) for k, v in raw.items()
-    ):
-        raise InvalidInput("sensitivity must map variable names to true/false", field="sensitivity")
-    return dict(raw)
-
-
-def _description(raw: object) -> str:
-    if raw is None:
-        return ""
-    if not isinstance(raw, str):
-        raise InvalidInput("description must be a string", field="description")
-    if len(raw) > MAX_DESCRIPTION:
-        raise InvalidInput(
-            f"description is longer than {MAX_DESCRIPTION} characters", field="description"
-        )
-    return raw
 
 
 class ServerCommands:
@@ -211,30 +157,30 @@ class ServerCommands:
         ``env`` or ``url``/``headers``), ``description``, ``env`` (declared variables),
         ``sensitivity`` (variable -> bool overrides), ``enabled`` (default true).
         """
-        unknown = set(data) - _CREATE_FIELDS
+        unknown = set(data) - CREATE_FIELDS
         if unknown:
             raise InvalidInput(
                 f"unknown server fields {sorted(unknown)}; "
-                f"valid: {', '.join(sorted(_CREATE_FIELDS))}"
+                f"valid: {', '.join(sorted(CREATE_FIELDS))}"
             )
-        name = self._name(data.get("name"))
-        description = _description(data.get("description"))
+        name = server_name(data.get("name"))
+        description = description_text(data.get("description"))
         has_code = data.get("code") is not None
         has_config = data.get("config") is not None
         if has_code == has_config:
             raise InvalidInput("give either code (a Python server) or config (an external one)")
         if data.get("kind") not in (None, "dynamic" if has_code else "external"):
             raise InvalidInput("kind must be 'dynamic' with code or 'external' with config")
-        declared = _declared(data.get("env"))
-        sens = _sensitivity(data.get("sensitivity"))
+        declared = declared_env(data.get("env"))
+        sens = sensitivity_overrides(data.get("sensitivity"))
         secrets: Mapping[str, str] = {}
         if has_code:
-            code, env = self._analyse(data["code"], declared, sens)
+            code, env = analyse_input(data["code"], declared, sens)
             event = ServerCreated(
                 name=name, kind="dynamic", description=description, code=code, env=env
             )
         else:
-            ext = self._external(name, data["config"], description, declared, sens)
+            ext = external_input(name, data["config"], description, declared, sens)
             secrets = ext.secrets
             event = ServerCreated(
                 name=name, kind="external", description=description, config=ext.config, env=ext.env
@@ -267,11 +213,11 @@ class ServerCommands:
         given before are kept unless ``env``/``sensitivity`` replace them.
         """
         srv = await self.q.server(name)
-        unknown = set(data) - _UPDATE_FIELDS
+        unknown = set(data) - UPDATE_FIELDS
         if unknown:
             raise InvalidInput(
                 f"unknown server fields {sorted(unknown)}; "
-                f"valid: {', '.join(sorted(_UPDATE_FIELDS))}"
+                f"valid: {', '.join(sorted(UPDATE_FIELDS))}"
             )
         if not data:
             raise InvalidInput("nothing to update: give code, config, description or env")
@@ -280,27 +226,27 @@ class ServerCommands:
                 f"{name!r} is a built-in server: it can be enabled or disabled, not edited"
             )
         description = (
-            srv.description if "description" not in data else _description(data["description"])
+            srv.description if "description" not in data else description_text(data["description"])
         )
         previous = {e.name: e for e in srv.env}
         declared = (
-            _declared(data["env"])
+            declared_env(data["env"])
             if data.get("env") is not None
             else tuple(e for e in srv.env if AUTO_DESCRIPTION not in e.description)
         )
-        sens = _sensitivity(data.get("sensitivity"))
+        sens = sensitivity_overrides(data.get("sensitivity"))
         if srv.kind == "dynamic":
             if "config" in data:
                 raise InvalidInput("a Python server has code, not config", field="config")
             source = data.get("code", srv.code)
-            code, env = self._analyse(source, declared, sens)
-            env = self._keep_sensitivity(env, previous, sens, declared)
+            code, env = analyse_input(source, declared, sens)
+            env = keep_sensitivity(env, previous, sens, declared)
             event = ServerUpdated(name=name, description=description, code=code, env=env)
         else:
             if "code" in data:
                 raise InvalidInput("an external server has config, not code", field="code")
             raw = data.get("config", srv.config)
-            ext = self._external(name, raw, description, declared, sens, check_name=False)
+            ext = external_input(name, raw, description, declared, sens, check_name=False)
             if ext.secrets:
                 raise InvalidInput(
                     "the config holds literal secrets ("
@@ -308,7 +254,7 @@ class ServerCommands:
                     + "); use ${VAR} placeholders and set the values as credentials",
                     field="config",
                 )
-            env = self._keep_sensitivity(ext.env, previous, sens, declared)
+            env = keep_sensitivity(ext.env, previous, sens, declared)
             event = ServerUpdated(name=name, description=description, config=ext.config, env=env)
         version = await self.store.stream_version(server_stream(name))
         if expected_version is not None and expected_version != version:
@@ -516,7 +462,7 @@ class ServerCommands:
             event = ServerCreated(
                 name=ext.name,
                 kind="external",
-                description=_description(ext.description[:MAX_DESCRIPTION]),
+                description=description_text(ext.description[:MAX_DESCRIPTION]),
                 config=ext.config,
                 env=ext.env,
             )
@@ -532,77 +478,6 @@ class ServerCommands:
         return {"created": created, "errors": errors}
 
     # -- helpers -----------------------------------------------------------------------------
-
-    def _name(self, raw: object) -> str:
-        try:
-            return validate_name(raw)
-        except ServerError as exc:
-            raise InvalidInput(str(exc), field="name") from None
-
-    def _analyse(
-        self, code: object, declared: Sequence[EnvVarSpec], sens: Mapping[str, bool] | None
-    ) -> tuple[str, tuple[EnvVarSpec, ...]]:
-        if not isinstance(code, str | bytes):
-            raise InvalidInput("code must be a string", field="code")
-        try:
-            return analyse_code(code, declared, sens)
-        except InvalidServerCode as exc:
-            field = "sensitivity" if "unknown environment variable" in str(exc) else "code"
-            if "environment variable" in str(exc) and field == "code":
-                field = "env"
-            raise InvalidInput(str(exc), field=field) from None
-
-    def _external(
-        self,
-        name: str,
-        raw: object,
-        description: str,
-        declared: Sequence[EnvVarSpec],
-        sens: Mapping[str, bool] | None,
-        *,
-        check_name: bool = True,
-    ) -> ExternalServer:
-        try:
-            ext = parse_config(name, raw, description=description)
-        except ServerError as exc:
-            raise InvalidInput(str(exc), field="config") from None
-        specs = {e.name: e for e in ext.env}
-        for spec in declared:
-            if spec.name not in specs:
-                raise InvalidInput(
-                    f"env names {spec.name!r}, which the config does not use as ${{{spec.name}}}",
-                    field="env",
-                )
-            specs[spec.name] = spec
-        for var, flag in (sens or {}).items():
-            if var not in specs:
-                raise InvalidInput(f"unknown environment variable(s): {var}", field="sensitivity")
-            specs[var] = msgspec.structs.replace(specs[var], sensitive=flag)
-        return ExternalServer(
-            name=ext.name,
-            config=ext.config,
-            env=tuple(specs[k] for k in sorted(specs)),
-            description=description,
-            source_name=ext.source_name,
-            secrets=ext.secrets,
-        )
-
-    @staticmethod
-    def _keep_sensitivity(
-        env: Sequence[EnvVarSpec],
-        previous: Mapping[str, EnvVarSpec],
-        sens: Mapping[str, bool] | None,
-        declared: Sequence[EnvVarSpec],
-    ) -> tuple[EnvVarSpec, ...]:
-        """Carry a previous sensitivity override over to a re-detected variable."""
-        explicit = set(sens or {}) | {d.name for d in declared}
-        out = []
-        for spec in env:
-            old = previous.get(spec.name)
-            if old is not None and spec.name not in explicit and old.sensitive != spec.sensitive:
-                spec = msgspec.structs.replace(spec, sensitive=old.sensitive)
-            out.append(spec)
-        return tuple(out)
 
     async def _append_new(self, name: str, events: list[Any], actor: str) -> None:
         """Append a new server's first events; a name in use (or reserved) is a Conflict."""
@@ -654,9 +529,3 @@ class ServerCommands:
             return  # the materializer re-discovers on every credential change
         if srv.start_error is not None or (srv.kind == "external" and not srv.tools):
             await self.discover(name)
-
-
-def require_known(known: Mapping[str, bool], name: str) -> None:
-    """NotFound unless ``name`` is a registered server."""
-    if name not in known:
-        raise NotFound(f"no MCP server named {name!r}")
