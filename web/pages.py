@@ -9,22 +9,20 @@ from urllib.parse import urlencode, urlsplit
 
 import msgspec
 from quart import Blueprint, Response, abort, redirect, render_template, request, session, url_for
-from werkzeug.datastructures import MultiDict
 
 from projections.settings import BUILTIN_TOOLS
 from runner.errors import CommandError, InvalidInput
-from runner.jobs_input import build_spec, validate_tools
 from runner.queries import RunFilter
 from runner.settings import validate_changes
 from web.api import RUN_STATES, TRIGGERS, run_filter
 from web.auth import AnyResponse, client_address, csrf_token, password_version
 from web.context import web
+from web.job_form import field_errors, form_context, job_form_data, values_of
 from web.render import block_html, cost_chart
 from web.views import event_json, schedule
 
 pages = Blueprint("pages", __name__)
 STREAM_RE = re.compile(r"^[a-z]+-[A-Za-z0-9_.:-]{1,100}$|^(settings|service)$")
-NUM_FIELDS = ("timeout_seconds", "max_turns", "budget_usd", "catch_up_window_seconds")
 
 
 def _us(d: dt.datetime) -> int:
@@ -153,91 +151,14 @@ async def jobs() -> str:
     return await render_template("jobs.html", rows=rows, total=page.total)
 
 
-def _job_form_data(form: MultiDict[str, str]) -> dict[str, Any]:
-    tools = [t for t in form.getlist("tools") if t]
-    tools += [t.strip() for t in form.get("extra_tools", "").replace("\n", ",").split(",")]
-    data: dict[str, Any] = {
-        "name": form.get("name", ""),
-        "prompt": form.get("prompt", ""),
-        "cron": form.get("cron", "").strip() or None,
-        "timezone": form.get("timezone", "").strip() or "UTC",
-        "model": form.get("model", "").strip() or None,
-        "tools": [t for t in tools if t],
-        "mcp_servers": [s for s in form.getlist("mcp_servers") if s],
-        "overlap": form.get("overlap") or "skip",
-        "catch_up": form.get("catch_up") or "skip",
-        "enabled": form.get("enabled") == "on",
-        "retry": {
-            "max_attempts": form.get("retry_max_attempts") or 1,
-            "backoff_seconds": form.get("retry_backoff_seconds") or 30,
-        },
-    }
-    for key in NUM_FIELDS:
-        data[key] = form.get(key, "").strip() or None
-    if data["catch_up_window_seconds"] is None:
-        data["catch_up_window_seconds"] = 3600
-    return data
-
-
-_FALLBACK: dict[str, Any] = {
-    "name": "x", "prompt": "x", "cron": None, "timezone": "UTC", "model": None, "tools": [],
-    "mcp_servers": [], "timeout_seconds": None, "max_turns": None, "budget_usd": None,
-    "overlap": "skip", "catch_up": "skip", "catch_up_window_seconds": 3600, "retry": {},
-}  # fmt: skip
-
-
-async def field_errors(data: dict[str, Any]) -> dict[str, str]:
-    """Every invalid field of a job form at once (the commands stop at the first one)."""
-    q = web().runner.queries
-    settings = await q.settings()
-    known = await q.known_servers()
-    errors: dict[str, str] = {}
-    probe = dict(data)
-    for _ in range(len(_FALLBACK) + 1):
-        try:
-            spec = build_spec(probe)
-            validate_tools(
-                spec.tools,
-                spec.mcp_servers,
-                allowed_builtins=settings.allowed_builtin_tools,
-                known_servers=known,
-            )
-            return errors
-        except InvalidInput as exc:
-            key = exc.field or "form"
-            if key in errors or key not in _FALLBACK:
-                errors.setdefault(key, exc.message)
-                return errors
-            errors[key] = exc.message
-            probe[key] = _FALLBACK[key]
-    return errors
-
-
-async def _form_context(values: dict[str, Any]) -> dict[str, Any]:
-    q = web().runner.queries
-    settings = await q.settings()
-    return {
-        "v": values,
-        "builtin_tools": [t for t in BUILTIN_TOOLS if t in settings.allowed_builtin_tools],
-        "servers": await q.servers(),
-        "settings": settings,
-    }
-
-
-def _values_of(spec: Any) -> dict[str, Any]:
-    v: dict[str, Any] = msgspec.to_builtins(spec)
-    v["extra_tools"] = ", ".join(t for t in v.get("tools", []) if t.startswith("mcp__"))
-    return v
-
-
 @pages.route("/jobs/new", methods=["GET", "POST"])
 async def job_new() -> AnyResponse | tuple[str, int] | str:
     w = web()
     if request.method != "POST":
-        ctx = await _form_context({"timezone": "UTC", "enabled": True, "tools": []})
+        ctx = await form_context({"timezone": "UTC", "enabled": True, "tools": []})
         return await render_template("job_form.html", job=None, errors={}, **ctx)
     form = await request.form
-    data = _job_form_data(form)
+    data = job_form_data(form)
     values = {**data, "extra_tools": form.get("extra_tools", "")}
     errors = await field_errors(data)
     try:
@@ -245,7 +166,7 @@ async def job_new() -> AnyResponse | tuple[str, int] | str:
             raise InvalidInput(next(iter(errors.values())))
         job, _ = await w.runner.jobs.create(data, actor="admin")
     except CommandError as exc:
-        ctx = await _form_context(values)
+        ctx = await form_context(values)
         errors = errors or {exc.field or "form": exc.message}
         return await render_template("job_form.html", job=None, errors=errors, **ctx), exc.status
     return redirect(url_for("pages.job", job_id=job.job_id))
@@ -265,10 +186,10 @@ async def job_edit(job_id: str) -> AnyResponse | tuple[str, int] | str:
     w = web()
     j = await w.runner.queries.job(job_id)
     if request.method != "POST":
-        ctx = await _form_context(_values_of(j.spec))
+        ctx = await form_context(values_of(j.spec))
         return await render_template("job_form.html", job=j, errors={}, **ctx)
     form = await request.form
-    data = _job_form_data(form)
+    data = job_form_data(form)
     data["retry"] = {**msgspec.to_builtins(j.spec.retry), **data["retry"]}  # keep unshown fields
     try:
         version = int(form.get("version", ""))
@@ -280,7 +201,7 @@ async def job_edit(job_id: str) -> AnyResponse | tuple[str, int] | str:
             raise InvalidInput(next(iter(errors.values())))
         await w.runner.jobs.update(job_id, data, actor="admin", expected_version=version)
     except CommandError as exc:
-        ctx = await _form_context({**data, "extra_tools": form.get("extra_tools", "")})
+        ctx = await form_context({**data, "extra_tools": form.get("extra_tools", "")})
         errors = errors or {exc.field or "form": exc.message}
         return await render_template("job_form.html", job=j, errors=errors, **ctx), exc.status
     return redirect(url_for("pages.job", job_id=job_id))
@@ -377,10 +298,10 @@ async def run_cancel(run_id: str) -> AnyResponse:
 async def quick() -> AnyResponse | tuple[str, int] | str:
     w = web()
     if request.method != "POST":
-        ctx = await _form_context({"tools": []})
+        ctx = await form_context({"tools": []})
         return await render_template("quick.html", errors={}, **ctx)
     form = await request.form
-    data = _job_form_data(form)
+    data = job_form_data(form)
     errors = await field_errors({**data, "name": "quick run", "cron": None, "timezone": "UTC"})
     try:
         if errors:
@@ -395,7 +316,7 @@ async def quick() -> AnyResponse | tuple[str, int] | str:
             actor="admin",
         )
     except CommandError as exc:
-        ctx = await _form_context({**data, "extra_tools": form.get("extra_tools", "")})
+        ctx = await form_context({**data, "extra_tools": form.get("extra_tools", "")})
         errors = errors or {exc.field or "form": exc.message}
         return await render_template("quick.html", errors=errors, **ctx), exc.status
     return redirect(url_for("pages.run", run_id=r.run_id))
