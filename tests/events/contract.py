@@ -9,10 +9,7 @@ empty; set ``durable = False`` on the subclass when a closed store forgets its l
 
 from __future__ import annotations
 
-import contextlib
 import random
-from collections.abc import AsyncIterator, Sequence
-from typing import Any, Protocol
 
 import anyio
 import anyio.lowlevel
@@ -27,89 +24,26 @@ from events import (
     AppendRequest,
     AppendResult,
     ConcurrencyError,
-    EventStore,
     ExpectedVersion,
-    Recorded,
     StoreError,
-    Subscription,
 )
-from events.system import ServiceStopped
+from tests.events.contract_subscriptions import SubscriptionContract
+from tests.events.contract_support import (
+    Model,
+    OpenStore,
+    append_ops,
+    appended,
+    assert_log_well_formed,
+    collect,
+    ev,
+    read_all,
+    tags,
+)
 
 pytestmark = pytest.mark.anyio
 
 
-class OpenStore(Protocol):
-    def __call__(
-        self, name: str = "main"
-    ) -> contextlib.AbstractAsyncContextManager[EventStore]: ...
-
-
-def ev(tag: str, instance: str = "test") -> ServiceStopped:
-    """A small event whose ``reason`` carries ``tag`` so tests can tell events apart."""
-    return ServiceStopped(instance=instance, reason=tag)
-
-
-def tags(records: Sequence[Recorded]) -> list[str]:
-    out = []
-    for r in records:
-        assert isinstance(r.event, ServiceStopped)
-        out.append(r.event.reason)
-    return out
-
-
-async def read_all(store: EventStore, **kw: Any) -> list[Recorded]:
-    return [r async for r in store.read_all(**kw)]
-
-
-async def collect(sub: Subscription, until: int, limit_s: float = 30.0) -> list[Recorded]:
-    """Records from ``sub`` until one reaches position ``until`` (fails after ``limit_s``)."""
-    seen: list[Recorded] = []
-    with anyio.fail_after(limit_s):
-        async for rec in sub:
-            seen.append(rec)
-            if rec.position >= until:
-                break
-    return seen
-
-
-def assert_log_well_formed(log: Sequence[Recorded]) -> None:
-    """Positions 1..N without gaps; every stream's versions 0..n-1 in position order."""
-    assert [r.position for r in log] == list(range(1, len(log) + 1))
-    versions: dict[str, int] = {}
-    for r in log:
-        assert r.version == versions.get(r.stream, -1) + 1, (r.stream, r.version)
-        versions[r.stream] = r.version
-
-
-class Model:
-    """The in-memory reference: a list of (stream, tag) with optimistic concurrency."""
-
-    def __init__(self) -> None:
-        self.log: list[tuple[str, str]] = []
-        self.versions: dict[str, int] = {}
-
-    def allows(self, stream: str, expected: ExpectedVersion) -> bool:
-        current = self.versions.get(stream, -1)
-        if expected == ANY:
-            return True
-        if expected == NO_STREAM:
-            return current == -1
-        if expected == EXISTS:
-            return current >= 0
-        return expected == current
-
-    def append(self, stream: str, items: Sequence[str]) -> None:
-        self.log.extend((stream, t) for t in items)
-        self.versions[stream] = self.versions.get(stream, -1) + len(items)
-
-
-_expected = st.one_of(
-    st.sampled_from([ANY, NO_STREAM, EXISTS]), st.integers(min_value=-1, max_value=4)
-)
-_ops = st.lists(st.tuples(st.integers(0, 3), _expected, st.integers(1, 3)), min_size=1, max_size=25)
-
-
-class EventStoreContract:
+class EventStoreContract(SubscriptionContract):
     """Behaviour shared by every ``EventStore``. Needs the ``open_store`` fixture."""
 
     durable = True
@@ -117,13 +51,6 @@ class EventStoreContract:
     @pytest.fixture
     def open_store(self) -> OpenStore:
         raise NotImplementedError("provide an open_store fixture")
-
-    def lagging_subscribe(self, store: EventStore, from_position: int) -> Subscription:
-        """A subscription whose live buffer holds only a couple of events."""
-        return store.subscribe(from_position=from_position)
-
-    def assert_lagged(self, sub: Subscription) -> None:
-        """Check that ``lagging_subscribe``'s subscription really was cut off at least once."""
 
     # -- appending and reading --------------------------------------------------------------
 
@@ -215,7 +142,7 @@ class EventStoreContract:
             (2, 5, False),
         ],
     )
-    async def test_expected_version(
+    async def testexpected_versions_version(
         self, open_store: OpenStore, prior: int, expected: ExpectedVersion, ok: bool
     ) -> None:
         async with open_store() as store:
@@ -358,127 +285,6 @@ class EventStoreContract:
                 got = [tags([log[p - 1]])[0] for p in positions]
                 assert got == units[unit]
 
-    # -- read_all ---------------------------------------------------------------------------
-
-    async def test_read_all_positions(self, open_store: OpenStore) -> None:
-        async with open_store() as store:
-            for i in range(2500):  # several pages
-                if i % 500 == 0:
-                    await store.append_atomic(
-                        [
-                            AppendRequest(
-                                stream=f"s{i}", events=tuple(ev(str(i + j)) for j in range(500))
-                            )
-                        ]
-                    )
-            assert await store.head() == 2500
-            everything = await read_all(store)
-            assert [r.position for r in everything] == list(range(1, 2501))
-            assert tags(everything) == [str(i) for i in range(2500)]
-            part = await read_all(store, from_position=1200)
-            assert [r.position for r in part] == list(range(1201, 2501))
-            window = await read_all(store, from_position=10, to_position=1010)
-            assert [r.position for r in window] == list(range(11, 1011))
-            assert await read_all(store, from_position=2500) == []
-            assert await read_all(store, from_position=5, to_position=5) == []
-
-    # -- subscriptions ----------------------------------------------------------------------
-
-    async def test_subscription_catch_up_then_live_under_load(self, open_store: OpenStore) -> None:
-        async with open_store() as store:
-            for i in range(40):
-                await store.append_atomic(
-                    [AppendRequest(stream=f"pre-{i}", events=tuple(ev("pre") for _ in range(50)))]
-                )
-            writers, per_writer = 20, 60
-            total = 2000 + writers * per_writer
-            seen: dict[str, list[int]] = {}
-            started = anyio.Event()
-
-            async def writer(w: int) -> None:
-                for k in range(per_writer):
-                    await store.append(f"live-{w}", [ev(f"{w}.{k}")], expected=k - 1)
-                    if k == 5:
-                        started.set()
-                    if k % 10 == 0:
-                        await anyio.lowlevel.checkpoint()
-
-            async def subscriber(name: str, from_position: int) -> None:
-                async with store.subscribe(from_position=from_position) as sub:
-                    recs = await collect(sub, total)
-                seen[name] = [r.position for r in recs]
-
-            async with anyio.create_task_group() as tg:
-                for w in range(writers):
-                    tg.start_soon(writer, w)
-                await started.wait()  # subscribe while the writers are running
-                tg.start_soon(subscriber, "from-0", 0)
-                tg.start_soon(subscriber, "from-1500", 1500)
-                await anyio.sleep(0.01)
-                tg.start_soon(subscriber, "late", 0)
-            assert seen["from-0"] == list(range(1, total + 1))
-            assert seen["late"] == list(range(1, total + 1))
-            assert seen["from-1500"] == list(range(1501, total + 1))
-            # and the events are the stored ones
-            async with store.subscribe(from_position=total - 3) as sub:
-                tail = await collect(sub, total)
-            assert tail == (await read_all(store))[-3:]
-
-    async def test_subscription_then_live_only(self, open_store: OpenStore) -> None:
-        async with open_store() as store:
-            await store.append("s", [ev("old")])
-            async with store.subscribe(from_position=await store.head()) as sub:
-
-                async def later() -> None:
-                    await anyio.sleep(0.02)
-                    await store.append("s", [ev("new")])
-
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(later)
-                    recs = await collect(sub, 2)
-            assert tags(recs) == ["new"]
-            assert sub.position == 2
-
-    async def test_lagging_subscriber_sees_every_event(self, open_store: OpenStore) -> None:
-        async with open_store() as store:
-            total = 1500
-            sub = self.lagging_subscribe(store, 0)
-            got: list[int] = []
-
-            async def writer(w: int) -> None:
-                for k in range(total // 10):
-                    await store.append(f"w{w}", [ev(f"{w}.{k}")])
-
-            async def slow_reader() -> None:
-                with anyio.fail_after(60):
-                    async for rec in sub:
-                        got.append(rec.position)
-                        if len(got) % 50 == 0:
-                            await anyio.sleep(0.005)  # fall behind on purpose
-                        if rec.position >= total:
-                            break
-
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(slow_reader)
-                await anyio.lowlevel.checkpoint()
-                for w in range(10):
-                    tg.start_soon(writer, w)
-            await sub.aclose()
-            assert got == list(range(1, total + 1))
-            self.assert_lagged(sub)
-
-    async def test_subscription_closes_with_the_store(self, open_store: OpenStore) -> None:
-        got: list[Recorded] = []
-        async with open_store() as store:
-            await store.append("s", [ev("a")])
-            sub = store.subscribe()
-            got.append(await sub.__anext__())
-        # After the store closed the subscription ends instead of hanging.
-        with anyio.fail_after(5):
-            rest = [r async for r in _drain(sub)]
-        assert [r.position for r in got] == [1]
-        assert rest == []
-
     # -- a property: the log equals a simple model ------------------------------------------
 
     @settings(
@@ -486,7 +292,7 @@ class EventStoreContract:
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
-    @given(ops=_ops, concurrent=st.booleans())
+    @given(ops=append_ops, concurrent=st.booleans())
     def test_log_matches_model(
         self, open_store: OpenStore, ops: list[tuple[int, ExpectedVersion, int]], concurrent: bool
     ) -> None:
@@ -530,7 +336,7 @@ class EventStoreContract:
                     for i, (s, exp, n) in enumerate(ops):
                         allowed = model.allows(f"s{s}", exp)
                         await run(i)
-                        assert _ok(results[i]) == allowed, (i, ops[i], results[i])
+                        assert appended(results[i]) == allowed, (i, ops[i], results[i])
                         if allowed:
                             model.append(f"s{s}", [f"{i}.{k}" for k in range(n)])
                 log = await read_all(store)
@@ -540,15 +346,6 @@ class EventStoreContract:
                     assert await store.stream_version(name) == v
 
         anyio.run(scenario)
-
-
-def _ok(result: object) -> bool:
-    return isinstance(result, AppendResult)
-
-
-async def _drain(sub: Subscription) -> AsyncIterator[Recorded]:
-    async for rec in sub:
-        yield rec
 
 
 __all__ = ["EventStoreContract", "Model", "OpenStore", "collect", "ev", "read_all", "tags"]

@@ -14,7 +14,7 @@ from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from events import ANY, NO_STREAM, AppendRequest, ConcurrencyError, SQLiteEventStore
-from tests.events.contract import assert_log_well_formed, collect, ev, read_all, tags
+from tests.events.contract_support import assert_log_well_formed, collect, ev, read_all, tags
 from tests.events.sqlite_helpers import verify_chain
 
 pytestmark = pytest.mark.anyio

@@ -12,7 +12,8 @@ import pytest
 
 from events import EventStore, Recorded, SQLiteEventStore, Subscription
 from events.subscription import CatchUpSubscription
-from tests.events.contract import EventStoreContract, OpenStore, assert_log_well_formed, ev, tags
+from tests.events.contract import EventStoreContract
+from tests.events.contract_support import OpenStore, assert_log_well_formed, ev, tags
 from tests.events.sqlite_helpers import verify_chain
 
 pytestmark = pytest.mark.anyio
