@@ -12,7 +12,7 @@ commands wait for its answer; otherwise commands discover inline.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +37,15 @@ from events.sqlite_store import SQLiteEventStore
 from projections import ServerView
 from runner.builtin_servers import BUILTIN_SERVERS
 from runner.commands.credentials import CredentialCommands, CredentialInfo, server_stream
+from runner.commands.server_imports import ServerImports
 from runner.errors import Conflict, InvalidInput, NotFound
 from runner.queries import Queries
+from runner.servers.describe import public_server
 from runner.servers.discovery import DISCOVERY_TIMEOUT, discover_tools
 from runner.servers.errors import ServerError
-from runner.servers.external import ExternalServer, import_mcp_json, import_plugin
 from runner.servers.input import (
     AUTO_DESCRIPTION,
     CREATE_FIELDS,
-    MAX_DESCRIPTION,
     UPDATE_FIELDS,
     ServerStatus,
     analyse_input,
@@ -59,12 +59,12 @@ from runner.servers.input import (
 )
 from runner.servers.invoke import INVOKE_TIMEOUT, invoke_tool
 from runner.servers.launch import Launch, MissingCredentials, missing_credentials, server_launch
-from runner.servers.materialize import code_path, remove_server, sync_servers, write_server
+from runner.servers.materialize import remove_server, server_files, write_server
 
 __all__ = ["ServerCommands", "ServerStatus", "server_status"]
 
 
-class ServerCommands:
+class ServerCommands(ServerImports):
     """Commands on tool servers; ``credentials`` holds the credential commands."""
 
     def __init__(
@@ -85,28 +85,14 @@ class ServerCommands:
 
     def files(self) -> ServerFiles:
         """The file operations the materializer actor applies (``<data_dir>/servers``)."""
-        root = self.data_dir
-
-        def write(name: str, code: str) -> None:
-            try:
-                if code_path(root, name).read_text(encoding="utf-8") == code:
-                    return
-            except (FileNotFoundError, UnicodeDecodeError):
-                pass
-            write_server(root, name, code)
-
-        return ServerFiles(
-            sync=lambda servers: sync_servers(root, servers),
-            write=write,
-            remove=lambda name: remove_server(root, name),
-        )
+        return server_files(self.data_dir)
 
     # -- reads -------------------------------------------------------------------------------
 
     async def describe(self, name: str, *, code: bool = False) -> dict[str, Any]:
         """A server as the API, CLI and dashboard show it: status, tools, masked credentials."""
         srv = await self.q.server(name)
-        out = self.public(srv, await self.credential_info(srv), code=code)
+        out = public_server(srv, await self.credential_info(srv), data_dir=self.data_dir, code=code)
         out["recent_invocations"] = [
             msgspec.to_builtins(i) for i in await self.q.tool_invocations(name, limit=10)
         ]
@@ -116,35 +102,10 @@ class ServerCommands:
         return self.credentials.describe(srv, await self.q.credentials(srv.name))
 
     async def describe_all(self) -> list[dict[str, Any]]:
-        return [self.public(s, await self.credential_info(s)) for s in await self.q.servers()]
-
-    def public(
-        self, srv: ServerView, creds: Sequence[CredentialInfo], *, code: bool = False
-    ) -> dict[str, Any]:
-        missing = [c.name for c in creds if c.required and not c.configured]
-        out: dict[str, Any] = {
-            "name": srv.name,
-            "kind": srv.kind,
-            "description": srv.description,
-            "enabled": srv.enabled,
-            "status": server_status(srv, missing),
-            "start_error": srv.start_error,
-            "tools": [
-                {"name": t.name, "id": f"mcp__{srv.name}__{t.name}", "description": t.description}
-                for t in srv.tools
-            ],
-            "credentials": [msgspec.to_builtins(c) for c in creds],
-            "missing_credentials": missing,
-            "invocations": srv.invocations,
-            "created_at_us": srv.created_at_us,
-            "updated_at_us": srv.updated_at_us,
-        }
-        if srv.kind == "external":
-            out["config"] = srv.config  # placeholders only: literal secrets were lifted out
-        if code and srv.kind == "dynamic":
-            out["code"] = srv.code
-            out["file"] = str(code_path(self.data_dir, srv.name))
-        return out
+        return [
+            public_server(s, await self.credential_info(s), data_dir=self.data_dir)
+            for s in await self.q.servers()
+        ]
 
     # -- create / update / delete ------------------------------------------------------------
 
@@ -427,57 +388,6 @@ class ServerCommands:
         )
         out: dict[str, Any] = msgspec.to_builtins(result)
         return out
-
-    # -- import ------------------------------------------------------------------------------
-
-    async def import_mcp_json(
-        self, source: Path | str | Mapping[str, Any], *, actor: str = "user"
-    ) -> dict[str, Any]:
-        """Register every server of a ``.mcp.json`` (path or parsed content)."""
-        try:
-            found = import_mcp_json(source)
-        except ServerError as exc:
-            raise InvalidInput(str(exc), field="file") from None
-        return await self._import(found.servers, list(found.errors), actor)
-
-    async def import_plugin(
-        self, folder: Path | str, *, prefix: str = "", actor: str = "user"
-    ) -> dict[str, Any]:
-        """Register the MCP servers of a Claude Code plugin folder."""
-        try:
-            found = import_plugin(folder, prefix=prefix)
-        except ServerError as exc:
-            raise InvalidInput(str(exc), field="folder") from None
-        return await self._import(found.servers, list(found.errors), actor)
-
-    async def _import(
-        self, servers: Sequence[ExternalServer], errors: list[str], actor: str
-    ) -> dict[str, Any]:
-        created: list[str] = []
-        known = await self.q.known_servers()
-        for ext in servers:
-            if ext.name in known:
-                errors.append(f"{ext.source_name}: a server named {ext.name!r} already exists")
-                continue
-            event = ServerCreated(
-                name=ext.name,
-                kind="external",
-                description=description_text(ext.description[:MAX_DESCRIPTION]),
-                config=ext.config,
-                env=ext.env,
-            )
-            extra = await self.credentials_events(ext.name, ext.secrets, ext.env)
-            try:
-                await self._append_new(ext.name, [event, *extra], actor)
-            except Conflict as exc:
-                errors.append(f"{ext.source_name}: {exc.message}")
-                continue
-            created.append(ext.name)
-        for name in created:
-            await self._after_change(name, True)
-        return {"created": created, "errors": errors}
-
-    # -- helpers -----------------------------------------------------------------------------
 
     async def _append_new(self, name: str, events: list[Any], actor: str) -> None:
         """Append a new server's first events; a name in use (or reserved) is a Conflict."""

@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from actors.materializer import ServerFiles
 from runner.servers.names import validate_name
 
 SERVERS_DIR = "servers"
@@ -108,3 +109,21 @@ def sync_servers(data_dir: Path, servers: Mapping[str, str]) -> None:
             shutil.rmtree(entry, ignore_errors=True)
         else:
             entry.unlink(missing_ok=True)
+
+
+def server_files(root: Path) -> ServerFiles:
+    """The file operations the materializer actor applies under ``root/servers``."""
+
+    def write(name: str, code: str) -> None:
+        try:
+            if code_path(root, name).read_text(encoding="utf-8") == code:
+                return  # unchanged: keep the file (and its mtime)
+        except (FileNotFoundError, UnicodeDecodeError):
+            pass
+        write_server(root, name, code)
+
+    return ServerFiles(
+        sync=lambda servers: sync_servers(root, servers),
+        write=write,
+        remove=lambda name: remove_server(root, name),
+    )
