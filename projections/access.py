@@ -129,59 +129,37 @@ def _handle(view: View, rec: Recorded) -> Iterable[Change]:
             if code is not None:
                 yield (OAUTH_CODES.name, ev.code_hash, msgspec.structs.replace(code, redeemed=True))
         case OAuthTokensIssued():
-            common: dict[str, Any] = {
-                "client_id": ev.client_id,
-                "scopes": ev.scopes,
-                "subject": ev.subject,
-                "resource": ev.resource,
-            }
-            yield (
-                OAUTH_TOKENS.name,
-                ev.access_hash,
-                OAuthTokenView(
-                    token_hash=ev.access_hash,
-                    kind="access",
-                    expires_at=ev.access_expires_at,
-                    pair=ev.refresh_hash,
-                    **common,
-                ),
-            )
+            issued: list[tuple[str, str, float | None, str | None]] = [
+                ("access", ev.access_hash, ev.access_expires_at, ev.refresh_hash)
+            ]
             if ev.refresh_hash:
-                yield (
-                    OAUTH_TOKENS.name,
-                    ev.refresh_hash,
-                    OAuthTokenView(
-                        token_hash=ev.refresh_hash,
-                        kind="refresh",
-                        expires_at=ev.refresh_expires_at,
-                        pair=ev.access_hash,
-                        **common,
-                    ),
+                issued.append(("refresh", ev.refresh_hash, ev.refresh_expires_at, ev.access_hash))
+            for kind, token_hash, expires_at, pair in issued:
+                row = OAuthTokenView(
+                    token_hash=token_hash,
+                    kind=kind,
+                    client_id=ev.client_id,
+                    scopes=ev.scopes,
+                    subject=ev.subject,
+                    resource=ev.resource,
+                    expires_at=expires_at,
+                    pair=pair,
                 )
+                yield (OAUTH_TOKENS.name, token_hash, row)
             if ev.replaces_refresh_hash:
-                old: OAuthTokenView | None = view.get(OAUTH_TOKENS.name, ev.replaces_refresh_hash)
-                if old is not None:
-                    yield (
-                        OAUTH_TOKENS.name,
-                        old.token_hash,
-                        msgspec.structs.replace(old, revoked=True),
-                    )
+                yield from _revoke(view, ev.replaces_refresh_hash)
         case OAuthTokenRevoked():
             tokv: OAuthTokenView | None = view.get(OAUTH_TOKENS.name, ev.token_hash)
-            if tokv is not None:
-                yield (
-                    OAUTH_TOKENS.name,
-                    tokv.token_hash,
-                    msgspec.structs.replace(tokv, revoked=True),
-                )
-                if tokv.pair:
-                    pair: OAuthTokenView | None = view.get(OAUTH_TOKENS.name, tokv.pair)
-                    if pair is not None:
-                        yield (
-                            OAUTH_TOKENS.name,
-                            pair.token_hash,
-                            msgspec.structs.replace(pair, revoked=True),
-                        )
+            yield from _revoke(view, ev.token_hash)
+            if tokv is not None and tokv.pair:
+                yield from _revoke(view, tokv.pair)
+
+
+def _revoke(view: View, token_hash: str) -> Iterable[Change]:
+    """Mark a stored token revoked (nothing when it is unknown)."""
+    token: OAuthTokenView | None = view.get(OAUTH_TOKENS.name, token_hash)
+    if token is not None:
+        yield (OAUTH_TOKENS.name, token_hash, msgspec.structs.replace(token, revoked=True))
 
 
 access_projection = simple_projection(
