@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 
 import psycopg
+import pytest
 
 
 def pg_bindir() -> str | None:
@@ -96,3 +97,20 @@ class Databases:
             for name in self._made:
                 conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         self._made.clear()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """One throwaway cluster for the session (import this fixture into a test module)."""
+    if pg_bindir() is None:
+        pytest.skip("PostgreSQL is not installed (make test installs it)")
+    with throwaway_postgres() as url:
+        yield url
+
+
+@pytest.fixture
+def databases(pg_server: str) -> Iterator[Databases]:
+    """Fresh empty databases on the session's cluster, dropped after the test."""
+    dbs = Databases(pg_server)
+    yield dbs
+    dbs.drop_all()

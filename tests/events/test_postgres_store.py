@@ -7,7 +7,7 @@ PostgreSQL is not installed (``make test`` installs it).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import anyio
 import psycopg
@@ -20,25 +20,14 @@ from events.postgres_store import PostgresEventStore
 from events.subscription import CatchUpSubscription
 from tests.events.contract import EventStoreContract
 from tests.events.contract_support import OpenStore, assert_log_well_formed, collect, ev, tags
-from tests.postgres_cluster import Databases, pg_bindir, throwaway_postgres
+from tests.postgres_cluster import Databases, databases, pg_bindir, pg_server
+
+__all__ = ["databases", "pg_server"]  # fixtures
 
 pytestmark = [
     pytest.mark.anyio,
     pytest.mark.skipif(pg_bindir() is None, reason="PostgreSQL is not installed"),
 ]
-
-
-@pytest.fixture(scope="module")
-def pg_server() -> Iterator[str]:
-    with throwaway_postgres() as url:
-        yield url
-
-
-@pytest.fixture
-def databases(pg_server: str) -> Iterator[Databases]:
-    dbs = Databases(pg_server)
-    yield dbs
-    dbs.drop_all()
 
 
 def verify_pg_chain(url: str) -> int:
