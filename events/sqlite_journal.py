@@ -72,7 +72,15 @@ def _is_busy(exc: BaseException) -> bool:
 
 
 class Journal:
-    """Synchronous core of the writer. Not thread-safe: one batch at a time."""
+    """Synchronous core of the writer. Not thread-safe: one batch at a time.
+
+    The SQL differs per backend only in the statements below and the write-lock hooks, so a
+    backend's journal subclasses this one (``events.postgres_journal``).
+    """
+
+    SQL_MAX_VERSION = "SELECT max(version) FROM events WHERE stream = ?"
+    SQL_SINCE = f"SELECT {EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position"
+    SQL_INSERT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)"
 
     def __init__(self, conn: sqlite3.Connection, projector: Projector) -> None:
         self.conn = conn
@@ -97,19 +105,14 @@ class Journal:
             return staged[stream]
         v = self._versions.get(stream)
         if v is None:
-            row = self.conn.execute(
-                "SELECT max(version) FROM events WHERE stream = ?", (stream,)
-            ).fetchone()
+            row = self.conn.execute(self.SQL_MAX_VERSION, (stream,)).fetchone()
             v = -1 if row[0] is None else int(row[0])
             self._versions[stream] = v
         return v
 
     def _absorb_foreign(self) -> list[Recorded]:
         """Fold events that other processes committed since our last batch."""
-        rows = self.conn.execute(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position",
-            (self.head,),
-        ).fetchall()
+        rows = self.conn.execute(self.SQL_SINCE, (self.head,)).fetchall()
         if not rows:
             return []
         records = [decode_row(r) for r in rows]
@@ -126,7 +129,7 @@ class Journal:
             return self._commit(batch)
         except Exception as exc:
             # Waiting longer for the lock would not help any one unit: fail the batch.
-            if len(batch) == 1 or _is_busy(exc):
+            if len(batch) == 1 or self._is_busy(exc):
                 raise
         # Something failed below the version checks (e.g. a projection bug raising any
         # exception, or a constraint in a view table): isolate the culprit, commit the rest.
@@ -141,9 +144,23 @@ class Journal:
                 outcomes.append(exc)
         return outcomes, records
 
+    def _is_busy(self, exc: BaseException) -> bool:
+        """The write lock could not be had in time (not a fault of any one unit)."""
+        return _is_busy(exc)
+
+    def _begin_write(self) -> None:
+        """Start the batch's transaction holding the log's write lock."""
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def _insert(self, rows: list[tuple[int, str, int, str, bytes, bytes, int, str]]) -> None:
+        self.conn.executemany(self.SQL_INSERT, rows)
+
+    def _before_commit(self, head: int) -> None:
+        """Last statement of a batch that wrote rows (a backend may announce ``head`` here)."""
+
     def _commit(self, batch: Sequence[Sequence[AppendRequest]]) -> BatchResult:
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        self._begin_write()
         head, head_hash = self.head, self.head_hash
         try:
             foreign = self._absorb_foreign()
@@ -230,10 +247,9 @@ class Journal:
                     )
                 outcomes.append(results)
             if rows:
-                conn.executemany(
-                    f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", rows
-                )
+                self._insert(rows)
                 self.projector.apply(conn, records, write=True)
+                self._before_commit(position)
             conn.execute("COMMIT")
         except BaseException:
             try:

@@ -1,17 +1,15 @@
 """``EventStore`` on one SQLite file: WAL, group commit, projections in the same transaction.
 
 Readers use aiosqlite. The journal (the writer) runs each batch as one call on a worker thread,
-so a whole group commit costs one thread hop rather than one per statement. Appenders join the
-open batch and all wait on its single event (no per-append event or channel: with hundreds of
-concurrent appenders that overhead was a quarter of the throughput). Other processes on the
+so a whole group commit costs one thread hop rather than one per statement. Other processes on the
 same file are noticed through ``PRAGMA data_version`` and their events published here too.
+The group commit itself lives in ``events.group_commit``.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,45 +19,26 @@ import aiosqlite
 import anyio
 from anyio.abc import TaskGroup
 
-from events.bus import Bus
 from events.codec import decode_row
-from events.envelope import AppendRequest, AppendResult, Recorded
+from events.envelope import AppendRequest, Recorded
 from events.errors import StoreClosedError, StoreError
-from events.sqlite_journal import Journal, NullProjector, Outcome, Projector
+from events.group_commit import GroupCommitStore
+from events.sqlite_journal import BatchResult, Journal, NullProjector, Projector
 from events.sqlite_schema import EVENT_COLUMNS, connect, ensure_schema
-from events.store import EventStore, Subscription
+from events.store import Subscription
 from events.subscription import CatchUpSubscription
 
-MAX_BATCH_UNITS = 2000
 PAGE = 1000
 
 
-class _Batch:
-    """Units that commit in one transaction; their appenders all wait on one event."""
-
-    __slots__ = ("done", "outcomes", "units")
-
-    def __init__(self) -> None:
-        self.units: list[Sequence[AppendRequest]] = []
-        self.outcomes: list[Outcome] = []
-        self.done = anyio.Event()
-
-
-class SQLiteEventStore(EventStore):
+class SQLiteEventStore(GroupCommitStore):
     """The embedded event store. Open it with ``async with SQLiteEventStore.open(path)``."""
 
     def __init__(self, path: Path, projector: Projector, tail_interval: float) -> None:
+        super().__init__()
         self.path = path
         self.projector = projector
-        self.bus = Bus()
         self._tail_interval = tail_interval
-        self._last_published = 0
-        self._closed = False
-        self._limiter = anyio.CapacityLimiter(1)
-        # Batches waiting for the writer, oldest first; appenders join the newest one.
-        self._queue: deque[_Batch] = deque()
-        self._open_batch: _Batch | None = None
-        self._wake = anyio.Event()
         self._journal: Journal
         self._reader: aiosqlite.Connection
         self._tailer: aiosqlite.Connection
@@ -121,14 +100,7 @@ class SQLiteEventStore(EventStore):
         tg.start_soon(self._tail_loop)
 
     async def _shutdown(self) -> None:
-        self._closed = True
-        self.bus.close()
-        self._open_batch = None
-        while self._queue:
-            batch = self._queue.popleft()
-            error = StoreClosedError("the event store closed before this append ran")
-            batch.outcomes = [error] * len(batch.units)
-            batch.done.set()
+        self._fail_waiting()
         with anyio.CancelScope(shield=True):
             await self._reader.close()
             await self._tailer.close()
@@ -137,49 +109,8 @@ class SQLiteEventStore(EventStore):
 
     # -- writing ---------------------------------------------------------------------------
 
-    async def append_atomic(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
-        if self._closed:
-            raise StoreClosedError("the event store is closed")
-        batch = self._open_batch
-        if batch is None or len(batch.units) >= MAX_BATCH_UNITS:
-            batch = self._open_batch = _Batch()
-            self._queue.append(batch)
-            self._wake.set()
-        index = len(batch.units)
-        batch.units.append(tuple(requests))
-        await batch.done.wait()
-        outcome = batch.outcomes[index]
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
-
-    async def _write_loop(self) -> None:
-        while True:
-            if not self._queue:
-                self._wake = anyio.Event()
-                await self._wake.wait()
-                continue
-            batch = self._queue.popleft()
-            if batch is self._open_batch:
-                self._open_batch = None
-            try:
-                with anyio.CancelScope(shield=True):
-                    outcomes, records = await anyio.to_thread.run_sync(
-                        self._journal.commit_batch, batch.units, limiter=self._limiter
-                    )
-            except Exception as exc:
-                batch.outcomes = [exc] * len(batch.units)
-                batch.done.set()
-                continue
-            self._publish(records)
-            batch.outcomes = outcomes
-            batch.done.set()
-
-    def _publish(self, records: Sequence[Recorded]) -> None:
-        fresh = [r for r in records if r.position > self._last_published]
-        if fresh:
-            self._last_published = fresh[-1].position
-            self.bus.publish(fresh)
+    def _commit_batch(self, units: Sequence[Sequence[AppendRequest]]) -> BatchResult:
+        return self._journal.commit_batch(units)
 
     async def _tail_loop(self) -> None:
         seen: int | None = None

@@ -16,6 +16,9 @@ class Table(msgspec.Struct, frozen=True, kw_only=True):
     ``columns`` are extra SQL columns (name, SQL type) filled by ``extract`` for filtering,
     sorting and aggregation; ``indexes`` are column lists to index. Tables with ``memory``
     are also held in memory so folds can read them; others (high-volume, append-only) are not.
+    A table with ``keep`` holds in memory only the rows ``keep`` accepts (loaded with the SQL
+    condition ``keep_sql``), so memory follows live work rather than history; a fold asking for
+    another key reads it through from the view table (``Folder.loader``).
     """
 
     name: str
@@ -24,6 +27,8 @@ class Table(msgspec.Struct, frozen=True, kw_only=True):
     extract: Callable[[Any], tuple[Any, ...]] | None = None
     indexes: tuple[str, ...] = ()
     memory: bool = True
+    keep: Callable[[Any], bool] | None = None
+    keep_sql: str | None = None
 
 
 Change = tuple[str, str, Any | None]

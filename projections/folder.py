@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from events.envelope import Recorded
@@ -16,6 +16,11 @@ class Folder:
 
     ``apply`` stages changes in an overlay and returns them; ``commit`` makes the overlay
     permanent, ``rollback`` forgets it (the journal calls these around its transaction).
+
+    Bounded tables (``Table.keep``): once a ``loader`` is installed (the projector does, with
+    the transaction's connection), committed rows that ``keep`` refuses leave memory and ``get``
+    reads them back through the loader. The fold's result is the same either way, because the
+    loader returns exactly the row that was written. Without a loader nothing is evicted.
     """
 
     def __init__(self, projections: Sequence[Projection]) -> None:
@@ -28,6 +33,11 @@ class Folder:
             name: {} for name, t in self.tables.items() if t.memory
         }
         self._overlay: dict[tuple[str, str], Any] = {}
+        self._keep: dict[str, Callable[[Any], bool]] = {
+            name: t.keep for name, t in self.tables.items() if t.memory and t.keep is not None
+        }
+        #: Reads one committed row of a bounded table: ``loader(table, key)``.
+        self.loader: Callable[[str, str], Any | None] | None = None
         self._memory = frozenset(self._base)
         self._routes: dict[str, tuple[Handler, ...]] = {}
         for p in self.projections:
@@ -38,10 +48,15 @@ class Folder:
     def get(self, table: str, key: str) -> Any | None:
         row = self._overlay.get((table, key), None)
         if row is None:
-            return self._base[table].get(key)
+            row = self._base[table].get(key)
+            if row is None and self.loader is not None and table in self._keep:
+                return self.loader(table, key)
+            return row
         return None if row is _DELETED else row
 
     def keys(self, table: str) -> Iterable[str]:
+        if table in self._keep:
+            raise ValueError(f"{table} is bounded in memory: its keys are not all here")
         keys = set(self._base[table])
         for (t, k), row in self._overlay.items():
             if t == table:
@@ -72,11 +87,16 @@ class Folder:
 
     def commit(self) -> None:
         base = self._base
+        keep = self._keep if self.loader is not None else {}
         for (table, key), row in self._overlay.items():
             if row is _DELETED:
                 base[table].pop(key, None)
             else:
-                base[table][key] = row
+                accept = keep.get(table)
+                if accept is None or accept(row):
+                    base[table][key] = row
+                else:
+                    base[table].pop(key, None)
         self._overlay.clear()
 
     def rollback(self) -> None:

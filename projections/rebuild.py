@@ -7,7 +7,7 @@ never silently repaired.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +55,15 @@ def iter_rows(conn: sqlite3.Connection) -> Iterator[tuple[Any, ...]]:
 
 def verify_chain(conn: sqlite3.Connection) -> AuditReport:
     """Recompute every hash; report gaps, broken links, version gaps, undecodable rows."""
+    return verify_rows(iter_rows(conn))
+
+
+def verify_rows(rows: Iterable[tuple[Any, ...]]) -> AuditReport:
+    """``verify_chain`` over stored rows from any backend, in position order."""
     report = AuditReport()
     prev_hash, expected_pos = GENESIS_HASH, 1
     versions: dict[str, int] = {}
-    for row in iter_rows(conn):
+    for row in rows:
         position, stream, version, type_, data, meta, recorded_at, stored = row
         report.events += 1
         if position != expected_pos:

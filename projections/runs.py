@@ -98,6 +98,9 @@ RUNS = Table(
         "webhook_id, requested_at",
         "finished_at",
     ),
+    # Finished runs live in the view table only: memory follows live work, not history.
+    keep=lambda r: r.state in ACTIVE_STATES,
+    keep_sql="state IN ('requested', 'claimed', 'running')",
 )
 
 RESULT_PREVIEW = 4000

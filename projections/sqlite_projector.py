@@ -42,6 +42,16 @@ class SQLiteProjector:
     def __init__(self, projections: Sequence[Projection]) -> None:
         self.folder = Folder(projections)
         self._upserts = {name: _upsert_sql(t) for name, t in self.folder.tables.items()}
+        self._decoders = {
+            name: msgspec.json.Decoder(t.row_type) for name, t in self.folder.tables.items()
+        }
+        self._conn: sqlite3.Connection | None = None
+
+    def _load_one(self, table: str, key: str) -> Any | None:
+        """A committed row of a bounded table, read in the journal's own transaction."""
+        assert self._conn is not None
+        row = self._conn.execute(f"SELECT doc FROM {table} WHERE k = ?", (key,)).fetchone()
+        return None if row is None else self._decoders[table].decode(row[0])
 
     def setup(self, conn: sqlite3.Connection) -> None:
         conn.execute(TRACKING_DDL)
@@ -53,11 +63,15 @@ class SQLiteProjector:
         for t in self.folder.tables.values():
             if not t.memory:
                 continue
-            decoder = msgspec.json.Decoder(t.row_type)
-            rows = conn.execute(f"SELECT k, doc FROM {t.name}")
+            decoder = self._decoders[t.name]
+            where = f" WHERE {t.keep_sql}" if t.keep_sql else ""
+            rows = conn.execute(f"SELECT k, doc FROM {t.name}{where}")
             self.folder.load_rows(t.name, ((k, decoder.decode(doc)) for k, doc in rows))
+        self._conn = conn
+        self.folder.loader = self._load_one
 
     def apply(self, conn: sqlite3.Connection, records: Sequence[Recorded], *, write: bool) -> None:
+        self._conn = conn
         pending: dict[tuple[str, str], tuple[Any, int]] = {}
         for rec in records:
             for change in self.folder.apply(rec):

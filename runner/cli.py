@@ -15,6 +15,7 @@ from events.errors import SchemaVersionError, StoreError
 from runner.app import Runner
 from runner.cli_jobs import add_job_commands
 from runner.cli_log import add_log_commands
+from runner.cli_migrate import add_migrate_command
 from runner.cli_servers import add_server_commands
 from runner.cli_webhooks import add_webhook_commands
 from runner.config import load_config
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_job_commands(sub)
     add_log_commands(sub)
+    add_migrate_command(sub)
     add_server_commands(sub)
     add_webhook_commands(sub)
     for _name, ep in sorted(_plugins().items()):

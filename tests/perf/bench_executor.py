@@ -33,6 +33,7 @@ from actors.executor_options import (
 from events import SQLiteEventStore
 from events.runs import RunSpec, RunSucceeded
 from tests.fakes.anthropic_api import FakeAnthropicAPI, Text
+from tests.perf import Row
 
 PROMPT = "say ok [[script:bench]]"
 
@@ -89,7 +90,7 @@ async def _executor(ex: Executor, store: SQLiteEventStore, run_id: str) -> float
     return elapsed
 
 
-async def main(runs: int, noop: int) -> None:
+async def measure(runs: int, noop: int) -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp, FakeAnthropicAPI() as api:
         api.script("bench", [Text("ok")] * (10 * runs))
         settings = ExecutorSettings(
@@ -115,6 +116,15 @@ async def main(runs: int, noop: int) -> None:
                 med, mean = statistics.median(xs) * 1000, statistics.mean(xs) * 1000
                 print(f"    {name:9} median {med:7.1f} ms  mean {mean:7.1f} ms")
             print(f"    overhead ratio (median) {mx / md:.3f}  (target <= 1.10)")
+            rows = [
+                Row(
+                    "executor",
+                    "run vs bare SDK (median)",
+                    f"{mx / md:.3f}x",
+                    "≤ 1.10",
+                    mx / md <= 1.10,
+                )
+            ]
 
             nex = Executor(store, settings, client_factory=noop_client_factory)
             t0 = time.perf_counter()
@@ -124,6 +134,15 @@ async def main(runs: int, noop: int) -> None:
                 )
             per = (time.perf_counter() - t0) / max(noop, 1)
             print(f"    executor alone (no-op client, {noop} runs): {per * 1000:.2f} ms/run")
+            rows.append(
+                Row("executor", "executor alone (no-op client)", f"{per * 1000:.2f} ms/run")
+            )
+            return rows
+
+
+def main(runs: int = 10, noop: int = 200) -> list[Row]:
+    """Entry point of ``python -m tests.perf`` (defaults) and of this module's command line."""
+    return anyio.run(measure, runs, noop)
 
 
 if __name__ == "__main__":
@@ -131,4 +150,4 @@ if __name__ == "__main__":
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--noop", type=int, default=200)
     a = p.parse_args()
-    anyio.run(main, a.runs, a.noop)
+    main(a.runs, a.noop)

@@ -1,0 +1,212 @@
+"""``EventStore`` on PostgreSQL: several nodes append to and tail one log.
+
+Same guarantees as the SQLite store: ``UNIQUE(stream, version)`` optimistic concurrency, the hash
+chain, projections in the append's transaction, group commit, a gap-free global order. How the
+order stays gap-free under concurrent writers on several nodes: see ``events.postgres_journal``
+(one writer at a time per database, positions assigned under the lock). Other nodes' commits
+arrive by ``LISTEN`` (a wake-up only; the table is the feed), with a slow poll as a safety net
+and a catch-up after every reconnect.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import psycopg
+from anyio.abc import TaskGroup
+
+from events.codec import decode_row
+from events.envelope import AppendRequest, Recorded
+from events.errors import StoreClosedError, StoreError
+from events.group_commit import GroupCommitStore
+from events.postgres_journal import PostgresJournal
+from events.postgres_schema import CHANNEL, EVENT_COLUMNS, StoreUnavailableError, connect_async
+from events.sqlite_journal import BatchResult, NullProjector, Projector
+from events.store import Subscription
+from events.subscription import CatchUpSubscription
+
+PAGE = 1000
+#: Without a notification, look at the table anyway this often (a lost wake-up costs this much).
+POLL_FALLBACK_S = 2.0
+
+
+class PostgresEventStore(GroupCommitStore):
+    """Open with ``async with PostgresEventStore.open("postgresql://…")``."""
+
+    def __init__(self, url: str, projector: Projector) -> None:
+        super().__init__()
+        self.url = url
+        self.projector = projector
+        self.instance = f"{os.getpid()}"
+        self._journal: PostgresJournal
+        self._reader: psycopg.AsyncConnection[Any]
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls, url: str, *, projector: Projector | None = None
+    ) -> AsyncIterator[PostgresEventStore]:
+        """Connect (creating the tables if needed) and run the writer and the tailer.
+
+        An unreachable, misconfigured or too old server raises ``StoreUnavailableError`` with
+        the reason, within the connect timeout: never a hang.
+        """
+        store = cls(url, projector or NullProjector())
+        await store._start()
+        try:
+            async with anyio.create_task_group() as tg:
+                store._spawn(tg)
+                try:
+                    yield store
+                finally:
+                    store._closed = True
+                    tg.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
+        finally:
+            await store._shutdown()
+
+    async def _start(self) -> None:
+        self._journal = await anyio.to_thread.run_sync(
+            PostgresJournal, self.url, self.projector, limiter=self._limiter
+        )
+        self._last_published = self._journal.head
+        try:
+            self._reader = await connect_async(self.url)
+        except BaseException:
+            self._journal.pg.close()
+            raise
+
+    def _spawn(self, tg: TaskGroup) -> None:
+        tg.start_soon(self._write_loop)
+        tg.start_soon(self._tail_loop)
+
+    async def _shutdown(self) -> None:
+        self._fail_waiting()
+        with anyio.CancelScope(shield=True):
+            await self._reader.close()
+            await anyio.to_thread.run_sync(self._journal.pg.close, limiter=self._limiter)
+
+    def _commit_batch(self, units: Sequence[Sequence[AppendRequest]]) -> BatchResult:
+        return self._journal.commit_batch(units)
+
+    # -- tailing other nodes ---------------------------------------------------------------
+
+    async def _tail_loop(self) -> None:
+        while True:
+            try:
+                listener = await connect_async(self.url)
+            except StoreError:
+                await anyio.sleep(POLL_FALLBACK_S)
+                continue
+            try:
+                await listener.execute(f"LISTEN {CHANNEL}")
+                await self._catch_up(listener)  # whatever committed while we were not listening
+                while True:
+                    async for _note in listener.notifies(timeout=POLL_FALLBACK_S, stop_after=1):
+                        pass
+                    await self._catch_up(listener)
+            except psycopg.OperationalError:
+                await anyio.sleep(0.2)  # the session broke: reconnect and catch up
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await listener.close()
+
+    async def _catch_up(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        try:
+            while True:
+                page = await self._read_page_with(conn, self._last_published, PAGE)
+                self._publish(page)
+                if len(page) < PAGE:
+                    return
+        except StoreError:
+            # A row this code cannot read: send every subscriber back to storage, where it
+            # meets the typed error itself (as the SQLite tailer does).
+            self.bus.cut_all()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError("the event store is closed")
+
+    async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """Run a read on the reader session, reconnecting once if the server dropped it."""
+        self._check_open()
+        for attempt in (1, 2):
+            try:
+                if self._reader.closed:
+                    self._reader = await connect_async(self.url)
+                cur = await self._reader.execute(sql, params)
+                return await cur.fetchall()
+            except psycopg.OperationalError as exc:
+                if attempt == 2 or not self._reader.closed:
+                    raise StoreUnavailableError(
+                        f"reading the PostgreSQL log failed: {' '.join(str(exc).split())}"
+                    ) from None
+        raise AssertionError("unreachable")
+
+    async def _read_page_with(
+        self,
+        conn: psycopg.AsyncConnection[Any] | None,
+        after: int,
+        limit: int,
+        upto: int | None = None,
+    ) -> list[Recorded]:
+        if upto is None:
+            sql = (
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE position > %s ORDER BY position LIMIT %s"
+            )
+            params: tuple[int, ...] = (after, limit)
+        else:
+            sql = (
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE position > %s AND position <= %s "
+                "ORDER BY position LIMIT %s"
+            )
+            params = (after, upto, limit)
+        if conn is None:
+            rows = await self._fetch(sql, params)
+        else:
+            cur = await conn.execute(sql, params)
+            rows = await cur.fetchall()
+        return [decode_row(tuple(r)) for r in rows]
+
+    async def _read_page(self, after: int, limit: int) -> list[Recorded]:
+        return await self._read_page_with(None, after, limit)
+
+    async def read_stream(self, stream: str, *, from_version: int = 0) -> list[Recorded]:
+        rows = await self._fetch(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE stream = %s AND version >= %s "
+            "ORDER BY version",
+            (stream, from_version),
+        )
+        return [decode_row(tuple(r)) for r in rows]
+
+    async def read_all(
+        self, *, from_position: int = 0, to_position: int | None = None
+    ) -> AsyncIterator[Recorded]:
+        after = from_position
+        while True:
+            page = await self._read_page_with(None, after, PAGE, to_position)
+            for rec in page:
+                yield rec
+            if len(page) < PAGE:
+                return
+            after = page[-1].position
+
+    async def stream_version(self, stream: str) -> int:
+        rows = await self._fetch("SELECT max(version) FROM events WHERE stream = %s", (stream,))
+        return -1 if not rows or rows[0][0] is None else int(rows[0][0])
+
+    async def head(self) -> int:
+        rows = await self._fetch("SELECT max(position) FROM events", ())
+        return 0 if not rows or rows[0][0] is None else int(rows[0][0])
+
+    def subscribe(self, *, from_position: int = 0) -> Subscription:
+        return CatchUpSubscription(self.bus, self._read_page, from_position, page=PAGE)
