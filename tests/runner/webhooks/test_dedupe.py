@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from events.webhooks import VerificationScheme
 from runner.webhooks.dedupe import (
     MAX_ID_LENGTH,
     DeliveryId,
@@ -87,12 +88,13 @@ def test_long_and_odd_ids_are_hashed_and_absurd_ones_refused() -> None:
     assert odd is not None and dedupe_key("wh1", odd) == dedupe_key("wh1", odd)
     edge = "y" * MAX_ID_LENGTH
     assert provider_delivery_id({"X-GitHub-Delivery": edge}, b"", "github") is not None
-    for headers, body, scheme in (
+    cases: list[tuple[dict[str, str], bytes, VerificationScheme]] = [
         ({"webhook-id": "x" * (MAX_ID_LENGTH + 1)}, b"", "standard_webhooks"),
         ({"X-GitHub-Delivery": "g" * 5000}, b"", "github"),
         ({"Idempotency-Key": "k" * 2000}, b"", "url_token"),
         ({}, json.dumps({"id": "evt_" + "e" * 2000}).encode(), "stripe"),
-    ):
+    ]
+    for headers, body, scheme in cases:
         with pytest.raises(DeliveryIdRefused) as err:
             provider_delivery_id(headers, body, scheme)
         assert str(MAX_ID_LENGTH) in str(err.value)
