@@ -278,13 +278,21 @@ def add_server_commands(sub: Any) -> None:
     p = csub.add_parser("set", help="set a credential (value from stdin or a hidden prompt)")
     p.add_argument("server")
     p.add_argument("variable")
-    p.add_argument("--sensitive", choices=["true", "false"], help="override the sensitivity")
+    p.add_argument(
+        "--sensitive",
+        choices=["true", "false"],
+        help="true marks the value secret; a variable the server declares sensitive stays "
+        "sensitive (false is refused). Sensitive values are never shown again; values the "
+        "server declares non-sensitive are shown by 'credentials list'",
+    )
     p.set_defaults(handler=_cred_set)
     p = csub.add_parser("delete", help="delete a stored credential")
     p.add_argument("server")
     p.add_argument("variable")
     p.set_defaults(handler=_cred_delete)
-    p = csub.add_parser("list", help="a server's variables, masked")
+    p = csub.add_parser(
+        "list", help="a server's variables (sensitive values masked; declared non-sensitive shown)"
+    )
     p.add_argument("server")
     p.set_defaults(handler=_cred_list)
 

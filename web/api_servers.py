@@ -1,8 +1,9 @@
 """JSON API for MCP tool servers and their credentials under ``/api/v1/servers``.
 
-Credential values go in (``PUT``) and never come out: every answer shows a masked form (at most
-the last 4 characters of a sensitive value). Authentication and CSRF are the app's
-``before_request`` guard.
+Credential values go in (``PUT``). A value comes out again only for a variable the server
+declares non-sensitive (and that was stored so); every sensitive value is masked (at most its last
+4 characters). ``sensitive: false`` for a declared-sensitive variable is refused (400).
+Authentication and CSRF are the app's ``before_request`` guard.
 
     GET    /api/v1/servers                                     list (status, tools, credentials)
     POST   /api/v1/servers                                     create {name, code | config, ...}

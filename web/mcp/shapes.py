@@ -97,7 +97,9 @@ class CredentialOut(Open):
     sensitive: bool = True
     configured: bool = False
     masked: str | None = Field(
-        default=None, description="'****' + at most 4 characters for secrets, never the value"
+        default=None,
+        description="for a sensitive variable '****' + at most its last 4 characters, never "
+        "the value; for one the server declares non-sensitive, the value itself",
     )
 
 

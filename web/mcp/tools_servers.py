@@ -1,8 +1,8 @@
 """Tool-server and credential tools: user-built (dynamic), external and built-in (fixed) servers.
 
-Everything goes through ``runner.servers`` / ``runner.credentials``. Credential values are
-never returned: only whether each is set, and a mask (``****`` + at most 4 characters) for
-sensitive ones.
+Everything goes through ``runner.servers`` / ``runner.credentials``. Sensitive credential
+values are never returned, only whether each is set and a mask (``****`` + at most 4
+characters); a value is returned only where the server declares the variable non-sensitive.
 """
 
 from __future__ import annotations
@@ -255,12 +255,26 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
     async def set_server_credential(
         server_name: ServerName,
         var_name: Variable,
-        value: Annotated[str, Field(description="the value; stored encrypted, never shown again")],
+        value: Annotated[
+            str,
+            Field(
+                description="the value; stored encrypted. Shown again only if the server "
+                "declares the variable non-sensitive; a sensitive value never is"
+            ),
+        ],
         sensitive: Annotated[
-            bool | None, Field(description="override whether the value is a secret")
+            bool | None,
+            Field(
+                description="true marks the value secret even if declared non-sensitive; "
+                "false is refused for a variable the server declares sensitive"
+            ),
         ] = None,
     ) -> CredentialsOut:
-        """Set one credential of a server (encrypted at rest, given only to that server)."""
+        """Set one credential of a server (encrypted at rest, given only to that server's
+        process). Whether it is shown again is the server's declaration: sensitive variables
+        (see list_required_credentials) are never shown again, at most '****' and their last 4
+        characters; variables declared non-sensitive are shown in clear by
+        get_server_credentials."""
         await servers.set_credential(
             server_name, var_name, value, sensitive=sensitive, actor=actor()
         )
@@ -268,7 +282,8 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
 
     @mcp.tool(annotations=READ)
     async def get_server_credentials(server_name: ServerName) -> CredentialsOut:
-        """Which credentials a server needs and which are set (secrets masked, never shown)."""
+        """Which credentials a server needs and which are set. Sensitive values are masked
+        (never shown); values of variables the server declares non-sensitive are shown."""
         return await credentials(server_name)
 
     @mcp.tool(annotations=READ)
