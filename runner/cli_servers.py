@@ -133,7 +133,7 @@ async def _disable(r: Runner, a: argparse.Namespace) -> int:
 
 
 async def _delete(r: Runner, a: argparse.Namespace) -> int:
-    await r.servers.delete(a.name, actor="cli")
+    await r.servers.delete(a.name, actor="cli", cascade=a.cascade)
     _print({"deleted": a.name})
     return 0
 
@@ -267,6 +267,13 @@ def add_server_commands(sub: Any) -> None:
         p = ssub.add_parser(action, help=text)
         p.add_argument("name")
         p.set_defaults(handler=handler)
+        if action == "delete":
+            p.add_argument(
+                "--cascade",
+                action="store_true",
+                help="also remove the server and its tools from the jobs and webhooks using it "
+                "(without it, deleting a server in use is refused with their names)",
+            )
     p = ssub.add_parser("invoke", help="call one tool once: mcp__<server>__<tool>")
     p.add_argument("tool")
     p.add_argument("--arguments", help="JSON object of arguments")

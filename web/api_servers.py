@@ -10,7 +10,7 @@ Authentication and CSRF are the app's ``before_request`` guard.
     POST   /api/v1/servers/import                              {mcp_json: {...}} | {plugin_path}
     GET    /api/v1/servers/<name>[?code=1]                     one
     PATCH  /api/v1/servers/<name>                              update {code | config, ...}
-    DELETE /api/v1/servers/<name>
+    DELETE /api/v1/servers/<name>[?cascade=true]                 refused (409) while used
     POST   /api/v1/servers/<name>/enable | /disable | /discover
     GET    /api/v1/servers/<name>/credentials
     PUT    /api/v1/servers/<name>/credentials/<variable>       {value, sensitive?}
@@ -110,7 +110,8 @@ async def update_server(name: str) -> Response:
 
 @api_servers.delete("/<name>")
 async def delete_server(name: str) -> Response:
-    await web().runner.servers.delete(name, actor=_actor())
+    cascade = request.args.get("cascade", "").lower() in ("1", "true", "yes")
+    await web().runner.servers.delete(name, actor=_actor(), cascade=cascade)
     return _json({"name": name, "deleted": True})
 
 

@@ -133,6 +133,9 @@ class ServerList(BaseModel):
 class ServerDeleted(BaseModel):
     name: str
     deleted: bool
+    detached_from: list[str] = Field(
+        default=[], description="with cascade: the jobs and webhooks it was removed from"
+    )
 
 
 class CredentialsOut(BaseModel):

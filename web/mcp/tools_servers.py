@@ -14,9 +14,11 @@ from pydantic import Field
 
 from runner.app import Runner
 from runner.builtin_servers import BUILTIN_SERVERS
+from runner.commands.server_users import users_of
 from runner.errors import InvalidInput, NotFound
 from runner.jobs_input import normalize_tool
 from web.mcp.models import iso
+from web.mcp.params import Description, NewDescription
 from web.mcp.server import DESTRUCTIVE, IDEMPOTENT, OPEN_WRITE, READ, WRITE, RunnerMCP, actor
 from web.mcp.shapes import (
     CredentialOut,
@@ -108,9 +110,11 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
                 "{'url': 'https://...', 'headers': {...}}"
             ),
         ] = None,
-        description: str = "",
+        description: Description = "",
         env_vars: EnvVars = None,
-        enabled: bool = True,
+        enabled: Annotated[
+            bool, Field(description="false = created disabled (jobs cannot use it yet)")
+        ] = True,
     ) -> ServerOut:
         """Create an MCP server from Python code (or an external command/URL config). It is
         checked, started once to discover its tools, and enabled; jobs then list it in
@@ -146,7 +150,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         name: ServerName,
         code: Annotated[str | None, Field(description="new Python source")] = None,
         config: Annotated[dict[str, Any] | None, Field(description="new external config")] = None,
-        description: str | None = None,
+        description: NewDescription = None,
         env_vars: EnvVars = None,
     ) -> ServerOut:
         """Replace a server's code or config, description or declared variables; tools are
@@ -167,10 +171,23 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         return await describe(name)
 
     @mcp.tool(annotations=DESTRUCTIVE)
-    async def delete_mcp_server(name: ServerName) -> ServerDeleted:
-        """Delete a user-built or external server with its files and credentials."""
-        await servers.delete(name, actor=actor())
-        return ServerDeleted(name=name, deleted=True)
+    async def delete_mcp_server(
+        name: ServerName,
+        cascade: Annotated[
+            bool,
+            Field(
+                description="also remove the server and its tools from every job and webhook "
+                "that uses it; without it, deleting a server in use is refused, listing them"
+            ),
+        ] = False,
+    ) -> ServerDeleted:
+        """Delete a user-built or external server with its files and credentials. Refused
+        while jobs or webhooks use it (the error lists them) unless cascade=true."""
+        users = await users_of(q, name) if cascade else []
+        await servers.delete(name, actor=actor(), cascade=cascade)
+        return ServerDeleted(
+            name=name, deleted=True, detached_from=[f"{u.kind}:{u.name}" for u in users]
+        )
 
     @mcp.tool(annotations=IDEMPOTENT)
     async def enable_mcp_server(name: ServerName) -> ServerOut:
@@ -234,7 +251,9 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         arguments: Annotated[
             dict[str, Any] | None, Field(description="the tool's arguments")
         ] = None,
-        timeout_seconds: Annotated[float | None, Field(gt=0, le=600)] = None,
+        timeout_seconds: Annotated[
+            float | None, Field(gt=0, le=600, description="give up after this (max 600 s)")
+        ] = None,
     ) -> InvocationOut:
         """Call one tool of an enabled server once, in its own process with its credentials,
         to try it out; the call is recorded. Returns its text and structured result."""
