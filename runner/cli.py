@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,6 +21,7 @@ from runner.cli_servers import add_server_commands
 from runner.cli_webhooks import add_webhook_commands
 from runner.config import load_config
 from runner.errors import CommandError
+from runner.text import TerminalWriter, escape_terminal
 
 Handler = Callable[[Runner, argparse.Namespace], Awaitable[int]]
 
@@ -51,13 +53,35 @@ def emit(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
 
 
+def undecodable_argument(argv: Sequence[str]) -> int | None:
+    """The 1-based position of the first argument that is not valid UTF-8, or None.
+
+    Python decodes ``argv`` with ``surrogateescape``: bytes that are not UTF-8 become lone
+    surrogates, which can be neither stored nor printed.
+    """
+    for index, arg in enumerate(argv, start=1):
+        if any("\udc80" <= ch <= "\udcff" for ch in arg):
+            return index
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    bad = undecodable_argument(argv)
+    if bad is not None:
+        print(
+            f"error: argument {bad} is not valid UTF-8; pass text in UTF-8 "
+            "(check the terminal's locale, e.g. LANG=C.UTF-8)",
+            file=sys.stderr,
+        )
+        return 2
     parser = build_parser()
-    args = parser.parse_args(argv)
+    with contextlib.redirect_stderr(TerminalWriter(sys.stderr)):
+        args = parser.parse_args(argv)
     try:
         config = load_config()
     except CommandError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        print(f"error: {escape_terminal(exc.message)}", file=sys.stderr)
         return 2
     runner_fn: Callable[[argparse.Namespace, Any], int] | None = getattr(args, "main", None)
     if runner_fn is not None:  # a command that manages its own lifecycle (serve, mcp, audit)
@@ -73,13 +97,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return await handler(runner, args)
 
     try:
-        return anyio.run(run)
+        with contextlib.redirect_stdout(TerminalWriter(sys.stdout)):
+            return anyio.run(run)
     except CommandError as exc:
-        where = f" ({exc.field})" if exc.field else ""
-        print(f"error{where}: {exc.message}", file=sys.stderr)
+        where = f" ({escape_terminal(exc.field)})" if exc.field else ""
+        print(f"error{where}: {escape_terminal(exc.message)}", file=sys.stderr)
         return 1
     except (SchemaVersionError, StoreError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {escape_terminal(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

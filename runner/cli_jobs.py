@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from runner.app import Runner
+from runner.text import escape_terminal
 
 
 def _print(data: Any) -> None:
@@ -51,8 +52,11 @@ def _job_fields(args: argparse.Namespace) -> dict[str, Any]:
 def _add_job_options(p: argparse.ArgumentParser, *, create: bool) -> None:
     p.add_argument("--name", required=create, help="job name (at most 200 characters)")
     p.add_argument("--prompt", required=create, help="what Claude should do")
-    p.add_argument("--cron", help='5-field cron, e.g. "0 7 * * 1-5"; omit for manual-only')
-    p.add_argument("--manual", action="store_true", help="no schedule: run only when triggered")
+    schedule = p.add_mutually_exclusive_group()  # --manual --cron X is refused, not half-applied
+    schedule.add_argument("--cron", help='5-field cron, e.g. "0 7 * * 1-5"; omit for manual-only')
+    schedule.add_argument(
+        "--manual", action="store_true", help="no schedule: run only when triggered"
+    )
     p.add_argument("--timezone", help="IANA zone of the cron, e.g. Europe/Brussels (default UTC)")
     p.add_argument("--model")
     p.add_argument("--tools", help="comma-separated built-in tools and mcp__server__tool names")
@@ -82,7 +86,10 @@ async def _list(r: Runner, a: argparse.Namespace) -> int:
     for j in page.items:
         sched = j.spec.cron or "manual"
         state = "enabled" if j.enabled else "paused"
-        print(f"{j.job_id}  {state:8} {sched:18} {j.spec.timezone:16} {j.spec.name}")
+        print(
+            f"{j.job_id}  {state:8} {escape_terminal(sched):18} "
+            f"{escape_terminal(j.spec.timezone):16} {escape_terminal(j.spec.name)}"
+        )
     if not page.items:
         print("no jobs yet: runner jobs create --name NAME --prompt TEXT --cron EXPR")
     return 0
@@ -123,7 +130,7 @@ async def _runs(r: Runner, a: argparse.Namespace) -> int:
     for run in page.items:
         print(
             f"{run.run_id}  {run.state:10} {run.trigger:9} ${run.cost_usd:.4f}  "
-            f"{run.job_name or run.job_id or '(ad hoc)'}"
+            f"{escape_terminal(run.job_name or run.job_id or '(ad hoc)')}"
         )
     return 0
 

@@ -16,6 +16,7 @@ from projections import ALL_PROJECTIONS, audit
 from runner.app import Runner
 from runner.config import Config
 from runner.redact import redact_event_data
+from runner.text import escape_terminal
 
 
 async def _history(r: Runner, a: argparse.Namespace) -> int:
@@ -42,7 +43,8 @@ async def _history(r: Runner, a: argparse.Namespace) -> int:
             )
         else:
             print(
-                f"#{rec.position:<8} v{rec.version:<4} {when}  {rec.type:<20} by {rec.meta.actor}"
+                f"#{rec.position:<8} v{rec.version:<4} {when}  {rec.type:<20} "
+                f"by {escape_terminal(rec.meta.actor)}"
             )
             print(f"    {json.dumps(data, ensure_ascii=False)[:2000]}")
     return 0
@@ -97,7 +99,7 @@ def _audit_main(args: argparse.Namespace, config: Config) -> int:
     )
     for issue in report.issues[:200]:
         where = f"position {issue.position}" if issue.position is not None else "-"
-        print(f"  [{issue.kind}] {where}: {issue.detail}", file=sys.stderr)
+        print(f"  [{issue.kind}] {where}: {escape_terminal(issue.detail)}", file=sys.stderr)
     if len(report.issues) > 200:
         print(f"  ... and {len(report.issues) - 200} more", file=sys.stderr)
     return 1

@@ -133,7 +133,7 @@ async def _disable(r: Runner, a: argparse.Namespace) -> int:
 
 
 async def _delete(r: Runner, a: argparse.Namespace) -> int:
-    await r.servers.delete(a.name, actor="cli")
+    await r.servers.delete(a.name, actor="cli", cascade=a.cascade)
     _print({"deleted": a.name})
     return 0
 
@@ -267,6 +267,13 @@ def add_server_commands(sub: Any) -> None:
         p = ssub.add_parser(action, help=text)
         p.add_argument("name")
         p.set_defaults(handler=handler)
+        if action == "delete":
+            p.add_argument(
+                "--cascade",
+                action="store_true",
+                help="also remove the server and its tools from the jobs and webhooks using it "
+                "(without it, deleting a server in use is refused with their names)",
+            )
     p = ssub.add_parser("invoke", help="call one tool once: mcp__<server>__<tool>")
     p.add_argument("tool")
     p.add_argument("--arguments", help="JSON object of arguments")
@@ -278,13 +285,21 @@ def add_server_commands(sub: Any) -> None:
     p = csub.add_parser("set", help="set a credential (value from stdin or a hidden prompt)")
     p.add_argument("server")
     p.add_argument("variable")
-    p.add_argument("--sensitive", choices=["true", "false"], help="override the sensitivity")
+    p.add_argument(
+        "--sensitive",
+        choices=["true", "false"],
+        help="true marks the value secret; a variable the server declares sensitive stays "
+        "sensitive (false is refused). Sensitive values are never shown again; values the "
+        "server declares non-sensitive are shown by 'credentials list'",
+    )
     p.set_defaults(handler=_cred_set)
     p = csub.add_parser("delete", help="delete a stored credential")
     p.add_argument("server")
     p.add_argument("variable")
     p.set_defaults(handler=_cred_delete)
-    p = csub.add_parser("list", help="a server's variables, masked")
+    p = csub.add_parser(
+        "list", help="a server's variables (sensitive values masked; declared non-sensitive shown)"
+    )
     p.add_argument("server")
     p.set_defaults(handler=_cred_list)
 

@@ -46,12 +46,7 @@ def _print(data: Any) -> None:
 
 
 def _base_url(r: Runner) -> str:
-    if r.config.public_url:
-        return r.config.public_url.rstrip("/")
-    host = r.config.host
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"http://{host}:{r.config.port}"
+    return r.config.public_origin
 
 
 def _view(r: Runner, hook: WebhookView, secret: str | None = None) -> dict[str, Any]:

@@ -56,6 +56,16 @@ class Config(msgspec.Struct, kw_only=True):
     def db_path(self) -> Path:
         return self.data_dir / "runner.db"
 
+    @property
+    def public_origin(self) -> str:
+        """The one origin every interface shows in URLs (webhook URLs, the OAuth issuer, the
+        MCP resource): ``public_url`` (``RUNNER_PUBLIC_URL`` / config file) without a trailing
+        slash, else ``http://127.0.0.1:<port>``. The dashboard, the API, the CLI and MCP over
+        stdio and HTTP all read it here, so they agree whatever host a request came in on."""
+        if self.public_url and self.public_url.strip():
+            return self.public_url.strip().rstrip("/")
+        return f"http://127.0.0.1:{self.port}"
+
     def __repr__(self) -> str:  # never show secrets
         return f"Config(data_dir={self.data_dir!s}, host={self.host}, port={self.port})"
 

@@ -12,6 +12,7 @@ from actors.cron import CronError, validate_cron, zone
 from events.jobs import JobSpec, RetryPolicy
 from runner.errors import InvalidInput
 from runner.settings import BUILTIN_TOOLS
+from runner.text import validate_name
 
 MAX_NAME = 200
 MAX_PROMPT = 100_000
@@ -123,11 +124,7 @@ def build_spec(data: Mapping[str, Any], base: JobSpec | None = None) -> JobSpec:
         )
     merged: dict[str, Any] = msgspec.structs.asdict(base) if base else {}
     merged.update(data)
-    name = str(merged.get("name") or "").strip()
-    if not name:
-        raise InvalidInput("name is required", field="name")
-    if len(name) > MAX_NAME:
-        raise InvalidInput(f"name is {len(name)} characters; the limit is {MAX_NAME}", field="name")
+    name = validate_name(merged.get("name") or "", field="name", limit=MAX_NAME)
     prompt = str(merged.get("prompt") or "")
     if not prompt.strip():
         raise InvalidInput("prompt must not be empty", field="prompt")

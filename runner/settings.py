@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +30,8 @@ def validate_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
         except msgspec.ValidationError as exc:
             raise InvalidInput(f"setting {key!r}: {exc}", field=key)
         norm = getattr(typed, key)
+        if isinstance(norm, float) and not math.isfinite(norm):
+            raise InvalidInput(f"{key} must be a finite number", field=key)
         if key == "max_concurrent_runs" and not 1 <= norm <= 100:
             raise InvalidInput("max_concurrent_runs must be between 1 and 100", field=key)
         if key == "default_timeout_seconds" and not 0 < norm <= 86_400:

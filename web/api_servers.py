@@ -1,15 +1,16 @@
 """JSON API for MCP tool servers and their credentials under ``/api/v1/servers``.
 
-Credential values go in (``PUT``) and never come out: every answer shows a masked form (at most
-the last 4 characters of a sensitive value). Authentication and CSRF are the app's
-``before_request`` guard.
+Credential values go in (``PUT``). A value comes out again only for a variable the server
+declares non-sensitive (and that was stored so); every sensitive value is masked (at most its last
+4 characters). ``sensitive: false`` for a declared-sensitive variable is refused (400).
+Authentication and CSRF are the app's ``before_request`` guard.
 
     GET    /api/v1/servers                                     list (status, tools, credentials)
     POST   /api/v1/servers                                     create {name, code | config, ...}
     POST   /api/v1/servers/import                              {mcp_json: {...}} | {plugin_path}
     GET    /api/v1/servers/<name>[?code=1]                     one
     PATCH  /api/v1/servers/<name>                              update {code | config, ...}
-    DELETE /api/v1/servers/<name>
+    DELETE /api/v1/servers/<name>[?cascade=true]                 refused (409) while used
     POST   /api/v1/servers/<name>/enable | /disable | /discover
     GET    /api/v1/servers/<name>/credentials
     PUT    /api/v1/servers/<name>/credentials/<variable>       {value, sensitive?}
@@ -109,7 +110,8 @@ async def update_server(name: str) -> Response:
 
 @api_servers.delete("/<name>")
 async def delete_server(name: str) -> Response:
-    await web().runner.servers.delete(name, actor=_actor())
+    cascade = request.args.get("cascade", "").lower() in ("1", "true", "yes")
+    await web().runner.servers.delete(name, actor=_actor(), cascade=cascade)
     return _json({"name": name, "deleted": True})
 
 

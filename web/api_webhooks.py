@@ -98,7 +98,7 @@ def api_webhooks_blueprint(runner: Runner) -> Blueprint:
     q = runner.queries
 
     def base_url() -> str:
-        return (runner.config.public_url or request.host_url).rstrip("/")
+        return runner.config.public_origin
 
     def who() -> str:
         user = g.get("user")

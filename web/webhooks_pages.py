@@ -53,7 +53,7 @@ def _actor() -> str:
 
 
 def _base_url() -> str:
-    return (web().runner.config.public_url or request.host_url).rstrip("/")
+    return web().runner.config.public_origin
 
 
 def _offset(name: str) -> int:

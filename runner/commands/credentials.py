@@ -5,6 +5,13 @@ A credential is ``CredentialSet(server, variable, secret=SealedSecret)`` on the 
 return :class:`CredentialInfo` with a masked value (at most the last 4 characters of a
 sensitive value). Only :meth:`CredentialCommands.values` returns clear text, for the code that
 starts the server's own process (resolver, discovery, invocation).
+
+Whether a variable is sensitive is the server's declaration (its ``env`` specs, detected from its
+code or config, or declared by its author), never the caller's wish at the moment of setting: a
+caller may mark a value sensitive, never make a declared-sensitive variable non-sensitive. A
+value is shown again only when the variable is declared non-sensitive *and* the value was stored
+as non-sensitive (:func:`is_secret`), so a later change of the declaration never reveals a value
+stored as a secret.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ __all__ = [
     "MAX_VALUE_CHARS",
     "CredentialCommands",
     "CredentialInfo",
+    "is_secret",
     "reseal_all",
     "sealed_key_ids",
     "server_stream",
@@ -48,6 +56,14 @@ def server_stream(name: str) -> str:
     return f"server-{name}"
 
 
+def is_secret(spec: EnvVarSpec | None, cred: CredentialView | None) -> bool:
+    """True unless both the declaration and the stored value say non-sensitive (a variable
+    without a declaration is a secret)."""
+    declared = True if spec is None else spec.sensitive
+    stored = False if cred is None else cred.sensitive
+    return declared or stored
+
+
 class CredentialInfo(msgspec.Struct, frozen=True, kw_only=True):
     """What may be shown about one variable of a server: never its clear-text secret."""
 
@@ -58,7 +74,8 @@ class CredentialInfo(msgspec.Struct, frozen=True, kw_only=True):
     configured: bool = False
     masked: str | None = None
     """``****`` plus at most the last 4 characters of a sensitive value (none below 12
-    characters); the value itself when the variable is not sensitive."""
+    characters); the value itself only when the variable is declared non-sensitive and was
+    stored so."""
     declared: bool = True
     """False for a stored credential the server no longer declares."""
 
@@ -121,12 +138,12 @@ class CredentialCommands:
             cred = stored.pop(spec.name, None)
             out.append(self._info(spec, cred))
         for name, cred in sorted(stored.items()):
-            spec = EnvVarSpec(name=name, required=False, sensitive=cred.sensitive)
+            spec = EnvVarSpec(name=name, required=False, sensitive=True)  # undeclared: secret
             out.append(msgspec.structs.replace(self._info(spec, cred), declared=False))
         return out
 
     def _info(self, spec: EnvVarSpec, cred: CredentialView | None) -> CredentialInfo:
-        sensitive = cred.sensitive if cred is not None else spec.sensitive
+        sensitive = is_secret(spec, cred)
         shown: str | None = None
         if cred is not None:
             if sensitive:
@@ -159,12 +176,22 @@ class CredentialCommands:
         """Store ``value`` encrypted for ``server``/``variable``.
 
         The variable must be one the server declares (detected in its code, declared, or a
-        ``${VAR}`` of an external config). ``sensitive`` overrides the declared sensitivity.
+        ``${VAR}`` of an external config). Its sensitivity is the declaration's: ``sensitive=True``
+        may mark a declared non-sensitive value secret; ``sensitive=False`` for a variable
+        declared sensitive is refused (it would make the value readable again).
         """
         srv = await self.q.server(server)
         spec = self._spec(srv, variable)
+        if sensitive is not None and not isinstance(sensitive, bool):
+            raise InvalidInput("sensitive must be true or false", field="sensitive")
+        if sensitive is False and spec.sensitive:
+            raise InvalidInput(
+                f"{variable} is declared sensitive by server {server!r}: its value is never shown "
+                "again and cannot be marked non-sensitive here (leave 'sensitive' out)",
+                field="sensitive",
+            )
         text = self._value(value)
-        flag = spec.sensitive if sensitive is None else bool(sensitive)
+        flag = spec.sensitive or bool(sensitive)
         event = CredentialSet(
             server=server,
             variable=variable,

@@ -38,6 +38,7 @@ from projections import ServerView
 from runner.builtin_servers import BUILTIN_SERVERS
 from runner.commands.credentials import CredentialCommands, CredentialInfo, server_stream
 from runner.commands.server_imports import ServerImports
+from runner.commands.server_users import detach, refuse_if_used, users_of
 from runner.errors import Conflict, InvalidInput, NotFound
 from runner.queries import Queries
 from runner.servers.describe import public_server
@@ -230,11 +231,17 @@ class ServerCommands(ServerImports):
             self._materialize(name, event.code)
         return await self._after_change(name, discover)
 
-    async def delete(self, name: str, *, actor: str = "user") -> None:
-        """Delete a dynamic or external server with its files and credentials."""
+    async def delete(self, name: str, *, actor: str = "user", cascade: bool = False) -> None:
+        """Delete a dynamic or external server with its files and credentials. Refused (naming
+        them) while jobs or webhooks use it, unless *cascade* removes it from them first."""
         srv = await self.q.server(name)
         if srv.kind == "builtin":
             raise InvalidInput(f"{name!r} is a built-in server: disable it instead of deleting it")
+        users = await users_of(self.q, name)
+        if not cascade:
+            refuse_if_used(name, users)
+        elif users:
+            await detach(self.store, self.q, self.credentials.box, name, users, actor=actor)
         await self._append(name, [ServerDeleted(name=name)], actor)
         remove_server(self.data_dir, name)
 

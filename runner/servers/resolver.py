@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actors.executor_client import ResolvedServers
+from runner.commands.credentials import is_secret
 from runner.secrets import SecretDecryptError
 from runner.servers.errors import ServerError
 from runner.servers.launch import (
@@ -121,8 +122,9 @@ class RunnerResolver:
         """Every sensitive credential value of every server, longest first."""
         out: set[str] = set()
         for srv in await self.servers.q.servers():
+            specs = {spec.name: spec for spec in srv.env}
             for cred in await self.servers.q.credentials(srv.name):
-                if not cred.sensitive:
+                if not is_secret(specs.get(cred.variable), cred):
                     continue
                 try:
                     value = self.servers.credentials.open(cred)

@@ -4,6 +4,11 @@ A delivery is deduplicated only on an id the provider gives it (``webhook-id``,
 ``X-GitHub-Delivery``, the Stripe event id, ``Idempotency-Key``) — never on a hash of the body:
 two genuinely different events may carry identical bodies. Without an id, a delivery gets a fresh
 id and is never treated as a duplicate.
+
+Every id is hashed into a bounded key (``<webhook id>:<32 hex>``) whatever its length or
+characters, so no id can slip past deduplication; an id longer than :data:`MAX_ID_LENGTH` is
+absurd and the delivery is refused (:class:`DeliveryIdRefused`) rather than accepted without a
+dedupe key.
 """
 
 from __future__ import annotations
@@ -23,13 +28,15 @@ __all__ = [
     "MAX_ID_LENGTH",
     "SENSITIVE_HEADERS",
     "DeliveryId",
+    "DeliveryIdRefused",
     "dedupe_key",
     "is_sensitive_header",
     "mask_headers",
     "provider_delivery_id",
 ]
 
-MAX_ID_LENGTH = 512
+MAX_ID_LENGTH = 1024
+"""Longest provider id accepted (Svix and GitHub send ~40 characters; Stripe ~30)."""
 
 SENSITIVE_HEADERS = frozenset(
     {
@@ -65,16 +72,30 @@ class DeliveryId:
     value: str
 
 
+class DeliveryIdRefused(ValueError):
+    """A provider id too long to be genuine: the delivery is refused (400), never accepted
+    without deduplication."""
+
+    def __init__(self, source: str, length: int) -> None:
+        super().__init__(
+            f"delivery id in {source} is {length} characters; the limit is {MAX_ID_LENGTH}"
+        )
+        self.source = source
+        self.length = length
+
+
 class _StripeEvent(msgspec.Struct):
     id: str | None = None
 
 
-def _clean(value: str | None) -> str | None:
+def _clean(value: str | None, source: str) -> str | None:
     if value is None:
         return None
     value = value.strip()
-    if not value or len(value) > MAX_ID_LENGTH or not value.isprintable():
+    if not value:
         return None
+    if len(value) > MAX_ID_LENGTH:
+        raise DeliveryIdRefused(source, len(value))
     return value
 
 
@@ -83,7 +104,7 @@ def _stripe_event_id(body: bytes) -> str | None:
         event = msgspec.json.decode(body, type=_StripeEvent)
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
-    return _clean(event.id)
+    return _clean(event.id, "the Stripe event id")
 
 
 def provider_delivery_id(
@@ -95,6 +116,8 @@ def provider_delivery_id(
     for GitHub, the body's ``id`` for Stripe); then ``webhook-id``, ``X-GitHub-Delivery``, the
     Stripe event id when a ``Stripe-Signature`` header is present, and ``Idempotency-Key``. The
     body is read only for Stripe, and only when it parses as a JSON object with a string ``id``.
+    Raises :class:`DeliveryIdRefused` when the id that applies is longer than
+    :data:`MAX_ID_LENGTH`; any other id, printable or not, is used (it is hashed).
     """
     order = list(_HEADER_ORDER.get(scheme or "", ()))
     for name in ("webhook-id", "x-github-delivery"):
@@ -110,7 +133,7 @@ def provider_delivery_id(
         if name == "stripe-event":
             value = _stripe_event_id(body)
         else:
-            value = _clean(get_header(headers, name))
+            value = _clean(get_header(headers, name), name)
         if value is not None:
             return DeliveryId(source=name, value=value)
     return None

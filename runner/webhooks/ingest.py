@@ -2,7 +2,8 @@
 
 In this order: the endpoint (unknown or disabled: 404) → the raw body under the size limit (413)
 → verification over the raw bytes (401 and a ``WebhookRejected`` without the body) → the
-endpoint's rate limit (429 + ``Retry-After``) → dedupe on the provider's delivery id and the
+endpoint's rate limit (429 + ``Retry-After``) → the provider's delivery id (an absurdly long one:
+400) → dedupe on that id, hashed into a bounded key, and the
 durable append of ``WebhookReceived`` to a stream only one delivery can create (202 with the
 delivery and run ids; a duplicate: 200 with the original ids). The webhook actor turns the event
 into a run.
@@ -29,7 +30,12 @@ from runner.commands.webhooks import (
     decide_delivery,
     rejection_stream,
 )
-from runner.webhooks.dedupe import mask_headers, provider_delivery_id
+from runner.webhooks.dedupe import (
+    MAX_ID_LENGTH,
+    DeliveryIdRefused,
+    mask_headers,
+    provider_delivery_id,
+)
 from runner.webhooks.ratelimit import RateLimiter
 from runner.webhooks.verify import DEFAULT_TOLERANCE, HeadersLike, verify
 
@@ -136,12 +142,21 @@ class WebhookIngest:
                 {"error": "rate_limited", "retry_after": decision.retry_after_header},
                 {"Retry-After": decision.retry_after_header},
             )
+        try:
+            provider_id = provider_delivery_id(headers, body, scheme)
+        except DeliveryIdRefused as exc:
+            self.stats["bad_delivery_id"] += 1
+            await self._reject(webhook_id, "delivery_id_too_long", 400, source, headers)
+            return IngestResult(
+                400,
+                {"error": "delivery_id_too_long", "detail": str(exc), "limit": MAX_ID_LENGTH},
+            )
         chosen = decide_delivery(
             hook,
             body=body,
             masked_headers=mask_headers(headers),
             verification=result,
-            provider_id=provider_delivery_id(headers, body, scheme),
+            provider_id=provider_id,
             source=source,
         )
         ids = {"delivery_id": chosen.delivery_id, "run_id": chosen.run_id}

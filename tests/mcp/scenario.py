@@ -55,8 +55,10 @@ SERVER_TOOLS = {
     "get_unconfigured_servers",
     "delete_server_credential",
 }
-ALL_TOOLS = JOB_TOOLS | RUN_TOOLS | WEBHOOK_TOOLS | SERVER_TOOLS
+SETTINGS_TOOLS = {"get_settings", "update_settings"}
+ALL_TOOLS = JOB_TOOLS | RUN_TOOLS | WEBHOOK_TOOLS | SERVER_TOOLS | SETTINGS_TOOLS
 READ_ONLY = {
+    "get_settings",
     "list_jobs",
     "get_job",
     "list_runs",
@@ -105,6 +107,8 @@ async def err(c: Client, name: str, args: dict[str, Any] | None = None) -> str:
     assert res.is_error, f"{name} should fail: {text(res)}"
     msg = text(res)
     assert "Traceback" not in msg
+    for raw in ("validation error", "type=", "pydantic", "Arguments\n", "For further information"):
+        assert raw not in msg, f"{name}: raw validation text {raw!r} in {msg!r}"
     return msg
 
 
@@ -120,6 +124,10 @@ async def check_catalogue(c: Client) -> None:
             assert t.annotations.destructive_hint is (name in DESTRUCTIVE), name
         assert t.annotations.open_world_hint is (name in OPEN_WORLD), name
         assert t.output_schema is not None, name
+    for t in tools.values():  # every tool, also ones added later
+        assert t.title and t.title[0].isupper(), f"{t.name} has no title"
+        for param, schema in t.input_schema.get("properties", {}).items():
+            assert schema.get("description"), f"{t.name}.{param} has no description"
     cron = tools["create_job"].input_schema["properties"]["cron"]
     assert "0 7 * * 1-5" in json.dumps(cron)
 
@@ -158,6 +166,20 @@ async def exercise(c: Client, *, progress: list[str] | None = None) -> dict[str,
     assert (await ok(c, "get_job", {"job_id": job_id}))["name"] == "AI news"
     assert (await ok(c, "get_job", {"job_id": "AI news"}))["job_id"] == job_id  # by exact name
     assert "exact job name" in await err(c, "get_job", {"job_id": "no such job"})
+    # argument errors name the field and what to fix, never pydantic's text
+    assert await err(c, "get_job", {}) == "invalid arguments: job_id: required"
+    msg = await err(c, "list_jobs", {"limit": 5000, "offset": "x"})
+    assert "limit: must be at most 200 (got 5000)" in msg
+    assert "offset: must be a whole number (got 'x')" in msg
+    msg = await err(c, "create_job", {"name": "n", "prompt": "p", "retry": {"max_attempts": 99}})
+    assert msg == "invalid arguments: retry.max_attempts: must be at most 10 (got 99)"
+    msg = await err(c, "create_job", {"name": "n", "prompt": "p", "overlap": "sometimes"})
+    assert "overlap: must be one of 'skip', 'buffer_one', 'allow' or 'cancel_previous'" in msg
+    msg = await err(c, "list_jobs", {"limt": 5})
+    assert msg.startswith("invalid arguments: 'limt': not an argument of this tool")
+    assert "valid arguments: limit, offset" in msg
+    msg = await err(c, "create_job", {"name": "evil\x1b[2J", "prompt": "p"})
+    assert msg.startswith("name: contains control or invisible characters (U+001B)"), msg
     upd = await ok(c, "update_job", {"job_id": job_id, "cron": "30 6 * * 1-5"})
     assert upd["job"]["cron"] == "30 6 * * 1-5" and upd["job"]["schedule"].startswith("on weekdays")
     assert "changed since" in await err(
@@ -168,11 +190,16 @@ async def exercise(c: Client, *, progress: list[str] | None = None) -> dict[str,
     assert paused["enabled"] is False and paused["next_run_at"] is None
     assert (await ok(c, "resume_job", {"job_id": job_id}))["enabled"] is True
     # -- runs ---------------------------------------------------------------------------------
-    run = await ok(c, "trigger_job", {"job_id": job_id})
+    run = await ok(c, "trigger_job", {"job_id": job_id, "wait_seconds": 0.3})
     run_id = run["run_id"]
     assert run["state"] == "requested" and run["trigger"] == "mcp"
+    admission = run["admission"]  # no service runs here: nobody admitted it
+    assert admission["decision"] == "queued" and admission["reason"] == "no_decision_yet"
+    assert "service" in admission["detail"] and admission["waited_seconds"] >= 0.3
     runs = await ok(c, "list_runs", {"job_id": job_id})
     assert [r["run_id"] for r in runs["runs"]] == [run_id]
+    by_name = await ok(c, "list_runs", {"job_id": "AI news"})  # names work wherever ids do
+    assert [r["run_id"] for r in by_name["runs"]] == [run_id]
     assert "expected a job id" in await err(c, "list_runs", {"job_id": "nope"})
     assert (await ok(c, "get_run", {"run_id": run_id}))["tools"] == ["WebSearch", "WebFetch"]
     assert "expected a run id" in await err(c, "get_run", {"run_id": "run_x"})
@@ -214,6 +241,25 @@ async def exercise(c: Client, *, progress: list[str] | None = None) -> dict[str,
     assert "date like" in await err(c, "get_costs", {"start": "last tuesday"})
     health = await ok(c, "get_health")
     assert "active_runs" in health
+    assert health["public_url"].startswith("http")
+    # -- settings -----------------------------------------------------------------------------
+    before = await ok(c, "get_settings")
+    assert before["max_concurrent_runs"] >= 1 and "Read" in before["allowed_builtin_tools"]
+    changed = await ok(c, "update_settings", {"max_concurrent_runs": 5, "daily_budget_usd": 2.5})
+    assert changed["changed"] == ["daily_budget_usd", "max_concurrent_runs"]
+    assert (await ok(c, "get_settings"))["max_concurrent_runs"] == 5
+    assert "max_concurrent_runs: must be at least 1 (got 0)" in await err(
+        c, "update_settings", {"max_concurrent_runs": 0}
+    )
+    assert "sandbox_mode: must be one of" in await err(
+        c, "update_settings", {"sandbox_mode": "maybe"}
+    )
+    msg = await err(c, "update_settings", {"allowed_builtin_tools": ["Read", "Teleport"]})
+    assert msg.startswith("allowed_builtin_tools: unknown built-in tools ['Teleport']"), msg
+    assert "nothing to change" in await err(c, "update_settings", {})
+    reset = await ok(c, "update_settings", {"reset": ["daily_budget_usd", "max_concurrent_runs"]})
+    assert reset["daily_budget_usd"] is None
+    assert reset["max_concurrent_runs"] == before["max_concurrent_runs"]
     # -- webhooks -----------------------------------------------------------------------------
     hook = await c.call_tool("create_webhook", {"name": "gh", "prompt_template": "{{payload}}"})
     webhooks_ready = not hook.is_error
@@ -224,6 +270,8 @@ async def exercise(c: Client, *, progress: list[str] | None = None) -> dict[str,
         listed_hooks = await ok(c, "list_webhooks")
         assert wh["secret"] not in json.dumps(listed_hooks)
         assert (await ok(c, "get_webhook", {"webhook_id": wh_id}))["name"] == "gh"
+        assert (await ok(c, "get_webhook", {"webhook_id": "gh"}))["webhook_id"] == wh_id
+        assert wh["url"].startswith(health["public_url"] + "/hooks/")
         assert "expected a webhook id" in await err(c, "get_webhook", {"webhook_id": "x"})
         upd_hook = await ok(c, "update_webhook", {"webhook_id": wh_id, "enabled": False})
         assert upd_hook["enabled"] is False
@@ -301,6 +349,12 @@ async def exercise_servers(c: Client) -> None:
     assert "DEMO_TOKEN" in await err(
         c, "set_server_credential", {"server_name": "demo", "var_name": "NOPE", "value": "v"}
     )
+    # a declared-sensitive variable cannot be downgraded and read back
+    downgrade = {"server_name": "demo", "var_name": "DEMO_TOKEN", "value": DEMO_SECRET}
+    msg = await err(c, "set_server_credential", {**downgrade, "sensitive": False})
+    assert msg.startswith("sensitive: DEMO_TOKEN is declared sensitive"), msg
+    shown = await ok(c, "get_server_credentials", {"server_name": "demo"})
+    assert DEMO_SECRET not in json.dumps(shown) and shown["credentials"][0]["sensitive"]
     called = await ok(
         c, "invoke_internal_mcp_tool", {"tool": "demo:add", "arguments": {"a": 2, "b": 3}}
     )
@@ -311,6 +365,10 @@ async def exercise_servers(c: Client) -> None:
     job = await ok(c, "create_job", {"name": "adder", "prompt": "add", "tools": ["demo.add"]})
     assert job["job"]["tools"] == ["mcp__demo__add"] and job["job"]["mcp_servers"] == ["demo"]
     assert any("normalized tool 'demo.add'" in w for w in job["warnings"])
+    msg = await err(c, "delete_mcp_server", {"name": "demo"})  # in use: refused, naming the job
+    assert msg.startswith("name: server 'demo' is used by 1 job(s)/webhook(s): job 'adder'"), msg
+    assert "cascade=true" in msg
+    assert (await ok(c, "get_dynamic_mcp_server", {"name": "demo"}))["name"] == "demo"
     await ok(c, "delete_job", {"job_id": job["job"]["job_id"]})
     assert (await ok(c, "disable_mcp_server", {"name": "demo"}))["enabled"] is False
     assert "disabled" in await err(c, "invoke_internal_mcp_tool", {"tool": "mcp__demo__add"})
@@ -322,5 +380,11 @@ async def exercise_servers(c: Client) -> None:
     assert "no stored credential" in await err(
         c, "delete_server_credential", {"server_name": "demo", "var_name": "DEMO_TOKEN"}
     )
-    assert (await ok(c, "delete_mcp_server", {"name": "demo"}))["deleted"] is True
+    user = await ok(c, "create_job", {"name": "uses demo", "prompt": "p", "mcp_servers": ["demo"]})
+    assert "job 'uses demo'" in await err(c, "delete_mcp_server", {"name": "demo"})
+    dropped = await ok(c, "delete_mcp_server", {"name": "demo", "cascade": True})
+    assert dropped["deleted"] is True and dropped["detached_from"] == ["job:uses demo"]
+    left = await ok(c, "get_job", {"job_id": "uses demo"})
+    assert left["mcp_servers"] == [] and left["tools"] == []
+    await ok(c, "delete_job", {"job_id": user["job"]["job_id"]})
     assert "no MCP server named 'demo'" in await err(c, "delete_mcp_server", {"name": "demo"})

@@ -66,8 +66,7 @@ T = TypeVar("T")
 
 def default_public_url(runner: Runner) -> str:
     """``config.public_url`` without a trailing slash, else the loopback address and port."""
-    url = runner.config.public_url or f"http://127.0.0.1:{runner.config.port}"
-    return url.rstrip("/")
+    return runner.config.public_origin
 
 
 def redirect_allowed(uri: str, extra: tuple[str, ...]) -> bool:

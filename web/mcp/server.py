@@ -8,17 +8,21 @@ anything unexpected becomes a one-line "internal error" (the traceback stays in 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
+from pydantic import ValidationError
 
 from runner.app import Runner
 from runner.errors import CommandError
+from web.mcp.arguments import describe_errors, tool_title, unknown_arguments
 
 log = logging.getLogger("web.mcp")
+F = TypeVar("F", bound=Callable[..., Any])
 
 INSTRUCTIONS = """\
 Claude Runner runs Claude Code tasks ("jobs") on cron schedules, on webhooks, or on demand, and
@@ -52,8 +56,13 @@ OPEN_WRITE = _hints(False, False, False, True)
 
 
 def command_message(exc: CommandError) -> str:
-    where = f" (field: {exc.field})" if exc.field else ""
-    return f"{exc.code}: {exc.message}{where}"
+    """``field: what to fix`` when the error names a field, else ``code: message``."""
+    if not exc.field:
+        return f"{exc.code}: {exc.message}"
+    message = exc.message
+    if message.startswith(exc.field + " ") and not message.startswith(exc.field + " ("):
+        message = message[len(exc.field) + 1 :]
+    return f"{exc.field}: {message}"
 
 
 def actor() -> str:
@@ -65,11 +74,28 @@ def actor() -> str:
 
 
 class RunnerMCP(MCPServer[Any]):
-    """``MCPServer`` that turns command errors into actionable tool errors."""
+    """``MCPServer`` that turns argument and command errors into ``field: what to fix`` tool
+    errors, and gives every tool a title."""
+
+    def tool(  # type: ignore[override]
+        self, name: str | None = None, title: str | None = None, **kwargs: Any
+    ) -> Callable[[F], F]:
+        parent = super().tool
+
+        def register(fn: F) -> F:
+            label = title or tool_title(name or fn.__name__)
+            return parent(name=name, title=label, **kwargs)(fn)
+
+        return register
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
+        tool = self._tool_manager.get_tool(name)
+        if tool is not None:
+            unknown = unknown_arguments(arguments, tool.parameters)
+            if unknown is not None:
+                raise ToolError(f"invalid arguments: {unknown}")
         try:
             return await super().call_tool(name, arguments, context)
         except UnexpectedToolError as exc:
@@ -84,11 +110,22 @@ class RunnerMCP(MCPServer[Any]):
                 f"internal error in {name} ({kind}); nothing was changed unless the result of "
                 "a later read shows it. The server log has the details."
             ) from None
+        except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError):
+                raise ToolError(f"invalid arguments: {describe_errors(exc.__cause__)}") from None
+            raise
 
 
 def build_mcp(runner: Runner, service: Any | None = None, **kwargs: Any) -> RunnerMCP:
     """An ``MCPServer`` exposing the runner; ``kwargs`` go to the constructor (auth, ...)."""
-    from web.mcp import tools_jobs, tools_misc, tools_runs, tools_servers, tools_webhooks
+    from web.mcp import (
+        tools_jobs,
+        tools_misc,
+        tools_runs,
+        tools_servers,
+        tools_settings,
+        tools_webhooks,
+    )
 
     mcp = RunnerMCP(
         name="claude-runner",
@@ -102,4 +139,5 @@ def build_mcp(runner: Runner, service: Any | None = None, **kwargs: Any) -> Runn
     tools_misc.register(mcp, runner, service)
     tools_webhooks.register(mcp, runner)
     tools_servers.register(mcp, runner)
+    tools_settings.register(mcp, runner)
     return mcp

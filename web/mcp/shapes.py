@@ -97,7 +97,9 @@ class CredentialOut(Open):
     sensitive: bool = True
     configured: bool = False
     masked: str | None = Field(
-        default=None, description="'****' + at most 4 characters for secrets, never the value"
+        default=None,
+        description="for a sensitive variable '****' + at most its last 4 characters, never "
+        "the value; for one the server declares non-sensitive, the value itself",
     )
 
 
@@ -131,6 +133,9 @@ class ServerList(BaseModel):
 class ServerDeleted(BaseModel):
     name: str
     deleted: bool
+    detached_from: list[str] = Field(
+        default=[], description="with cascade: the jobs and webhooks it was removed from"
+    )
 
 
 class CredentialsOut(BaseModel):

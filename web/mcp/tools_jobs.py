@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from runner.app import Runner
-from runner.errors import InvalidInput, NotFound
+from runner.errors import InvalidInput
+from web.mcp.admission import AdmissionOut, admission, await_decision
 from web.mcp.models import (
     JobDeletedOut,
     JobList,
@@ -18,6 +20,18 @@ from web.mcp.models import (
     page_info,
     run_out,
 )
+from web.mcp.params import (
+    BudgetUsd,
+    Limit,
+    MaxTurns,
+    ModelName,
+    NewName,
+    Offset,
+    ServerNames,
+    TimeoutSeconds,
+    ToolNames,
+)
+from web.mcp.refs import job_ref
 from web.mcp.server import DESTRUCTIVE, IDEMPOTENT, OPEN_WRITE, READ, WRITE, RunnerMCP, actor
 
 JobId = Annotated[
@@ -34,27 +48,39 @@ Cron = Annotated[
     ),
 ]
 Timezone = Annotated[str, Field(description="IANA time zone for the cron, e.g. 'Europe/Paris'")]
-Tools = Annotated[
-    list[str],
-    Field(
-        description="tools the run may use: built-ins (Read, Write, Edit, Glob, Grep, Bash, "
-        "WebFetch, WebSearch, ...) and MCP tools as 'mcp__<server>__<tool>' ('server:tool' is "
-        "normalised, with a warning)"
-    ),
-]
-Servers = Annotated[
-    list[str], Field(description="MCP servers (by name) the run may use; must be enabled")
-]
 Overlap = Literal["skip", "buffer_one", "allow", "cancel_previous"]
 CatchUp = Literal["skip", "latest", "all"]
+OVERLAP_HELP = (
+    "when the previous run is still going at the next fire: skip the new run, buffer_one "
+    "(queue at most one), allow (run both), cancel_previous"
+)
+CATCH_UP_HELP = "fires missed while the service was down: skip, latest (run once) or all"
 
 
 class RetryIn(BaseModel):
     """Retry of transient failures (API errors, crashes) with exponential backoff."""
 
-    max_attempts: Annotated[int, Field(ge=1, le=10)] = 1
-    backoff_seconds: Annotated[float, Field(ge=0)] = 30.0
-    backoff_factor: Annotated[float, Field(ge=1)] = 2.0
+    max_attempts: Annotated[
+        int, Field(ge=1, le=10, description="attempts in all, 1 = no retry (max 10)")
+    ] = 1
+    backoff_seconds: Annotated[
+        float, Field(ge=0, description="wait before the first retry (seconds)")
+    ] = 30.0
+    backoff_factor: Annotated[
+        float, Field(ge=1, description="each further wait is this many times longer")
+    ] = 2.0
+
+
+Retry = Annotated[
+    RetryIn | None,
+    Field(description="retry transient failures: {max_attempts, backoff_seconds, backoff_factor}"),
+]
+
+
+class TriggeredRunOut(RunOut):
+    """The run just requested, and what admission decided about it."""
+
+    admission: AdmissionOut
 
 
 def _fields(**values: Any) -> dict[str, Any]:
@@ -67,21 +93,12 @@ def _fields(**values: Any) -> dict[str, Any]:
 
 def register(mcp: RunnerMCP, runner: Runner) -> None:
     async def ref(job: str) -> str:
-        """A job id, or the id of the job with exactly this name."""
-        if job.startswith("job_"):
-            return job
-        found = await runner.queries.job_by_name(job.strip())
-        if found is None:
-            raise NotFound(
-                f"no job with id or name {job!r} (expected a job id such as "
-                "'job_1a2b3c4d5e6f' or an exact job name; see list_jobs)"
-            )
-        return found.job_id
+        return await job_ref(runner, job)
 
     @mcp.tool(annotations=READ)
     async def list_jobs(
-        limit: Annotated[int, Field(ge=1, le=200, description="page size (max 200)")] = 50,
-        offset: Annotated[int, Field(ge=0)] = 0,
+        limit: Limit = 50,
+        offset: Offset = 0,
     ) -> JobList:
         """List jobs, newest first, with schedule, next fire time and last outcome."""
         page = await runner.queries.jobs(limit=limit, offset=offset)
@@ -101,21 +118,15 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         cron: Cron = None,
         timezone: Timezone = "UTC",
         enabled: Annotated[bool, Field(description="false = created paused")] = True,
-        tools: Tools | None = None,
-        mcp_servers: Servers | None = None,
-        model: Annotated[str | None, Field(description="model id; default: settings")] = None,
-        timeout_seconds: Annotated[float | None, Field(gt=0, le=86400)] = None,
-        max_turns: Annotated[int | None, Field(ge=1, le=1000)] = None,
-        budget_usd: Annotated[
-            float | None, Field(gt=0, description="stop a run that would cost more")
-        ] = None,
-        overlap: Annotated[
-            Overlap, Field(description="when the previous run is still going at the next fire")
-        ] = "skip",
-        catch_up: Annotated[
-            CatchUp, Field(description="fires missed while the service was down")
-        ] = "skip",
-        retry: RetryIn | None = None,
+        tools: ToolNames = None,
+        mcp_servers: ServerNames = None,
+        model: ModelName = None,
+        timeout_seconds: TimeoutSeconds = None,
+        max_turns: MaxTurns = None,
+        budget_usd: BudgetUsd = None,
+        overlap: Annotated[Overlap, Field(description=OVERLAP_HELP)] = "skip",
+        catch_up: Annotated[CatchUp, Field(description=CATCH_UP_HELP)] = "skip",
+        retry: Retry = None,
     ) -> JobResult:
         """Create a job. With a cron it runs on that schedule; without, only when triggered.
 
@@ -145,23 +156,25 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
     @mcp.tool(annotations=IDEMPOTENT)
     async def update_job(
         job_id: JobId,
-        name: str | None = None,
-        prompt: str | None = None,
+        name: NewName = None,
+        prompt: Annotated[str | None, Field(description="new prompt; left out: unchanged")] = None,
         cron: Annotated[
             str | None,
             Field(description="new 5-field cron, e.g. '30 6 * * *'; 'manual' removes the schedule"),
         ] = None,
         timezone: Annotated[str | None, Field(description="IANA time zone")] = None,
-        enabled: bool | None = None,
-        tools: Tools | None = None,
-        mcp_servers: Servers | None = None,
-        model: str | None = None,
-        timeout_seconds: Annotated[float | None, Field(gt=0, le=86400)] = None,
-        max_turns: Annotated[int | None, Field(ge=1, le=1000)] = None,
-        budget_usd: Annotated[float | None, Field(gt=0)] = None,
-        overlap: Overlap | None = None,
-        catch_up: CatchUp | None = None,
-        retry: RetryIn | None = None,
+        enabled: Annotated[
+            bool | None, Field(description="false pauses the schedule, true resumes it")
+        ] = None,
+        tools: ToolNames = None,
+        mcp_servers: ServerNames = None,
+        model: ModelName = None,
+        timeout_seconds: TimeoutSeconds = None,
+        max_turns: MaxTurns = None,
+        budget_usd: BudgetUsd = None,
+        overlap: Annotated[Overlap | None, Field(description=OVERLAP_HELP)] = None,
+        catch_up: Annotated[CatchUp | None, Field(description=CATCH_UP_HELP)] = None,
+        retry: Retry = None,
         expected_version: Annotated[
             int | None,
             Field(description="the job's version as you read it; refuses if it changed since"),
@@ -204,12 +217,31 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         )
 
     @mcp.tool(annotations=OPEN_WRITE)
-    async def trigger_job(job_id: JobId) -> RunOut:
-        """Run a job now (also when paused). Returns the queued run; follow it with
-        wait_for_run(run_id)."""
+    async def trigger_job(
+        job_id: JobId,
+        wait_seconds: Annotated[
+            float,
+            Field(
+                ge=0,
+                le=10,
+                description="how long to wait for the admission decision (claimed, skipped or "
+                "queued); 0 = answer at once",
+            ),
+        ] = 2.0,
+    ) -> TriggeredRunOut:
+        """Run a job now (also when paused) and say what admission decided: claimed (it
+        starts), skipped (e.g. the overlap policy: a previous run is still going; budget) or
+        queued (concurrency limit, no service running), with the reason. Follow a started run
+        with wait_for_run(run_id)."""
         job_id = await ref(job_id)
+        head = await runner.store.head()
+        started = time.monotonic()
         run = await runner.runs.request_job(job_id, trigger="mcp", actor=actor())
-        return run_out(run)
+        await await_decision(runner, run.run_id, head=head, wait=wait_seconds)
+        waited = time.monotonic() - started
+        run = await runner.queries.run(run.run_id)
+        decided = await admission(runner, run, wait=wait_seconds, waited=waited)
+        return TriggeredRunOut(**run_out(run).model_dump(), admission=decided)
 
     @mcp.tool(annotations=IDEMPOTENT)
     async def pause_job(

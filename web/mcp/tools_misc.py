@@ -12,7 +12,8 @@ def register(mcp: RunnerMCP, runner: Runner, service: Any | None) -> None:
     @mcp.tool(annotations=READ)
     async def get_health() -> dict[str, Any]:
         """Health of the runner: actors alive, queue depth, Claude Code CLI found, auth mode,
-        sandbox, database size, active runs, and today's spend."""
+        sandbox, database size, active runs, today's spend, and the public URL every link
+        uses."""
         active = await runner.queries.active_runs()
         today = await runner.queries.today()
         spend = await runner.queries.totals(since_day=today)
@@ -23,6 +24,13 @@ def register(mcp: RunnerMCP, runner: Runner, service: Any | None) -> None:
                 for state in ("requested", "claimed", "running")
             },
             "today": {"day": today, "runs": spend["runs"], "cost_usd": spend["cost_usd"]},
+            "public_url": runner.config.public_origin,
+            "public_url_source": (
+                "RUNNER_PUBLIC_URL / config file"
+                if runner.config.public_url
+                else "default from RUNNER_PORT; set RUNNER_PUBLIC_URL to the address clients "
+                "and webhook providers reach"
+            ),
         }
         if service is not None:
             out["mode"] = "service"

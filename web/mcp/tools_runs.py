@@ -31,6 +31,17 @@ from web.mcp.models import (
     page_info,
     run_out,
 )
+from web.mcp.params import (
+    BudgetUsd,
+    Limit,
+    MaxTurns,
+    ModelName,
+    Offset,
+    ServerNames,
+    TimeoutSeconds,
+    ToolNames,
+)
+from web.mcp.refs import job_ref, webhook_ref
 from web.mcp.server import DESTRUCTIVE_ONCE, OPEN_WRITE, READ, RunnerMCP, actor
 
 RunId = Annotated[str, Field(description="a run id such as 'run_1a2b3c4d5e6f' (see list_runs)")]
@@ -110,21 +121,26 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
 
     @mcp.tool(annotations=READ)
     async def list_runs(
-        job_id: Annotated[str | None, Field(description="only this job's runs")] = None,
+        job_id: Annotated[
+            str | None, Field(description="only this job's runs: its id or exact name")
+        ] = None,
         state: Annotated[RunState | None, Field(description="only runs in this state")] = None,
         trigger: Annotated[
             Literal["schedule", "manual", "webhook", "retry", "quick", "mcp", "catch_up"] | None,
             Field(description="only runs started this way"),
         ] = None,
-        webhook_id: Annotated[str | None, Field(description="only this webhook's runs")] = None,
-        limit: Annotated[int, Field(ge=1, le=200, description="page size (max 200)")] = 20,
-        offset: Annotated[int, Field(ge=0)] = 0,
+        webhook_id: Annotated[
+            str | None, Field(description="only this webhook's runs: its id or exact name")
+        ] = None,
+        limit: Limit = 20,
+        offset: Offset = 0,
     ) -> RunList:
-        """List runs, newest first (results cut to 500 characters; get_run has more)."""
+        """List runs, newest first (results cut to 500 characters; get_run has more). Filter
+        by job or webhook, given by id or exact name."""
         if job_id:
-            await q.job(job_id)
+            job_id = await job_ref(runner, job_id)
         if webhook_id:
-            await q.webhook(webhook_id)
+            webhook_id = await webhook_ref(runner, webhook_id)
         page = await q.runs(
             RunFilter(job_id=job_id, state=state, trigger=trigger, webhook_id=webhook_id),
             limit=limit,
@@ -139,7 +155,9 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         result_offset: Annotated[
             int, Field(ge=0, description="start of the result window (for long answers)")
         ] = 0,
-        result_chars: Annotated[int, Field(ge=100, le=50_000)] = 4000,
+        result_chars: Annotated[
+            int, Field(ge=100, le=50_000, description="size of the result window (characters)")
+        ] = 4000,
     ) -> RunOut:
         """Get a run: state, timings, tokens, cost and its result text. Long answers come in
         windows: call again with result_offset=next_result_offset."""
@@ -164,15 +182,12 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
     @mcp.tool(annotations=OPEN_WRITE)
     async def quick_run(
         prompt: Annotated[str, Field(description="what Claude should do, once, now")],
-        tools: Annotated[
-            list[str] | None,
-            Field(description="built-in tools and 'mcp__<server>__<tool>' names it may use"),
-        ] = None,
-        mcp_servers: Annotated[list[str] | None, Field(description="MCP servers by name")] = None,
-        model: str | None = None,
-        timeout_seconds: Annotated[float | None, Field(gt=0, le=86400)] = None,
-        max_turns: Annotated[int | None, Field(ge=1, le=1000)] = None,
-        budget_usd: Annotated[float | None, Field(gt=0)] = None,
+        tools: ToolNames = None,
+        mcp_servers: ServerNames = None,
+        model: ModelName = None,
+        timeout_seconds: TimeoutSeconds = None,
+        max_turns: MaxTurns = None,
+        budget_usd: BudgetUsd = None,
     ) -> QuickRunOut:
         """Run an ad-hoc prompt now without creating a job; follow it with wait_for_run."""
         run, warnings = await runner.runs.quick(
@@ -232,7 +247,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         after_version: Annotated[
             int, Field(ge=-1, description="read events after this version; -1 = from the start")
         ] = -1,
-        limit: Annotated[int, Field(ge=1, le=200, description="page size (max 200)")] = 50,
+        limit: Limit = 50,
         max_field_chars: Annotated[
             int,
             Field(

@@ -1,8 +1,8 @@
 """Tool-server and credential tools: user-built (dynamic), external and built-in (fixed) servers.
 
-Everything goes through ``runner.servers`` / ``runner.credentials``. Credential values are
-never returned: only whether each is set, and a mask (``****`` + at most 4 characters) for
-sensitive ones.
+Everything goes through ``runner.servers`` / ``runner.credentials``. Sensitive credential
+values are never returned, only whether each is set and a mask (``****`` + at most 4
+characters); a value is returned only where the server declares the variable non-sensitive.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from pydantic import Field
 
 from runner.app import Runner
 from runner.builtin_servers import BUILTIN_SERVERS
+from runner.commands.server_users import users_of
 from runner.errors import InvalidInput, NotFound
 from runner.jobs_input import normalize_tool
 from web.mcp.models import iso
+from web.mcp.params import Description, NewDescription
 from web.mcp.server import DESTRUCTIVE, IDEMPOTENT, OPEN_WRITE, READ, WRITE, RunnerMCP, actor
 from web.mcp.shapes import (
     CredentialOut,
@@ -108,9 +110,11 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
                 "{'url': 'https://...', 'headers': {...}}"
             ),
         ] = None,
-        description: str = "",
+        description: Description = "",
         env_vars: EnvVars = None,
-        enabled: bool = True,
+        enabled: Annotated[
+            bool, Field(description="false = created disabled (jobs cannot use it yet)")
+        ] = True,
     ) -> ServerOut:
         """Create an MCP server from Python code (or an external command/URL config). It is
         checked, started once to discover its tools, and enabled; jobs then list it in
@@ -146,7 +150,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         name: ServerName,
         code: Annotated[str | None, Field(description="new Python source")] = None,
         config: Annotated[dict[str, Any] | None, Field(description="new external config")] = None,
-        description: str | None = None,
+        description: NewDescription = None,
         env_vars: EnvVars = None,
     ) -> ServerOut:
         """Replace a server's code or config, description or declared variables; tools are
@@ -167,10 +171,23 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         return await describe(name)
 
     @mcp.tool(annotations=DESTRUCTIVE)
-    async def delete_mcp_server(name: ServerName) -> ServerDeleted:
-        """Delete a user-built or external server with its files and credentials."""
-        await servers.delete(name, actor=actor())
-        return ServerDeleted(name=name, deleted=True)
+    async def delete_mcp_server(
+        name: ServerName,
+        cascade: Annotated[
+            bool,
+            Field(
+                description="also remove the server and its tools from every job and webhook "
+                "that uses it; without it, deleting a server in use is refused, listing them"
+            ),
+        ] = False,
+    ) -> ServerDeleted:
+        """Delete a user-built or external server with its files and credentials. Refused
+        while jobs or webhooks use it (the error lists them) unless cascade=true."""
+        users = await users_of(q, name) if cascade else []
+        await servers.delete(name, actor=actor(), cascade=cascade)
+        return ServerDeleted(
+            name=name, deleted=True, detached_from=[f"{u.kind}:{u.name}" for u in users]
+        )
 
     @mcp.tool(annotations=IDEMPOTENT)
     async def enable_mcp_server(name: ServerName) -> ServerOut:
@@ -234,7 +251,9 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         arguments: Annotated[
             dict[str, Any] | None, Field(description="the tool's arguments")
         ] = None,
-        timeout_seconds: Annotated[float | None, Field(gt=0, le=600)] = None,
+        timeout_seconds: Annotated[
+            float | None, Field(gt=0, le=600, description="give up after this (max 600 s)")
+        ] = None,
     ) -> InvocationOut:
         """Call one tool of an enabled server once, in its own process with its credentials,
         to try it out; the call is recorded. Returns its text and structured result."""
@@ -255,12 +274,26 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
     async def set_server_credential(
         server_name: ServerName,
         var_name: Variable,
-        value: Annotated[str, Field(description="the value; stored encrypted, never shown again")],
+        value: Annotated[
+            str,
+            Field(
+                description="the value; stored encrypted. Shown again only if the server "
+                "declares the variable non-sensitive; a sensitive value never is"
+            ),
+        ],
         sensitive: Annotated[
-            bool | None, Field(description="override whether the value is a secret")
+            bool | None,
+            Field(
+                description="true marks the value secret even if declared non-sensitive; "
+                "false is refused for a variable the server declares sensitive"
+            ),
         ] = None,
     ) -> CredentialsOut:
-        """Set one credential of a server (encrypted at rest, given only to that server)."""
+        """Set one credential of a server (encrypted at rest, given only to that server's
+        process). Whether it is shown again is the server's declaration: sensitive variables
+        (see list_required_credentials) are never shown again, at most '****' and their last 4
+        characters; variables declared non-sensitive are shown in clear by
+        get_server_credentials."""
         await servers.set_credential(
             server_name, var_name, value, sensitive=sensitive, actor=actor()
         )
@@ -268,7 +301,8 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
 
     @mcp.tool(annotations=READ)
     async def get_server_credentials(server_name: ServerName) -> CredentialsOut:
-        """Which credentials a server needs and which are set (secrets masked, never shown)."""
+        """Which credentials a server needs and which are set. Sensitive values are masked
+        (never shown); values of variables the server declares non-sensitive are shown."""
         return await credentials(server_name)
 
     @mcp.tool(annotations=READ)

@@ -15,11 +15,31 @@ from pydantic import Field
 
 from runner.app import Runner
 from web.mcp.models import iso, page_info
+from web.mcp.params import (
+    BudgetUsd,
+    Burst,
+    Description,
+    Limit,
+    MaxTurns,
+    ModelName,
+    NewDescription,
+    NewName,
+    Offset,
+    RatePerMinute,
+    ServerNames,
+    TimeoutSeconds,
+    ToolNames,
+)
+from web.mcp.refs import webhook_ref
 from web.mcp.server import DESTRUCTIVE, DESTRUCTIVE_ONCE, IDEMPOTENT, READ, WRITE, RunnerMCP, actor
 from web.mcp.shapes import DeliveryList, DeliveryOut, WebhookDeleted, WebhookList, WebhookOut
 
 WebhookId = Annotated[
-    str, Field(description="a webhook id such as 'wh_1a2b3c4d5e6f' (see list_webhooks)")
+    str,
+    Field(
+        description="a webhook id such as 'wh_1a2b3c4d5e6f' (see list_webhooks), or the "
+        "webhook's exact name"
+    ),
 ]
 Scheme = Literal["url_token", "standard_webhooks", "github", "stripe"]
 
@@ -34,8 +54,7 @@ def _public(runner: Runner, hook: Any) -> dict[str, Any]:
     for key in ("last_delivery_at_us", "created_at_us", "updated_at_us"):
         if key in view:
             view[key.removesuffix("_us")] = iso(view.pop(key))
-    base = (runner.config.public_url or f"http://127.0.0.1:{runner.config.port}").rstrip("/")
-    view["url"] = base + str(view.get("path", ""))
+    view["url"] = runner.config.public_origin + str(view.get("path", ""))
     return view
 
 
@@ -73,7 +92,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
                 "body, {{payload}} the whole body, {{headers.x-github-event}} a header"
             ),
         ],
-        description: str = "",
+        description: Description = "",
         scheme: Annotated[
             Scheme,
             Field(
@@ -84,14 +103,14 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         secret: Annotated[
             str | None, Field(description="use this secret (e.g. from GitHub); default: generated")
         ] = None,
-        tools: list[str] | None = None,
-        mcp_servers: list[str] | None = None,
-        model: str | None = None,
-        timeout_seconds: Annotated[float | None, Field(gt=0, le=86400)] = None,
-        max_turns: Annotated[int | None, Field(ge=1, le=1000)] = None,
-        budget_usd: Annotated[float | None, Field(gt=0)] = None,
-        rate_per_minute: Annotated[float | None, Field(gt=0)] = None,
-        burst: Annotated[int | None, Field(ge=1)] = None,
+        tools: ToolNames = None,
+        mcp_servers: ServerNames = None,
+        model: ModelName = None,
+        timeout_seconds: TimeoutSeconds = None,
+        max_turns: MaxTurns = None,
+        budget_usd: BudgetUsd = None,
+        rate_per_minute: RatePerMinute = None,
+        burst: Burst = None,
     ) -> WebhookOut:
         """Create a webhook endpoint: each verified POST starts a run with the rendered prompt.
         The secret is returned in clear text only in this answer — tell the user to store it."""
@@ -120,8 +139,8 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
 
     @mcp.tool(annotations=READ)
     async def list_webhooks(
-        limit: Annotated[int, Field(ge=1, le=200)] = 50,
-        offset: Annotated[int, Field(ge=0)] = 0,
+        limit: Limit = 50,
+        offset: Offset = 0,
     ) -> WebhookList:
         """List webhook endpoints (secrets are never shown, only their last characters)."""
         commands()
@@ -136,29 +155,34 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
     async def get_webhook(webhook_id: WebhookId) -> WebhookOut:
         """Get one webhook endpoint: template, verification scheme, limits, delivery counts."""
         commands()
+        webhook_id = await webhook_ref(runner, webhook_id)
         return WebhookOut.model_validate(_public(runner, await runner.queries.webhook(webhook_id)))
 
     @mcp.tool(annotations=IDEMPOTENT)
     async def update_webhook(
         webhook_id: WebhookId,
-        name: str | None = None,
-        prompt_template: str | None = None,
-        description: str | None = None,
+        name: NewName = None,
+        prompt_template: Annotated[
+            str | None,
+            Field(description="new prompt template ({{payload.x}}, {{headers.y}}); optional"),
+        ] = None,
+        description: NewDescription = None,
         enabled: Annotated[
             bool | None, Field(description="false = deliveries are refused (404)")
         ] = None,
-        tools: list[str] | None = None,
-        mcp_servers: list[str] | None = None,
-        model: str | None = None,
-        timeout_seconds: Annotated[float | None, Field(gt=0, le=86400)] = None,
-        max_turns: Annotated[int | None, Field(ge=1, le=1000)] = None,
-        budget_usd: Annotated[float | None, Field(gt=0)] = None,
-        rate_per_minute: Annotated[float | None, Field(gt=0)] = None,
-        burst: Annotated[int | None, Field(ge=1)] = None,
+        tools: ToolNames = None,
+        mcp_servers: ServerNames = None,
+        model: ModelName = None,
+        timeout_seconds: TimeoutSeconds = None,
+        max_turns: MaxTurns = None,
+        budget_usd: BudgetUsd = None,
+        rate_per_minute: RatePerMinute = None,
+        burst: Burst = None,
     ) -> WebhookOut:
         """Change a webhook; fields left out keep their value. Use rotate_webhook_secret for
         the secret."""
         cmds = commands()
+        webhook_id = await webhook_ref(runner, webhook_id)
         data = given(
             name=name,
             prompt_template=prompt_template,
@@ -188,7 +212,9 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
     @mcp.tool(annotations=DESTRUCTIVE)
     async def delete_webhook(webhook_id: WebhookId) -> WebhookDeleted:
         """Delete a webhook endpoint: it answers 404 from now on; past deliveries stay."""
-        await commands().delete(webhook_id, actor=actor())
+        cmds = commands()
+        webhook_id = await webhook_ref(runner, webhook_id)
+        await cmds.delete(webhook_id, actor=actor())
         return WebhookDeleted(webhook_id=webhook_id, deleted=True)
 
     @mcp.tool(annotations=DESTRUCTIVE_ONCE)
@@ -203,7 +229,9 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         ] = None,
     ) -> WebhookOut:
         """Replace a webhook's secret; returns the new secret in clear text (only this once)."""
-        hook, clear = await commands().rotate_secret(
+        cmds = commands()
+        webhook_id = await webhook_ref(runner, webhook_id)
+        hook, clear = await cmds.rotate_secret(
             webhook_id, grace_seconds=grace_seconds, secret=secret, actor=actor()
         )
         out = _public(runner, hook)
@@ -215,8 +243,8 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
     @mcp.tool(annotations=READ)
     async def list_deliveries(
         webhook_id: WebhookId,
-        limit: Annotated[int, Field(ge=1, le=200)] = 20,
-        offset: Annotated[int, Field(ge=0)] = 0,
+        limit: Limit = 20,
+        offset: Offset = 0,
         include_rejected: Annotated[
             bool, Field(description="also list deliveries refused by verification or limits")
         ] = False,
@@ -227,7 +255,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         """A webhook's accepted deliveries (newest first) with the run each started. Bodies are
         cut to body_chars (body_truncated says so; ask again with a larger body_chars)."""
         commands()
-        await runner.queries.webhook(webhook_id)
+        webhook_id = await webhook_ref(runner, webhook_id)
         q: Any = runner.queries
         page = await q.deliveries(webhook_id, limit=limit, offset=offset)
         items = []

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from events.webhooks import VerificationScheme
 from runner.webhooks.dedupe import (
+    MAX_ID_LENGTH,
     DeliveryId,
+    DeliveryIdRefused,
     dedupe_key,
     is_sensitive_header,
     mask_headers,
@@ -73,8 +77,27 @@ def test_scheme_id_wins() -> None:
 def test_absent_or_unusable() -> None:
     assert provider_delivery_id({}, b'{"a": 1}', "url_token") is None
     assert provider_delivery_id({"webhook-id": "   "}, b"", "standard_webhooks") is None
-    assert provider_delivery_id({"webhook-id": "x" * 600}, b"", "standard_webhooks") is None
-    assert provider_delivery_id({"webhook-id": "a\nb"}, b"", "standard_webhooks") is None
+
+
+def test_long_and_odd_ids_are_hashed_and_absurd_ones_refused() -> None:
+    """Regression: an id over the old 512-character limit silently disabled deduplication."""
+    long_id = provider_delivery_id({"webhook-id": "x" * 600}, b"", "standard_webhooks")
+    assert long_id == DeliveryId("webhook-id", "x" * 600)
+    assert len(dedupe_key("wh1", long_id)) == len("wh1:") + 32
+    odd = provider_delivery_id({"webhook-id": "a\x01b"}, b"", "standard_webhooks")
+    assert odd is not None and dedupe_key("wh1", odd) == dedupe_key("wh1", odd)
+    edge = "y" * MAX_ID_LENGTH
+    assert provider_delivery_id({"X-GitHub-Delivery": edge}, b"", "github") is not None
+    cases: list[tuple[dict[str, str], bytes, VerificationScheme]] = [
+        ({"webhook-id": "x" * (MAX_ID_LENGTH + 1)}, b"", "standard_webhooks"),
+        ({"X-GitHub-Delivery": "g" * 5000}, b"", "github"),
+        ({"Idempotency-Key": "k" * 2000}, b"", "url_token"),
+        ({}, json.dumps({"id": "evt_" + "e" * 2000}).encode(), "stripe"),
+    ]
+    for headers, body, scheme in cases:
+        with pytest.raises(DeliveryIdRefused) as err:
+            provider_delivery_id(headers, body, scheme)
+        assert str(MAX_ID_LENGTH) in str(err.value)
 
 
 def test_same_body_different_ids_are_different_deliveries() -> None:
@@ -99,8 +122,11 @@ def test_dedupe_key() -> None:
 @given(st.dictionaries(st.text(max_size=20), st.text(max_size=40)), st.binary(max_size=100))
 def test_delivery_id_never_raises(headers: dict[str, str], body: bytes) -> None:
     for scheme in ("url_token", "standard_webhooks", "github", "stripe", None):
-        got = provider_delivery_id(headers, body, scheme)
-        assert got is None or (got.value and len(got.value) <= 512)
+        try:
+            got = provider_delivery_id(headers, body, scheme)
+        except DeliveryIdRefused:
+            continue
+        assert got is None or (got.value and len(got.value) <= MAX_ID_LENGTH)
 
 
 def test_mask_headers() -> None:
