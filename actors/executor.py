@@ -282,7 +282,9 @@ class Executor:
                         run.pid = cli_pid(client)
                         if run.pid is not None:
                             self.active_pids[run.ctx.run_id] = run.pid
-                            processes.write_record(run.dirs.scratch, run.pid, sandboxed=run.boxed)
+                            processes.write_record(
+                                run.dirs.scratch, run.pid, sandboxed=run.boxed, tmp=run.dirs.tmp
+                            )
                         await client.query(spec.prompt)
                         async for msg in client.receive_response():
                             await run.emit(run.recorder.handle(msg))

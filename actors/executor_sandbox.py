@@ -15,12 +15,20 @@ Claude Code's own Bash sandbox is off inside (sandbox.md §4 (a)): nesting it ne
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from claude_agent_sdk import ClaudeAgentOptions
 
-from actors.executor_options import ExecutorSettings, RunDirs, SandboxMode, find_cli
+from actors.executor_options import (
+    ExecutorSettings,
+    RunDirs,
+    SandboxMode,
+    find_cli,
+    sandbox_problem,
+)
 from actors.sandbox import CLI_PATH_INSIDE, Box, Mount, SandboxError, contained, inner_env, ro, rw
 from actors.sandbox.mounts import python_mounts
 
@@ -85,6 +93,29 @@ def confine(opts: ClaudeAgentOptions, box: Box) -> None:
     opts.cli_path = wrapper
     opts.env = env
     opts.sandbox = None
+
+
+def sandbox_health(settings: ExecutorSettings, mode: SandboxMode) -> dict[str, Any]:
+    """Sandbox facts for the health panel, with the warning it must show (if any)."""
+    problem = sandbox_problem(settings)
+    warning = None
+    if mode == "off":
+        warning = (
+            "Sandbox mode is OFF: runs and tool servers execute unconfined, with the service's "
+            "own access to this host (its data dir, database and key file). Set it to 'auto'."
+        )
+    elif problem is not None:
+        warning = (
+            "No sandbox: runs with tools and user-written tool servers are refused until "
+            f"bubblewrap can start here ({problem})."
+        )
+    return {
+        "available": problem is None,
+        "bwrap": shutil.which("bwrap"),
+        "mode": mode,
+        "problem": problem,
+        "warning": warning,
+    }
 
 
 def bwrap_failure(stderr: Sequence[str]) -> str | None:

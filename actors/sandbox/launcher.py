@@ -71,11 +71,12 @@ CONTROL_VARS = ("SBX_ARGV", "SBX_KEEP", "SBX_BWRAP", "SBX_CMD")
 
 
 class Box(msgspec.Struct, frozen=True, kw_only=True):
-    """One sandbox: ``tmp`` becomes ``/tmp``; ``mounts`` in order; ``hide`` are host folders
+    """One sandbox: ``mounts`` in order; ``hide`` are host folders
     covered by a read-only mount that must stay invisible (an empty tmpfs goes over them);
     ``cwd`` inside; ``env`` is the *complete* environment inside."""
 
-    tmp: Path
+    tmp: Path | None = None
+    """Host folder shown as ``/tmp`` (``None``: an empty tmpfs)."""
     mounts: tuple[Mount, ...] = ()
     late_mounts: tuple[Mount, ...] = ()
     """Mounted after ``hide`` (workspace, run dirs, server state: may live inside hidden dirs)."""
@@ -87,7 +88,12 @@ class Box(msgspec.Struct, frozen=True, kw_only=True):
 
     def args(self) -> list[str]:
         """The bwrap arguments (mount order matters: /tmp first, ``--remount-ro /`` last)."""
-        out = [*BASE_ARGS, "--bind", check_path(str(self.tmp)), "/tmp", *system_args()]
+        out = [*BASE_ARGS]
+        if self.tmp is None:
+            out += ["--tmpfs", "/tmp"]
+        else:
+            out += ["--bind", check_path(str(self.tmp)), "/tmp"]
+        out += system_args()
         out += mount_args(self.mounts)
         for h in self.hide:
             if covered(h, self.mounts):

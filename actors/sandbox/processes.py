@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import msgspec
@@ -25,6 +27,8 @@ class ProcessRecord(msgspec.Struct, frozen=True, kw_only=True):
     start_ticks: int
     boot_id: str
     sandboxed: bool
+    tmp: str = ""
+    """The run's private ``/tmp`` on the host (removed once the process is gone)."""
 
 
 def boot_id() -> str:
@@ -46,11 +50,16 @@ def start_ticks(pid: int) -> int | None:
     return int(fields[19])
 
 
-def write_record(run_dir: Path, pid: int, *, sandboxed: bool) -> ProcessRecord | None:
+def write_record(
+    run_dir: Path, pid: int, *, sandboxed: bool, tmp: Path | None = None
+) -> ProcessRecord | None:
+    """Record the run's process (call right after it started; ``None`` if already gone)."""
     ticks = start_ticks(pid)
     if ticks is None:
         return None
-    rec = ProcessRecord(pid=pid, start_ticks=ticks, boot_id=boot_id(), sandboxed=sandboxed)
+    rec = ProcessRecord(
+        pid=pid, start_ticks=ticks, boot_id=boot_id(), sandboxed=sandboxed, tmp=str(tmp or "")
+    )
     tmp = run_dir / f".{RECORD}.tmp"
     tmp.write_bytes(msgspec.json.encode(rec))
     os.replace(tmp, run_dir / RECORD)
@@ -92,3 +101,31 @@ def ensure_gone(run_dir: Path, *, wait: float = 5.0) -> str:
 
 def describe(rec: ProcessRecord) -> str:
     return json.dumps(msgspec.to_builtins(rec))
+
+
+def ensure_run_processes_gone(data_dir: Path, run_id: str) -> str:
+    """Before a run is declared crashed (and retried): make sure no process of it can still
+    act, then remove its private folders. Returns how that is known (for ``RunCrashed``)."""
+    run_dir = Path(data_dir) / "runs" / run_id
+    if not run_dir.is_dir():
+        return "no run folder (the run never started here)"
+    note = ensure_gone(run_dir)
+    rec = read_record(run_dir)
+    if "still alive" not in note:
+        if rec is not None and rec.tmp and Path(rec.tmp).name.startswith("cr-"):
+            shutil.rmtree(rec.tmp, ignore_errors=True)
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return note
+
+
+def remove_stale_workspaces(data_dir: Path, active: Iterable[str]) -> list[str]:
+    """Retention for job-less runs: remove ``workspaces/adhoc-<run>`` of runs not in ``active``
+    (normally removed when their run ends; this catches runs whose process died)."""
+    keep = {f"adhoc-{r}" for r in active}
+    root = Path(data_dir) / "workspaces"
+    removed = []
+    for entry in root.glob("adhoc-*") if root.is_dir() else ():
+        if entry.name not in keep and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+    return removed
