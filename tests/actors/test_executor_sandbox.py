@@ -129,7 +129,7 @@ async def test_file_tools_fail_even_with_the_gate_open(
     open_settings = msgspec.structs.replace(settings, restricted=False)
     data = settings.data_dir
     planted = _plant(data)
-    steps = [
+    steps: list[Turn | Text] = [
         Turn(
             [
                 ToolUse("Read", {"file_path": str(planted["key"])}),
@@ -168,7 +168,7 @@ async def test_gate_denials_are_events(
 ) -> None:
     data = settings.data_dir
     planted = _plant(data)
-    steps = [
+    steps: list[Turn | Text] = [
         Turn(
             [
                 ToolUse("Read", {"file_path": str(planted["key"])}),
