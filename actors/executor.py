@@ -13,8 +13,9 @@ import collections
 import json
 import logging
 import os
+import shutil
 import signal
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -37,14 +38,18 @@ from actors.executor_gate import NO_SANDBOX, Gate
 from actors.executor_options import (
     ExecutorSettings,
     RunDirs,
+    SandboxMode,
     auth_mode,
     auth_secrets,
     build_options,
+    inner_sandbox_available,
     remove_scratch,
     run_dirs,
-    sandbox_available,
+    sandbox_problem,
 )
 from actors.executor_output import Recorder, Redactor
+from actors.executor_sandbox import bwrap_failure, confine, refusal, run_box
+from actors.sandbox import SandboxError, processes, quota
 from events.catalogue import Event
 from events.runs import (
     RunCancelled,
@@ -93,6 +98,9 @@ class _Run:
         self.client: AgentClient | None = None
         self.pid: int | None = None
         self.gate: Gate | None = None
+        self.boxed = False
+        """The CLI runs inside the run's bubblewrap sandbox."""
+        self.disk_breach: str | None = None
         self.late: list[Event] = []
         """Denials only the CLI saw (e.g. by ``--restricted``), from the result message."""
 
@@ -134,11 +142,13 @@ class Executor:
         *,
         resolver: ServerResolver | None = None,
         client_factory: ClientFactory = sdk_client_factory,
+        sandbox_mode: Callable[[], Awaitable[SandboxMode]] | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.resolver: ServerResolver = resolver or NullResolver()
         self.client_factory = client_factory
+        self._sandbox_mode = sandbox_mode
         self._cancel_reasons: dict[str, str] = {}
         self.active_pids: dict[str, int] = {}
         """CLI process id of every run in flight (for diagnostics and tests)."""
@@ -149,7 +159,12 @@ class Executor:
 
     async def execute(self, ctx: RunContext) -> None:
         """Run ``ctx`` to exactly one terminal event; re-raises cancellation after recording."""
-        dirs = run_dirs(self.settings, ctx.run_id, ctx.job_id)
+        try:
+            dirs = run_dirs(self.settings, ctx.run_id, ctx.job_id)
+        except ValueError as exc:
+            failed = Failure("invalid_request", str(exc)).event(ctx.run_id, None)
+            await self.store.append(f"run-{ctx.run_id}", [failed], expected="any")
+            return
         run = _Run(self, ctx, dirs)
         try:
             await run.emit(
@@ -182,6 +197,16 @@ class Executor:
             self._cancel_reasons.pop(ctx.run_id, None)
             self.active_pids.pop(ctx.run_id, None)
             remove_scratch(dirs)
+            if ctx.job_id is None:  # a job-less (webhook/ad-hoc) run's workspace is its own
+                shutil.rmtree(dirs.workspace, ignore_errors=True)
+
+    async def sandbox_mode(self) -> SandboxMode:
+        """The configured sandbox mode (settings override, else the live setting)."""
+        if self.settings.sandbox_mode is not None:
+            return self.settings.sandbox_mode
+        if self._sandbox_mode is not None:
+            return await self._sandbox_mode()
+        return "auto"
 
     async def _run(self, run: _Run) -> Event:
         spec = run.ctx.spec
@@ -197,16 +222,26 @@ class Executor:
             names = ", ".join(missing)
             return run.failed(Failure("invalid_request", f"Unknown tool server(s): {names}"))
         run.redact.secrets = Redactor([*run.redact.secrets, *resolved.secrets]).secrets
-        return await self._run_client(run, resolved)
+        mode = await self.sandbox_mode()
+        problem = sandbox_problem(self.settings) if mode != "off" else "off"
+        why = refusal(mode, problem, spec.tools, spec.mcp_servers)
+        if why is not None:
+            return run.failed(Failure("sandbox_unavailable", why))
+        run.boxed = problem is None
+        try:
+            return await self._run_client(run, resolved)
+        except SandboxError as exc:
+            return run.failed(Failure("sandbox_failed", f"the sandbox could not start: {exc}"))
 
     def _options(self, run: _Run, resolved: ResolvedServers) -> tuple[ClaudeAgentOptions, bool]:
         spec = run.ctx.spec
-        sandbox = sandbox_available(self.settings)
+        sandbox = run.boxed or inner_sandbox_available(self.settings)
         gate = Gate(
             workspace=run.dirs.workspace,
             tools=spec.tools,
             servers=spec.mcp_servers,
             sandbox=sandbox,
+            contained=run.boxed,
             on_denied=run.on_denied,
         )
         run.gate = gate
@@ -221,8 +256,11 @@ class Executor:
             stderr=run.on_stderr,
             max_turns=spec.max_turns,
             budget_usd=spec.budget_usd,
-            sandbox=sandbox and "Bash" in spec.tools,
+            sandbox=sandbox and not run.boxed and "Bash" in spec.tools,
         )
+        if run.boxed:
+            box = run_box(self.settings, run.dirs, dict(opts.env), resolved.mounts)
+            confine(opts, box)
         return opts, sandbox
 
     async def _run_client(self, run: _Run, resolved: ResolvedServers) -> Event:
@@ -237,26 +275,36 @@ class Executor:
         finished = False
         try:
             with anyio.move_on_after(timeout) as deadline:
-                try:
-                    await client.connect()
-                    run.pid = cli_pid(client)
-                    if run.pid is not None:
-                        self.active_pids[run.ctx.run_id] = run.pid
-                    await client.query(spec.prompt)
-                    async for msg in client.receive_response():
-                        await run.emit(run.recorder.handle(msg))
-                    finished = True
-                except Exception as exc:
-                    rec = run.recorder
-                    failure = from_exception(exc, rec.api_error, run.model)
-                    if rec.result is not None:
-                        failure = (
-                            from_result_message(rec.result, rec.api_error, run.model) or failure
-                        )
-                    finished = True
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._watch_disk, run, tg.cancel_scope)
+                    try:
+                        await client.connect()
+                        run.pid = cli_pid(client)
+                        if run.pid is not None:
+                            self.active_pids[run.ctx.run_id] = run.pid
+                            processes.write_record(
+                                run.dirs.scratch, run.pid, sandboxed=run.boxed, tmp=run.dirs.tmp
+                            )
+                        await client.query(spec.prompt)
+                        async for msg in client.receive_response():
+                            await run.emit(run.recorder.handle(msg))
+                        finished = True
+                    except Exception as exc:
+                        rec = run.recorder
+                        failure = from_exception(exc, rec.api_error, run.model)
+                        if rec.result is not None:
+                            failure = (
+                                from_result_message(rec.result, rec.api_error, run.model) or failure
+                            )
+                        finished = True
+                    tg.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
                 await self._close(run, interrupt=not finished)
+        if run.disk_breach is not None:
+            return run.failed(Failure("disk_quota", f"stopped: {run.disk_breach}"))
+        if run.boxed and failure is not None and (why := bwrap_failure(run.stderr)):
+            failure = Failure("sandbox_failed", f"the sandbox could not start: {why}")
         if deadline.cancelled_caught:
             return RunTimedOut(
                 run_id=run.ctx.run_id,
@@ -264,6 +312,18 @@ class Executor:
                 result=run.recorder.run_result(),
             )
         return self._terminal(run, failure)
+
+    async def _watch_disk(self, run: _Run, scope: anyio.CancelScope) -> None:
+        s = self.settings
+        d = run.dirs
+        run.disk_breach = await quota.watch(
+            (d.workspace, d.scratch, d.tmp),
+            quota=s.workspace_quota_bytes,
+            disk=s.data_dir,
+            reserve=s.disk_reserve_bytes,
+            interval=s.disk_check_seconds,
+        )
+        scope.cancel()
 
     def _terminal(self, run: _Run, failure: Failure | None) -> Event:
         rec = run.recorder

@@ -18,6 +18,8 @@ from claude_agent_sdk import (
 )
 from claude_agent_sdk.types import Message
 
+from actors.sandbox.mounts import Mount
+
 
 class AgentClient(Protocol):
     """The part of ``ClaudeSDKClient`` the executor uses."""
@@ -99,6 +101,8 @@ class ResolvedServers(msgspec.Struct, frozen=True, kw_only=True):
 
     configs: dict[str, Any] = {}
     secrets: list[str] = []
+    mounts: list[Mount] = []
+    """What the stdio servers need to see inside the run's sandbox (code ro, state rw)."""
 
 
 class ServerResolver(Protocol):
@@ -118,10 +122,13 @@ class NullResolver:
 class StaticResolver:
     """A fixed name → config table (tests, and a simple wiring for built-in servers)."""
 
-    def __init__(self, configs: Mapping[str, Any], secrets: Sequence[str] = ()) -> None:
+    def __init__(
+        self, configs: Mapping[str, Any], secrets: Sequence[str] = (), mounts: Sequence[Mount] = ()
+    ) -> None:
         self.configs = dict(configs)
         self.secrets = list(secrets)
+        self.mounts = list(mounts)
 
     async def resolve(self, names: Sequence[str]) -> ResolvedServers:
         found = {n: self.configs[n] for n in names if n in self.configs}
-        return ResolvedServers(configs=found, secrets=self.secrets)
+        return ResolvedServers(configs=found, secrets=self.secrets, mounts=self.mounts)

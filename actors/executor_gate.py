@@ -4,8 +4,9 @@
 * File tools (Read, Write, Edit, MultiEdit, NotebookEdit, Glob, Grep, LS) are allowed only when
   the realpath of every path they name (``file_path``, ``path``, ``notebook_path``, the root of
   an absolute ``pattern``) is inside the workspace.
-* Bash is allowed only when it runs in the bubblewrap sandbox; otherwise it is refused with a
-  reason the model and the user see.
+* Bash is allowed only when it runs in a bubblewrap sandbox (the run's, around the whole CLI,
+  or with sandbox mode ``off`` Claude Code's own); otherwise it is refused with a reason the
+  model and the user see.
 * Other built-ins are allowed only if the job named them.
 
 Every denial is reported once (per tool-use id) through ``on_denied``.
@@ -93,11 +94,14 @@ class Gate:
         servers: Iterable[str],
         sandbox: bool,
         on_denied: OnDenied,
+        contained: bool = False,
     ) -> None:
         self.root = Path(os.path.realpath(workspace))
         self.tools = frozenset(tools)
         self.server_prefixes = tuple(f"mcp__{s}__" for s in servers)
         self.sandbox = sandbox
+        self.contained = contained
+        """The whole CLI runs in the run's sandbox: Bash needs no sandbox of its own."""
         self._on_denied = on_denied
         self._reported: set[str] = set()
 
@@ -122,7 +126,7 @@ class Gate:
                 return "Bash is not enabled for this job", cmd
             if not self.sandbox:
                 return NO_SANDBOX, cmd
-            if tool_input.get("dangerouslyDisableSandbox"):
+            if tool_input.get("dangerouslyDisableSandbox") and not self.contained:
                 return "Bash may only run inside the sandbox", cmd
             return None
         if tool in self.tools:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import msgspec
 from claude_agent_sdk import ClaudeAgentOptions, HookMatcher
 
+SandboxMode = Literal["auto", "required", "off"]
 AuthMode = Literal["api_key", "bedrock", "vertex", "claude_login", "none"]
 
 AUTH_PREFIXES = ("ANTHROPIC_", "CLAUDE_", "AWS_", "GOOGLE_", "CLOUD_ML_", "VERTEX_", "OTEL_")
@@ -53,7 +54,16 @@ class ExecutorSettings(msgspec.Struct, frozen=True, kw_only=True):
     cli_path: Path | None = None
     default_model: str = "claude-sonnet-4-5"
     sandbox_available: bool | None = None
-    """``None``: detect bubblewrap + socat on PATH."""
+    """``None``: probe whether bubblewrap can start a sandbox here (``actors.sandbox.probe``)."""
+    sandbox_mode: SandboxMode | None = None
+    """``auto``/``required``: the CLI runs inside the run's bubblewrap sandbox (refused when it
+    needs tools and no sandbox can start); ``off``: unconfined (operator's choice, loud warning).
+    ``None``: the ``sandbox_mode`` setting, read per run."""
+    workspace_quota_bytes: int | None = 2 * 1024**3
+    """A run whose workspace + private folders grow past this fails with ``disk_quota``."""
+    disk_reserve_bytes: int = 64 * 1024**2
+    """Free space on the data disk kept for the event log: a run is stopped under it."""
+    disk_check_seconds: float = 1.0
     max_block_chars: int = 20_000
     max_run_chars: int = 1_000_000
     max_api_retries: int = 2
@@ -112,6 +122,21 @@ def auth_secrets(settings: ExecutorSettings) -> list[str]:
 
 
 def sandbox_available(settings: ExecutorSettings) -> bool:
+    """Whether the run's bubblewrap sandbox can start here."""
+    return sandbox_problem(settings) is None
+
+
+def sandbox_problem(settings: ExecutorSettings) -> str | None:
+    """Why no sandbox can start here, or ``None``."""
+    if settings.sandbox_available is not None:
+        return None if settings.sandbox_available else "the sandbox is disabled on this host"
+    from actors.sandbox import probe
+
+    return probe()
+
+
+def inner_sandbox_available(settings: ExecutorSettings) -> bool:
+    """Claude Code's own Bash sandbox (bwrap + socat), used only with sandbox mode ``off``."""
     if settings.sandbox_available is not None:
         return settings.sandbox_available
     return shutil.which("bwrap") is not None and shutil.which("socat") is not None
@@ -133,18 +158,24 @@ class RunDirs(msgspec.Struct, frozen=True, kw_only=True):
     scratch: Path
     config: Path
     tmp: Path
+    home: Path
 
 
 def run_dirs(settings: ExecutorSettings, run_id: str, job_id: str | None) -> RunDirs:
     """Create the job's persistent workspace and the run's scratch dirs (removed afterwards):
     ``<data_dir>/runs/<run_id>/config`` and a short ``TMPDIR`` under ``tmp_root``."""
+    for part in (job_id, run_id):
+        if part is not None and (not part or "/" in part or part.startswith(".") or "\0" in part):
+            raise ValueError(f"id {part!r} would map outside the workspaces folder; refused")
     ws = settings.data_dir / "workspaces" / (job_id or f"adhoc-{run_id}")
     scratch = settings.data_dir / "runs" / run_id
-    for d in (ws, scratch / "config"):
+    for d in (ws, scratch / "config", scratch / "home"):
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
     root = str(settings.tmp_root) if settings.tmp_root is not None else None
     tmp = Path(tempfile.mkdtemp(prefix="cr-", dir=root))
-    dirs = RunDirs(workspace=ws, scratch=scratch, config=scratch / "config", tmp=tmp)
+    dirs = RunDirs(
+        workspace=ws, scratch=scratch, config=scratch / "config", tmp=tmp, home=scratch / "home"
+    )
     creds = _login_credentials(settings)
     if creds is not None and "ANTHROPIC_API_KEY" not in settings.auth_env:
         target = dirs.config / ".credentials.json"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
+
+import anyio
 
 from events.envelope import Meta
 from events.errors import ConcurrencyError
@@ -33,14 +36,24 @@ def is_alive(instance: str) -> bool:
     return True
 
 
-async def recover(store: SQLiteEventStore, me: str) -> list[str]:
-    """Mark orphaned runs crashed (the retrier then retries them per the job's policy)."""
+async def recover(
+    store: SQLiteEventStore, me: str, ensure_gone: Callable[[str], str] | None = None
+) -> list[str]:
+    """Mark orphaned runs crashed (the retrier then retries them per the job's policy).
+
+    ``ensure_gone(run_id)`` runs first (on a worker thread): it makes sure no process of the
+    old run can still act when its retry starts, and says how it knows (kept in the detail).
+    """
     crashed: list[str] = []
     runs: list[RunView] = await select_rows(store, RUNS, "WHERE state IN ('claimed','running')")
     for run in runs:
         claimer = run.claimer or ""
         if claimer != me and is_alive(claimer):
             continue
+        confirmed = ""
+        if ensure_gone is not None:
+            note = await anyio.to_thread.run_sync(ensure_gone, run.run_id)
+            confirmed = f"; {note}"
         try:
             await store.append(
                 run_stream(run.run_id),
@@ -48,7 +61,7 @@ async def recover(store: SQLiteEventStore, me: str) -> list[str]:
                     RunCrashed(
                         run_id=run.run_id,
                         detail=f"the runner process {claimer or '?'} stopped while this run was "
-                        f"{run.state}; no result was recorded",
+                        f"{run.state}; no result was recorded{confirmed}",
                     )
                 ],
                 meta=Meta(actor="recovery"),

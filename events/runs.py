@@ -23,6 +23,9 @@ FailureReason = Literal[
     "max_turns",
     "invalid_request",
     "internal",
+    "sandbox_unavailable",
+    "sandbox_failed",
+    "disk_quota",
 ]
 
 

@@ -7,9 +7,9 @@ never imports them.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
-import shutil
 from collections.abc import Callable, Coroutine
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -20,11 +20,13 @@ from anyio.abc import TaskStatus
 
 from actors.claimer import Claimer
 from actors.executor import Executor, RunContext
-from actors.executor_options import ExecutorSettings, auth_mode, find_cli, sandbox_available
+from actors.executor_options import ExecutorSettings, SandboxMode, auth_mode, find_cli
+from actors.executor_sandbox import sandbox_health
 from actors.materializer import Materializer
 from actors.pool import ExecutorPool
 from actors.recovery import instance_id, recover
 from actors.retrier import Retrier
+from actors.sandbox.processes import ensure_run_processes_gone, remove_stale_workspaces
 from actors.scheduler import Scheduler
 from actors.supervisor import ActorSpec, Health, supervise
 from actors.webhook import WebhookActor
@@ -58,8 +60,13 @@ class Service:
         self.instance = instance_id()
         self.health = Health(self.instance)
         self.resolver = RunnerResolver(runner.servers)
+        self.sandbox_mode: SandboxMode = "auto"
+        """The sandbox mode last read from the settings (for the health panel)."""
         self.executor = executor or Executor(
-            runner.store, executor_settings(runner), resolver=self.resolver
+            runner.store,
+            executor_settings(runner),
+            resolver=self.resolver,
+            sandbox_mode=self.read_sandbox_mode,
         )
         self.materializer = Materializer(
             runner.store,
@@ -82,6 +89,11 @@ class Service:
                 RunContext(run_id=run.run_id, job_id=run.job_id, spec=run.spec, attempt=run.attempt)
             )
 
+    async def read_sandbox_mode(self) -> SandboxMode:
+        """The live ``sandbox_mode`` setting (the executor reads it per run)."""
+        self.sandbox_mode = (await self.runner.queries.settings()).sandbox_mode
+        return self.sandbox_mode
+
     def status(self) -> dict[str, Any]:
         """Health facts for the dashboard and ``get_health``."""
         s = self.executor.settings
@@ -94,7 +106,7 @@ class Service:
             "running_here": self.pool.running,
             "cli": {"found": cli is not None, "path": str(cli) if cli else None},
             "auth": auth_mode(s),
-            "sandbox": {"available": sandbox_available(s), "bwrap": shutil.which("bwrap")},
+            "sandbox": sandbox_health(s, self.sandbox_mode),
             "database": {"path": str(db), "bytes": size},
         }
 
@@ -105,9 +117,15 @@ class Service:
             [ServiceStarted(instance=self.instance, pid=os.getpid(), version=VERSION)],
             meta=Meta(actor="service"),
         )
+        await self.read_sandbox_mode()
         head = await store.head()
         self.retrier.from_position = head
-        crashed = await recover(store, self.instance)
+        data_dir = self.executor.settings.data_dir
+        crashed = await recover(
+            store, self.instance, functools.partial(ensure_run_processes_gone, data_dir)
+        )
+        active = [r.run_id for r in await self.runner.queries.active_runs()]
+        remove_stale_workspaces(data_dir, active)
         seeded = await self.runner.servers.seed_builtins(actor="service")
         if seeded:
             log.info("registered built-in tool servers: %s", ", ".join(seeded))

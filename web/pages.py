@@ -54,6 +54,9 @@ def _banner(facts: dict[str, Any]) -> str | None:
             "Claude Code is not authenticated: set ANTHROPIC_API_KEY (or cloud credentials) "
             "or log the CLI in, then restart. Runs will fail until then."
         )
+    sandbox_warning = (facts.get("sandbox") or {}).get("warning")
+    if sandbox_warning:
+        return str(sandbox_warning)
     return None
 
 

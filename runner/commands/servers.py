@@ -12,7 +12,7 @@ commands wait for its answer; otherwise commands discover inline.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import anyio
 import msgspec
 
 from actors.materializer import ServerFiles
+from actors.sandbox import probe
 from events.envelope import Meta
 from events.errors import ConcurrencyError
 from events.servers import (
@@ -41,6 +42,7 @@ from runner.commands.server_imports import ServerImports
 from runner.commands.server_users import detach, refuse_if_used, users_of
 from runner.errors import Conflict, InvalidInput, NotFound
 from runner.queries import Queries
+from runner.servers.confine import confined
 from runner.servers.describe import public_server
 from runner.servers.discovery import DISCOVERY_TIMEOUT, discover_tools
 from runner.servers.errors import ServerError
@@ -83,6 +85,8 @@ class ServerCommands(ServerImports):
         """Set by a materializer running in this process: it discovers, commands wait."""
         self.discovery_timeout = DISCOVERY_TIMEOUT
         self.invoke_timeout = INVOKE_TIMEOUT
+        self.sandbox_probe: Callable[[], str | None] = probe
+        """Why no sandbox can start here (``None``: it can); replaceable in tests."""
 
     def files(self) -> ServerFiles:
         """The file operations the materializer actor applies (``<data_dir>/servers``)."""
@@ -306,9 +310,10 @@ class ServerCommands(ServerImports):
     # -- discovery and invocation ------------------------------------------------------------
 
     async def launch(self, srv: ServerView, *, server_data: Path | None = None) -> Launch:
-        """How to start ``srv`` with exactly its own decrypted credentials."""
+        """How to start ``srv`` with exactly its own decrypted credentials, inside its own
+        sandbox (raises :class:`SandboxRefused` when it may not start)."""
         creds = await self.credentials.values(srv.name)
-        return server_launch(
+        launch = server_launch(
             srv.kind,  # type: ignore[arg-type]
             srv.name,
             data_dir=self.data_dir,
@@ -316,6 +321,15 @@ class ServerCommands(ServerImports):
             env=srv.env,
             config=srv.config,
             server_data=server_data,
+        )
+        mode = (await self.q.settings()).sandbox_mode
+        return confined(
+            launch,
+            kind=srv.kind,  # type: ignore[arg-type]
+            data_dir=self.data_dir,
+            mode=mode,
+            problem=None if mode == "off" else self.sandbox_probe(),
+            check=False,
         )
 
     async def discover(self, name: str) -> ServerView:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from actors.sandbox import Mount, ro, rw
 from events.servers import EnvVarSpec, ServerKind
 from runner.servers.code import is_reserved_env, is_sensitive
 from runner.servers.errors import InvalidServerConfig, ServerError
@@ -31,6 +32,9 @@ class StdioLaunch:
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
     cwd: str | None = None
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    mounts: tuple[Mount, ...] = ()
+    """What the server needs to see in a sandbox besides the system and the Python
+    environment: its own code (read-only) and its own state folder (read-write)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ def dynamic_launch(
         env=_server_env(folder, credentials),
         cwd=str(folder),
         secrets=secret_values(env, credentials),
+        mounts=(ro(code_path(data_dir, name)), rw(folder)),
     )
 
 
@@ -138,6 +143,7 @@ def builtin_launch(
         env=_server_env(folder, credentials),
         cwd=str(folder),
         secrets=secret_values(spec.env, credentials),
+        mounts=(rw(folder),),
     )
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actors.executor_client import ResolvedServers
+from actors.sandbox import Mount, SandboxError, contained
 from runner.commands.credentials import is_secret
 from runner.secrets import SecretDecryptError
 from runner.servers.errors import ServerError
@@ -81,6 +82,7 @@ class RunnerResolver:
         q = self.servers.q
         known = {s.name: s for s in await q.servers()}
         configs: dict[str, Any] = {}
+        mounts: list[Mount] = []
         extra: set[str] = set()
         for name in dict.fromkeys(names):
             srv = known.get(name)
@@ -113,10 +115,16 @@ class RunnerResolver:
             config = to_sdk_config(launch)
             if isinstance(launch, StdioLaunch):
                 config["env"] = {**_service_vars(), **config["env"]}
+                for m in launch.mounts:  # shown inside the run's sandbox: refuse tricks
+                    try:
+                        contained(Path(m.source), self.data_dir, "server path")
+                    except SandboxError as exc:
+                        raise LookupError(f"{name!r}: {exc}") from None
+                mounts.extend(launch.mounts)
             configs[name] = config
             extra.update(launch.secrets)
         secrets = sorted(set(await self.all_secrets()) | extra, key=len, reverse=True)
-        return ResolvedServers(configs=configs, secrets=secrets)
+        return ResolvedServers(configs=configs, secrets=secrets, mounts=mounts)
 
     async def all_secrets(self) -> list[str]:
         """Every sensitive credential value of every server, longest first."""

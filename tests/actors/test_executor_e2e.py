@@ -10,6 +10,7 @@ from claude_agent_sdk import create_sdk_mcp_server, tool
 from actors.executor import Executor
 from actors.executor_client import StaticResolver
 from actors.executor_options import ExecutorSettings
+from actors.sandbox import ro
 from events import SQLiteEventStore
 from events.runs import (
     RunFailed,
@@ -92,7 +93,7 @@ async def test_thinking_and_text(
     outs = [(e.kind, e.text) for e in evs if isinstance(e, RunOutput)]
     assert outs == [("thinking", "let me see"), ("text", "hi " * 300)]
     assert isinstance(evs[-1], RunSucceeded)
-    assert (settings.data_dir / "workspaces" / "adhoc-r2").is_dir()
+    assert not (settings.data_dir / "workspaces" / "adhoc-r2").exists()  # removed at run end
 
 
 async def test_overloaded_then_success_shows_the_retry(
@@ -232,7 +233,7 @@ async def test_stdio_mcp_server_with_a_secret(
     script.write_text(STDIO_SERVER)
     token = "calc-TOKEN-9f8e7d"
     config = {"command": sys.executable, "args": [str(script)], "env": {"CALC_TOKEN": token}}
-    resolver = StaticResolver({"calc": config}, secrets=[token])
+    resolver = StaticResolver({"calc": config}, secrets=[token], mounts=[ro(script)])
     marker = fake_api.script("stdio", [ToolUse("mcp__calc__whoami", {}), Text("ok")])
     ex = Executor(store, settings, resolver=resolver)
     await ex.execute(ctx("rs", f"who {marker}", mcp_servers=("calc",)))

@@ -12,7 +12,7 @@ from actors.executor import Executor
 from actors.executor_gate import NO_SANDBOX, Gate
 from actors.executor_options import ExecutorSettings
 from events import SQLiteEventStore
-from events.runs import RunOutput, RunSucceeded, RunToolDenied
+from events.runs import RunFailed, RunOutput, RunSucceeded, RunToolDenied
 from tests.actors.conftest import ctx, events_of
 from tests.fakes.anthropic_api import FakeAnthropicAPI, Text, ToolUse, Turn
 
@@ -72,14 +72,27 @@ async def test_file_tools_confined_and_bash_sandboxed(
     assert (ws / "bash-in.txt").read_text().strip() == "ok"  # Bash ran, in the sandbox
     results = [e for e in evs if isinstance(e, RunOutput) and e.kind == "tool_result"]
     bash = [r for r in results if r.tool_name == "Bash"]
-    assert bash and "Read-only file system" in bash[0].text
+    assert bash and "No such file or directory" in bash[0].text  # outside is not even visible
     assert isinstance(evs[-1], RunSucceeded)
 
 
-async def test_bash_refused_without_sandbox(
+async def test_tool_run_refused_without_sandbox(
     store: SQLiteEventStore, settings: ExecutorSettings, fake_api: FakeAnthropicAPI, tmp_path: Path
 ) -> None:
+    """No sandbox and mode ``auto``: a run with tools is refused before the CLI starts."""
     no_box = msgspec.structs.replace(settings, sandbox_available=False)
+    marker = fake_api.script("nobox-auto", [Text("never")])
+    await Executor(store, no_box).execute(ctx("rn", f"go {marker}", tools=("Bash",)))
+    evs = await events_of(store, "rn")
+    assert isinstance(evs[-1], RunFailed) and evs[-1].reason == "sandbox_unavailable"
+    assert "sandbox mode 'off'" in evs[-1].message
+    assert not fake_api.requests_for("nobox-auto")
+
+
+async def test_bash_refused_with_sandbox_mode_off(
+    store: SQLiteEventStore, settings: ExecutorSettings, fake_api: FakeAnthropicAPI, tmp_path: Path
+) -> None:
+    no_box = msgspec.structs.replace(settings, sandbox_available=False, sandbox_mode="off")
     target = tmp_path / "unsandboxed.txt"
     bash = ToolUse("Bash", {"command": f"echo x > {target}", "description": "write"})
     marker = fake_api.script("nobox", [bash, Text("done")])

@@ -59,6 +59,9 @@ async def test_model_creates_and_triggers_a_job_through_runner_mcp(tmp_path: Pat
                 data_dir=data,
                 auth_env={"ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": api.base_url},
                 max_api_retries=1,
+                # The runner's own MCP server needs the data dir, which no sandbox shows: a
+                # trusted server like it belongs in-process (SDK server), not in a run's box.
+                sandbox_mode="off",
             )
             own: dict[str, Any] = {
                 "type": "stdio",
