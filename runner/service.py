@@ -24,6 +24,7 @@ from actors.executor_options import ExecutorSettings, auth_mode, find_cli, sandb
 from actors.materializer import Materializer
 from actors.pool import ExecutorPool
 from actors.recovery import instance_id, recover
+from actors.relay import Relay, relay_settings
 from actors.retrier import Retrier
 from actors.scheduler import Scheduler
 from actors.supervisor import ActorSpec, Health, supervise
@@ -58,8 +59,11 @@ class Service:
         self.instance = instance_id()
         self.health = Health(self.instance)
         self.resolver = RunnerResolver(runner.servers)
+        self.relay = Relay(
+            runner.store, relay_settings(runner.config.auth_env, runner.config.claude_config_dir)
+        )
         self.executor = executor or Executor(
-            runner.store, executor_settings(runner), resolver=self.resolver
+            runner.store, executor_settings(runner), resolver=self.resolver, relay=self.relay
         )
         self.materializer = Materializer(
             runner.store,
@@ -96,6 +100,7 @@ class Service:
             "auth": auth_mode(s),
             "sandbox": {"available": sandbox_available(s), "bwrap": shutil.which("bwrap")},
             "database": {"path": str(db), "bytes": size},
+            "relay": self.relay.status(),
         }
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -123,6 +128,7 @@ class Service:
         ]
         try:
             async with anyio.create_task_group() as tg:
+                await tg.start(self.relay.run)  # before the executor: runs need its port
                 await tg.start(supervise, actors, store, self.health)
                 for name, component in sorted(load_components().items()):
                     log.info("starting component %s", name)
