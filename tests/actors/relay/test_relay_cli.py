@@ -22,7 +22,7 @@ from events.relay import ModelCallMetered, ModelCallRefused
 from events.runs import RunFailed, RunOutput, RunSucceeded, RunUsage
 from events.system import SettingsChanged
 from tests.actors.relay.conftest import REAL_KEY, events_of, run_ctx
-from tests.actors.relay.leaks import descendants, encodings, environ_of, files_under, find
+from tests.actors.relay.leaks import descendants, environ_of, files_under, find
 from tests.fakes.anthropic_api import FakeAnthropicAPI, Text, ToolUse, Turn
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
@@ -263,4 +263,3 @@ async def test_sse_bytes_pass_unchanged(relay: Relay, fake_api: FakeAnthropicAPI
     assert norm(direct.content) == norm(via.content)
     assert via.headers["content-type"] == direct.headers["content-type"]
     assert len(via.content) > 5000
-    assert encodings  # (imported for the leak test)
