@@ -23,6 +23,7 @@ def register(mcp: RunnerMCP, runner: Runner, service: Any | None) -> None:
                 for state in ("requested", "claimed", "running")
             },
             "today": {"day": today, "runs": spend["runs"], "cost_usd": spend["cost_usd"]},
+            "spend_today": await runner.queries.spend_today(),  # the relay's count vs budgets
         }
         if service is not None:
             out["mode"] = "service"
