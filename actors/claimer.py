@@ -126,7 +126,12 @@ class Claimer:
         rows = await self.store.query(
             "SELECT coalesce(sum(cost_usd), 0) FROM v_costs WHERE day = ?", (day,)
         )
-        return float(rows[0][0])
+        # The relay's count (per call, live) is the authority; the CLI's per-run estimate
+        # still covers runs that were not relayed (Bedrock, Vertex).
+        metered = await self.store.query(
+            "SELECT coalesce(sum(charged_usd), 0) FROM v_spend WHERE day = ?", (day,)
+        )
+        return max(float(rows[0][0]), float(metered[0][0]))
 
     async def _admit(self) -> float:
         """One pass over the queue, oldest first. Returns when to look again (retry delays)."""

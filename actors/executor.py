@@ -43,12 +43,14 @@ from actors.executor_options import (
     auth_secrets,
     build_options,
     inner_sandbox_available,
+    relayed,
     remove_scratch,
     run_dirs,
     sandbox_problem,
 )
 from actors.executor_output import Recorder, Redactor
 from actors.executor_sandbox import bwrap_failure, confine, refusal, run_box
+from actors.relay import Relay
 from actors.sandbox import SandboxError, processes, quota
 from events.catalogue import Event
 from events.runs import (
@@ -79,13 +81,18 @@ class RunContext(msgspec.Struct, frozen=True, kw_only=True):
 class _Run:
     """Per-run state shared by the steps of ``Executor.execute``."""
 
-    def __init__(self, executor: Executor, ctx: RunContext, dirs: RunDirs) -> None:
+    def __init__(
+        self, executor: Executor, ctx: RunContext, dirs: RunDirs, settings: ExecutorSettings
+    ) -> None:
         self.ex = executor
         self.ctx = ctx
         self.dirs = dirs
+        self.settings = settings
+        """The run's own: with the relay's token instead of the credentials when relayed."""
+        self.relayed = settings is not executor.settings
         self.stream = f"run-{ctx.run_id}"
         self.model = ctx.spec.model or executor.settings.default_model
-        self.redact = Redactor(auth_secrets(executor.settings))
+        self.redact = Redactor([*auth_secrets(executor.settings), *auth_secrets(settings)])
         self.recorder = Recorder(
             ctx.run_id,
             redact=self.redact,
@@ -143,9 +150,12 @@ class Executor:
         resolver: ServerResolver | None = None,
         client_factory: ClientFactory = sdk_client_factory,
         sandbox_mode: Callable[[], Awaitable[SandboxMode]] | None = None,
+        relay: Relay | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
+        self.relay = relay
+        """Runs get a relay token instead of the credentials when this is set and running."""
         self.resolver: ServerResolver = resolver or NullResolver()
         self.client_factory = client_factory
         self._sandbox_mode = sandbox_mode
@@ -165,7 +175,8 @@ class Executor:
             failed = Failure("invalid_request", str(exc)).event(ctx.run_id, None)
             await self.store.append(f"run-{ctx.run_id}", [failed], expected="any")
             return
-        run = _Run(self, ctx, dirs)
+        settings = self._run_settings(ctx)
+        run = _Run(self, ctx, dirs, settings)
         try:
             await run.emit(
                 [
@@ -194,6 +205,8 @@ class Executor:
                 await run.emit([*run.recorder.finish(), cancelled])
             raise
         finally:
+            if self.relay is not None:
+                self.relay.close(ctx.run_id)
             self._cancel_reasons.pop(ctx.run_id, None)
             self.active_pids.pop(ctx.run_id, None)
             remove_scratch(dirs)
@@ -207,6 +220,14 @@ class Executor:
         if self._sandbox_mode is not None:
             return await self._sandbox_mode()
         return "auto"
+
+    def _run_settings(self, ctx: RunContext) -> ExecutorSettings:
+        """Ask the relay for the run's token; without one the run uses the credentials."""
+        if self.relay is None:
+            return self.settings
+        ttl = ctx.spec.timeout_seconds or self.settings.default_timeout_seconds
+        grant = self.relay.open(ctx.run_id, ctx.job_id, ctx.spec.budget_usd, ttl)
+        return self.settings if grant is None else relayed(self.settings, grant.env)
 
     async def _run(self, run: _Run) -> Event:
         spec = run.ctx.spec
@@ -246,7 +267,7 @@ class Executor:
         )
         run.gate = gate
         opts = build_options(
-            self.settings,
+            run.settings,
             run.dirs,
             model=run.model,
             tools=list(spec.tools),
@@ -255,7 +276,7 @@ class Executor:
             pre_tool_use=gate.pre_tool_use,
             stderr=run.on_stderr,
             max_turns=spec.max_turns,
-            budget_usd=spec.budget_usd,
+            budget_usd=None if run.relayed else spec.budget_usd,  # the relay enforces it live
             sandbox=sandbox and not run.boxed and "Bash" in spec.tools,
         )
         if run.boxed:
@@ -311,6 +332,9 @@ class Executor:
                 timeout_seconds=float(timeout),
                 result=run.recorder.run_result(),
             )
+        refused = self.relay.refusal(run.ctx.run_id) if self.relay is not None else None
+        if refused is not None:
+            failure = Failure("budget_exceeded", refused[1])
         return self._terminal(run, failure)
 
     async def _watch_disk(self, run: _Run, scope: anyio.CancelScope) -> None:

@@ -189,6 +189,12 @@ def remove_scratch(dirs: RunDirs) -> None:
     shutil.rmtree(dirs.tmp, ignore_errors=True)
 
 
+def relayed(settings: ExecutorSettings, relay_env: Mapping[str, str]) -> ExecutorSettings:
+    """A relayed run's settings: the relay's base URL and run token replace every configured
+    credential, and no ``claude login`` file is copied into the run."""
+    return msgspec.structs.replace(settings, auth_env=dict(relay_env), host_claude_config_dir=None)
+
+
 def build_env(
     settings: ExecutorSettings, dirs: RunDirs, parent: Mapping[str, str] | None = None
 ) -> dict[str, str]:

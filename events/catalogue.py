@@ -10,6 +10,7 @@ from __future__ import annotations
 import typing
 
 from events.jobs import JobCreated, JobDeleted, JobPaused, JobResumed, JobUpdated
+from events.relay import ModelCallMetered, ModelCallRefused
 from events.runs import (
     RunCancelled,
     RunCancelRequested,
@@ -117,6 +118,8 @@ Event = (
     | OAuthCodeRedeemed
     | OAuthTokensIssued
     | OAuthTokenRevoked
+    | ModelCallMetered
+    | ModelCallRefused
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {t.__name__: t for t in typing.get_args(Event)}

@@ -1,4 +1,9 @@
-"""The costs view: runs, tokens and the CLI's cost estimate per (UTC day, job, model)."""
+"""The costs views: the CLI's estimate per (UTC day, job, model) at each run's end, and the
+model relay's metered spend per call, folded per (UTC day, job, model) and per run.
+
+``v_spend`` and ``v_run_spend`` come from ``ModelCallMetered`` (the relay's count, priced from the
+project's table); ``v_run_spend`` also keeps the CLI's own ``total_cost_usd`` of the run, so the
+two can be reconciled (``difference_usd``)."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from collections.abc import Iterable
 import msgspec
 
 from events.envelope import Recorded
+from events.relay import ModelCallMetered, ModelCallRefused
 from events.runs import RunCancelled, RunFailed, RunSucceeded, RunTimedOut
 from projections.base import Change, Table, View, simple_projection
 from projections.runs import RUNS, RunView
@@ -82,13 +88,156 @@ def _finished(view: View, rec: Recorded) -> Iterable[Change]:
     )
 
 
+class SpendRow(msgspec.Struct, frozen=True, kw_only=True):
+    """Metered model calls of one (UTC day, job, model)."""
+
+    day: str
+    job_id: str | None
+    model: str
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_read_tokens: int = 0
+    cost_usd: float = 0.0
+    """Sum of the calls whose cost is known."""
+    unknown_cost_calls: int = 0
+    """Calls with no price (unknown model or feature): never counted as free."""
+    charged_usd: float = 0.0
+    """What budgets counted: known costs plus worst-case bounds of the unknown ones."""
+
+
+class RunSpend(msgspec.Struct, frozen=True, kw_only=True):
+    """One run's spend as the relay metered it, next to the CLI's own estimate."""
+
+    run_id: str
+    job_id: str | None = None
+    day: str = ""
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_read_tokens: int = 0
+    cost_usd: float = 0.0
+    unknown_cost_calls: int = 0
+    charged_usd: float = 0.0
+    partial_calls: int = 0
+    capped_calls: int = 0
+    refused: str | None = None
+    """The reason of the last refused call (budget, run ended)."""
+    cli_cost_usd: float | None = None
+    """The CLI's ``total_cost_usd`` from the run's terminal event."""
+
+    @property
+    def difference_usd(self) -> float | None:
+        """Relay minus CLI when both are known and they disagree by more than rounding."""
+        if self.cli_cost_usd is None or self.unknown_cost_calls:
+            return None
+        diff = self.cost_usd - self.cli_cost_usd
+        return round(diff, 6) if abs(diff) > 5e-7 else None
+
+
+SPEND = Table(
+    name="v_spend",
+    row_type=SpendRow,
+    columns=(
+        ("day", "TEXT"),
+        ("job_id", "TEXT"),
+        ("model", "TEXT"),
+        ("cost_usd", "REAL"),
+        ("charged_usd", "REAL"),
+    ),
+    extract=lambda r: (r.day, r.job_id, r.model, r.cost_usd, r.charged_usd),
+    indexes=("day", "job_id, day"),
+)
+RUN_SPEND = Table(
+    name="v_run_spend",
+    row_type=RunSpend,
+    columns=(("job_id", "TEXT"), ("day", "TEXT")),
+    extract=lambda r: (r.job_id, r.day),
+    indexes=("job_id, day",),
+    memory=True,
+)
+
+
+def _metered(view: View, rec: Recorded) -> Iterable[Change]:
+    ev = rec.event
+    assert isinstance(ev, ModelCallMetered)
+    day = day_of(rec.recorded_at_us)
+    key = f"{day}|{ev.job_id or '-'}|{ev.model}"
+    cur: SpendRow = view.get(SPEND.name, key) or SpendRow(day=day, job_id=ev.job_id, model=ev.model)
+    known = ev.cost_usd is not None
+    yield (
+        SPEND.name,
+        key,
+        msgspec.structs.replace(
+            cur,
+            calls=cur.calls + 1,
+            input_tokens=cur.input_tokens + ev.input_tokens,
+            output_tokens=cur.output_tokens + ev.output_tokens,
+            cache_creation_tokens=cur.cache_creation_tokens + ev.cache_creation_input_tokens,
+            cache_read_tokens=cur.cache_read_tokens + ev.cache_read_input_tokens,
+            cost_usd=cur.cost_usd + (ev.cost_usd or 0.0),
+            unknown_cost_calls=cur.unknown_cost_calls + (0 if known else 1),
+            charged_usd=cur.charged_usd + ev.charged_usd,
+        ),
+    )
+    run: RunSpend = view.get(RUN_SPEND.name, ev.run_id) or RunSpend(
+        run_id=ev.run_id, job_id=ev.job_id, day=day
+    )
+    yield (
+        RUN_SPEND.name,
+        ev.run_id,
+        msgspec.structs.replace(
+            run,
+            calls=run.calls + 1,
+            input_tokens=run.input_tokens + ev.input_tokens,
+            output_tokens=run.output_tokens + ev.output_tokens,
+            cache_creation_tokens=run.cache_creation_tokens + ev.cache_creation_input_tokens,
+            cache_read_tokens=run.cache_read_tokens + ev.cache_read_input_tokens,
+            cost_usd=run.cost_usd + (ev.cost_usd or 0.0),
+            unknown_cost_calls=run.unknown_cost_calls + (0 if known else 1),
+            charged_usd=run.charged_usd + ev.charged_usd,
+            partial_calls=run.partial_calls + int(ev.partial),
+            capped_calls=run.capped_calls + int(ev.max_tokens_capped is not None),
+        ),
+    )
+
+
+def _refused(view: View, rec: Recorded) -> Iterable[Change]:
+    ev = rec.event
+    assert isinstance(ev, ModelCallRefused)
+    if not ev.run_id:
+        return
+    run: RunSpend = view.get(RUN_SPEND.name, ev.run_id) or RunSpend(
+        run_id=ev.run_id, job_id=ev.job_id, day=day_of(rec.recorded_at_us)
+    )
+    yield (RUN_SPEND.name, ev.run_id, msgspec.structs.replace(run, refused=ev.reason))
+
+
+def _cli_cost(view: View, rec: Recorded) -> Iterable[Change]:
+    ev = rec.event
+    result = getattr(ev, "result", None)
+    run_id: str = getattr(ev, "run_id", "")
+    run: RunSpend | None = view.get(RUN_SPEND.name, run_id)
+    if run is not None and result is not None:
+        yield (RUN_SPEND.name, run_id, msgspec.structs.replace(run, cli_cost_usd=result.cost_usd))
+
+
+def _terminal(view: View, rec: Recorded) -> Iterable[Change]:
+    yield from _finished(view, rec)
+    yield from _cli_cost(view, rec)
+
+
 costs_projection = simple_projection(
     "costs",
-    (COSTS,),
+    (COSTS, SPEND, RUN_SPEND),
     {
-        RunSucceeded: _finished,
-        RunFailed: _finished,
-        RunTimedOut: _finished,
-        RunCancelled: _finished,
+        RunSucceeded: _terminal,
+        RunFailed: _terminal,
+        RunTimedOut: _terminal,
+        RunCancelled: _terminal,
+        ModelCallMetered: _metered,
+        ModelCallRefused: _refused,
     },
 )

@@ -39,6 +39,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     allowed_builtin_tools: tuple[str, ...] = BUILTIN_TOOLS
     sandbox_mode: SandboxMode = "auto"
     daily_budget_usd: float | None = None
+    job_daily_budget_usd: float | None = None
+    """Each job's spend per UTC day, enforced live by the model relay."""
 
 
 SETTING_NAMES = frozenset(Settings.__struct_fields__)

@@ -23,7 +23,7 @@ from projections import (
     SettingsView,
     WebhookView,
 )
-from projections.costs import day_of
+from projections.costs import RunSpend, day_of
 from runner.errors import InvalidInput, NotFound
 from runner.settings import Settings, effective
 
@@ -319,6 +319,49 @@ class Queries:
             "output_tokens": r[3],
             "cache_creation_tokens": r[4],
             "cache_read_tokens": r[5],
+        }
+
+    async def run_spend(self, run_id: str) -> dict[str, Any]:
+        """The run's spend as the model relay metered it, against its budget and next to the
+        CLI's own estimate (``difference_usd`` when they disagree)."""
+        run = await self.run(run_id)
+        spend = await self._one(RunSpend, "v_run_spend", run_id)
+        s = spend or RunSpend(run_id=run_id)
+        return {
+            "metered": spend is not None,
+            "calls": s.calls,
+            "cost_usd": round(s.cost_usd, 6),
+            "cost_known": s.unknown_cost_calls == 0,
+            "unknown_cost_calls": s.unknown_cost_calls,
+            "charged_usd": round(s.charged_usd, 6),
+            "budget_usd": run.spec.budget_usd,
+            "budget_left_usd": (
+                round(run.spec.budget_usd - s.charged_usd, 6)
+                if run.spec.budget_usd is not None
+                else None
+            ),
+            "cli_cost_usd": s.cli_cost_usd if spend is not None else run.cost_usd,
+            "difference_usd": s.difference_usd,
+            "refused": s.refused,
+            "capped_calls": s.capped_calls,
+            "partial_calls": s.partial_calls,
+        }
+
+    async def spend_today(self) -> dict[str, Any]:
+        """Today's (UTC) metered spend against the daily budget settings."""
+        day = await self.today()
+        rows = await self.store.query(
+            "SELECT coalesce(sum(cost_usd), 0), coalesce(sum(charged_usd), 0) "
+            "FROM v_spend WHERE day = ?",
+            (day,),
+        )
+        settings = await self.settings()
+        return {
+            "day": day,
+            "metered_cost_usd": round(float(rows[0][0]), 6),
+            "charged_usd": round(float(rows[0][1]), 6),
+            "daily_budget_usd": settings.daily_budget_usd,
+            "job_daily_budget_usd": settings.job_daily_budget_usd,
         }
 
     async def today(self) -> str:

@@ -25,6 +25,7 @@ from actors.executor_sandbox import sandbox_health
 from actors.materializer import Materializer
 from actors.pool import ExecutorPool
 from actors.recovery import instance_id, recover
+from actors.relay import Relay, relay_settings
 from actors.retrier import Retrier
 from actors.sandbox.processes import ensure_run_processes_gone, remove_stale_workspaces
 from actors.scheduler import Scheduler
@@ -62,11 +63,15 @@ class Service:
         self.resolver = RunnerResolver(runner.servers)
         self.sandbox_mode: SandboxMode = "auto"
         """The sandbox mode last read from the settings (for the health panel)."""
+        self.relay = Relay(
+            runner.store, relay_settings(runner.config.auth_env, runner.config.claude_config_dir)
+        )
         self.executor = executor or Executor(
             runner.store,
             executor_settings(runner),
             resolver=self.resolver,
             sandbox_mode=self.read_sandbox_mode,
+            relay=self.relay,
         )
         self.materializer = Materializer(
             runner.store,
@@ -108,6 +113,7 @@ class Service:
             "auth": auth_mode(s),
             "sandbox": sandbox_health(s, self.sandbox_mode),
             "database": {"path": str(db), "bytes": size},
+            "relay": self.relay.status(),
         }
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -141,6 +147,7 @@ class Service:
         ]
         try:
             async with anyio.create_task_group() as tg:
+                await tg.start(self.relay.run)  # before the executor: runs need its port
                 await tg.start(supervise, actors, store, self.health)
                 for name, component in sorted(load_components().items()):
                     log.info("starting component %s", name)

@@ -11,6 +11,8 @@ import msgspec
 from projections.settings import BUILTIN_TOOLS, SETTING_NAMES, Settings, effective
 from runner.errors import InvalidInput
 
+BUDGET_SETTINGS = ("default_budget_usd", "daily_budget_usd", "job_daily_budget_usd")
+
 __all__ = ["BUILTIN_TOOLS", "SETTING_NAMES", "Settings", "effective", "validate_changes"]
 
 
@@ -36,7 +38,7 @@ def validate_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
             raise InvalidInput("max_concurrent_runs must be between 1 and 100", field=key)
         if key == "default_timeout_seconds" and not 0 < norm <= 86_400:
             raise InvalidInput("default_timeout_seconds must be > 0 and at most 86400", field=key)
-        if key in ("default_budget_usd", "daily_budget_usd") and norm is not None and norm <= 0:
+        if key in BUDGET_SETTINGS and norm is not None and norm <= 0:
             raise InvalidInput(f"{key} must be a positive amount in USD or null", field=key)
         if key == "default_model" and not str(norm).strip():
             raise InvalidInput("default_model must not be empty", field=key)

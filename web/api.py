@@ -211,7 +211,10 @@ async def list_runs() -> Response:
 
 @api.get("/runs/<run_id>")
 async def get_run(run_id: str) -> Response:
-    return jsonify(run_json(await web().runner.queries.run(run_id)))
+    q = web().runner.queries
+    out = run_json(await q.run(run_id))
+    out["spend"] = await q.run_spend(run_id)  # the relay's metered spend vs budget
+    return jsonify(out)
 
 
 @api.get("/runs/<run_id>/output")

@@ -367,6 +367,7 @@ async def settings() -> tuple[str, int] | str:
                     "default_timeout_seconds": form.get("default_timeout_seconds", ""),
                     "default_budget_usd": form.get("default_budget_usd", "").strip() or None,
                     "daily_budget_usd": form.get("daily_budget_usd", "").strip() or None,
+                    "job_daily_budget_usd": form.get("job_daily_budget_usd", "").strip() or None,
                     "allowed_builtin_tools": form.getlist("allowed_builtin_tools"),
                     "sandbox_mode": form.get("sandbox_mode", ""),
                 }

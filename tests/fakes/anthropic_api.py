@@ -309,6 +309,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("cache-control", "no-cache")
+        self.send_header("request-id", f"req_fake_{time.monotonic_ns()}")
         self.send_header("connection", "close")
         self.end_headers()
         self.close_connection = True

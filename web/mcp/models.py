@@ -149,6 +149,11 @@ class RunOut(BaseModel):
     next_result_offset: int | None
     output_blocks: int
     tool_denials: int
+    spend: dict[str, Any] | None = Field(
+        default=None,
+        description="get_run only: the model relay's metered spend against the run's budget, "
+        "the CLI's own estimate and their difference",
+    )
 
 
 TERMINAL = frozenset({"succeeded", "failed", "timed_out", "cancelled", "crashed", "skipped"})

@@ -31,6 +31,7 @@ def register(mcp: RunnerMCP, runner: Runner, service: Any | None) -> None:
                 else "default from RUNNER_PORT; set RUNNER_PUBLIC_URL to the address clients "
                 "and webhook providers reach"
             ),
+            "spend_today": await runner.queries.spend_today(),  # the relay's count vs budgets
         }
         if service is not None:
             out["mode"] = "service"

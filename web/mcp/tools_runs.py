@@ -168,7 +168,9 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
                 if isinstance(rec.event, RunSucceeded):
                     full = rec.event.result_text
                     break
-        return run_out(run, result_limit=result_chars, text=full, offset=result_offset)
+        out = run_out(run, result_limit=result_chars, text=full, offset=result_offset)
+        out.spend = await q.run_spend(run_id)
+        return out
 
     @mcp.tool(annotations=DESTRUCTIVE_ONCE)
     async def kill_run(

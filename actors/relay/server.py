@@ -1,0 +1,54 @@
+"""Hypercorn on a loopback port for the relay (its own port: never the dashboard's)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+import anyio
+from anyio.abc import TaskStatus
+from hypercorn.asyncio import serve
+from hypercorn.config import Config as HyperConfig
+
+log = logging.getLogger("runner.relay")
+
+
+async def serve_loopback(
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``app`` until cancelled; ``started(port)`` once listening."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    bound = int(sock.getsockname()[1])
+    hc = HyperConfig()
+    hc.bind = [f"fd://{sock.detach()}"]
+    hc.accesslog = None
+    hc.errorlog = logging.getLogger("hypercorn.error")
+    hc.graceful_timeout = 1.0
+    hc.keep_alive_timeout = 75.0  # the CLI keeps its connection between turns
+    hc.h11_max_incomplete_size = 64 * 1024
+    stop = anyio.Event()
+
+    async def shutdown_trigger() -> None:
+        await stop.wait()
+
+    async with anyio.create_task_group() as tg:
+
+        async def serve_it() -> None:
+            with anyio.CancelScope(shield=True):
+                await serve(app, hc, shutdown_trigger=shutdown_trigger)
+
+        tg.start_soon(serve_it)
+        task_status.started(bound)
+        try:
+            await anyio.sleep_forever()
+        finally:
+            stop.set()
