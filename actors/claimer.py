@@ -1,7 +1,12 @@
 """The claimer: admits requested runs (concurrency, overlap policy, budget) and claims them.
 
 ``RunClaimed`` is appended with the run stream's expected version, so of two claimers — two
-processes — exactly one wins a run. Claimed runs go to the executor pool through a channel.
+processes — exactly one wins a run. With it, atomically, goes a ``ConcurrencySlotTaken`` on the
+``claims`` stream at the version of that stream this claimer has seen: a claimer that has not yet
+seen another's claim is refused (``ConcurrencyError``) and decides again once it has, so the
+global cap holds across processes and nodes. (Ends of runs do not touch ``claims``: a claimer
+that has not seen a run end yet only under-admits until it does.) Claimed runs go to the
+executor pool through a channel.
 """
 
 from __future__ import annotations
@@ -15,10 +20,16 @@ import anyio
 import msgspec
 from anyio.streams.memory import MemoryObjectSendStream
 
-from events.envelope import Meta, Recorded
+from events.envelope import AppendRequest, Meta, Recorded
 from events.errors import ConcurrencyError
-from events.ids import run_stream
-from events.runs import RunCancelled, RunCancelRequested, RunClaimed, RunSkipped
+from events.ids import CLAIMS_STREAM, run_stream
+from events.runs import (
+    ConcurrencySlotTaken,
+    RunCancelled,
+    RunCancelRequested,
+    RunClaimed,
+    RunSkipped,
+)
 from events.sqlite_store import SQLiteEventStore
 from projections.costs import day_of
 from projections.jobs import JOBS, JobView
@@ -64,6 +75,8 @@ class Claimer:
         self.settings = Settings()
         self._cancel_sent: set[str] = set()
         self._dirty = anyio.Event()
+        self.claims_version = -1
+        """The version of the ``claims`` stream whose claims ``active`` already reflects."""
 
     @property
     def queue_depth(self) -> int:
@@ -71,6 +84,8 @@ class Claimer:
 
     async def run(self) -> None:
         head = await self.store.head()
+        # Before the active runs: a claim after this read makes our first claim conflict.
+        self.claims_version = await self.store.stream_version(CLAIMS_STREAM)
         row: SettingsView | None = await get_row(self.store, SETTINGS, "settings")
         self.settings = effective(row.values if row else {})
         for run in await select_rows(
@@ -88,6 +103,10 @@ class Claimer:
                     self._dirty.set()
 
     async def _on_event(self, rec: Recorded) -> bool:
+        if rec.stream == CLAIMS_STREAM:
+            # Appended after its RunClaimed, so ``active`` already holds that claim.
+            self.claims_version = max(self.claims_version, rec.version)
+            return True
         if rec.type in LIFECYCLE:
             run: RunView | None = await get_row(self.store, RUNS, rec.stream.removeprefix("run-"))
             if run is None:
@@ -183,24 +202,43 @@ class Claimer:
                     run, "budget", f"today's spend reached the daily budget of ${limit:g}"
                 )
                 continue
-            claimed = await self._claim(run)
-            if claimed is not None:
-                busy.append(claimed)
+            claimed = await self._claim(run, len(busy))
+            if claimed is None:
+                break  # our view of the others' claims is stale (or the run changed): look again
+            busy.append(claimed)
         return wake
 
-    async def _claim(self, run: RunView) -> RunView | None:
+    async def _claim(self, run: RunView, busy: int) -> RunView | None:
+        meta = Meta(actor=f"claimer:{self.instance}")
         try:
-            await self.store.append(
-                run_stream(run.run_id),
-                [RunClaimed(run_id=run.run_id, claimer=self.instance)],
-                expected=run.version,
-                meta=Meta(actor=f"claimer:{self.instance}"),
+            result = await self.store.append_atomic(
+                [
+                    AppendRequest(
+                        stream=run_stream(run.run_id),
+                        events=(RunClaimed(run_id=run.run_id, claimer=self.instance),),
+                        expected=run.version,
+                        meta=meta,
+                    ),
+                    AppendRequest(  # last, so a subscriber sees the claim before the version
+                        stream=CLAIMS_STREAM,
+                        events=(
+                            ConcurrencySlotTaken(
+                                run_id=run.run_id, claimer=self.instance, busy=busy
+                            ),
+                        ),
+                        expected=self.claims_version,
+                        meta=meta,
+                    ),
+                ]
             )
-        except ConcurrencyError:
+        except ConcurrencyError as exc:
+            if exc.stream == CLAIMS_STREAM:
+                return None  # another claimer claimed meanwhile: decide when we have seen it
             fresh: RunView | None = await get_row(self.store, RUNS, run.run_id)
             if fresh is not None:
                 self.active[run.run_id] = fresh
             return None  # another claimer won, or it changed (cancelled); look again
+        self.claims_version = max(self.claims_version, result[1].last_version)
         # The fold of RunClaimed is known: no need to read the row back before handing it on.
         claimed = msgspec.structs.replace(
             run, state="claimed", claimer=self.instance, version=run.version + 1

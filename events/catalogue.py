@@ -12,6 +12,7 @@ import typing
 from events.jobs import JobCreated, JobDeleted, JobPaused, JobResumed, JobUpdated
 from events.relay import ModelCallMetered, ModelCallRefused
 from events.runs import (
+    ConcurrencySlotTaken,
     RunCancelled,
     RunCancelRequested,
     RunClaimed,
@@ -75,6 +76,7 @@ Event = (
     | RunRequested
     | RunSkipped
     | RunClaimed
+    | ConcurrencySlotTaken
     | RunStarted
     | RunOutput
     | RunOutputTruncated

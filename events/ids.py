@@ -22,6 +22,10 @@ def scheduled_run_id(job_id: str, fire_time: float) -> str:
     return derived_id("run", "schedule", job_id, f"{fire_time:.0f}")
 
 
+#: Every claim's ``ConcurrencySlotTaken``: the one stream whose version orders all claims.
+CLAIMS_STREAM = "claims"
+
+
 def run_stream(run_id: str) -> str:
     return f"run-{run_id}"
 

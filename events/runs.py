@@ -83,6 +83,20 @@ class RunClaimed(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     claimer: str
 
 
+class ConcurrencySlotTaken(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """A claim took one of the global concurrency slots (stream ``claims``).
+
+    Appended atomically with the ``RunClaimed`` it accompanies, with the ``claims`` version the
+    claimer decided on: a claimer whose view of the other claims is stale gets a
+    ``ConcurrencyError`` instead of exceeding the cap, across processes and nodes.
+    """
+
+    run_id: str
+    claimer: str
+    busy: int
+    """How many runs the claimer counted busy (this one excluded) when it decided."""
+
+
 class RunStarted(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     run_id: str
     workspace: str

@@ -180,3 +180,27 @@ async def test_deleted_job_runs_are_skipped(tmp_path: Path) -> None:
             run = await until(runner, queued, "cancelled", "skipped")
             assert run.state in ("cancelled", "skipped")
             fake.finish(blocker)
+
+
+async def test_the_cap_holds_across_racing_claimers(tmp_path: Path) -> None:
+    """Several claimers (processes, nodes) admitting at the same instant never exceed the cap."""
+    async with open_runner(tmp_path) as runner, open_runner(tmp_path) as peer:
+        await runner.settings.change({"max_concurrent_runs": 2})
+        jid = await job(runner, overlap="allow")
+        runs = [(await runner.runs.request_job(jid)).run_id for _ in range(8)]
+        fake = FakeExecutor(runner)
+        async with anyio.create_task_group() as tg:
+            for i, r in enumerate((runner, runner, peer, peer)):  # 2 per store, 2 stores
+                send, receive = anyio.create_memory_object_stream[RunView](100)
+                tg.start_soon(Claimer(r.store, f"race:{i}", send).run)
+                tg.start_soon(ExecutorPool(r.store, fake, receive).run)
+            await until(runner, runs[0], "running")
+            await anyio.sleep(0.5)  # every claimer has had its chance to over-admit
+            busy = [r.run_id for r in (await runner.queries.runs()).items if r.state != "requested"]
+            assert len(busy) == 2, busy
+            fake.finish(busy[0])
+            await until(runner, busy[0], "succeeded")
+            await anyio.sleep(0.5)
+            now = [r.run_id for r in await runner.queries.active_runs() if r.state != "requested"]
+            assert len(now) == 2, now
+            tg.cancel_scope.cancel()
