@@ -45,6 +45,10 @@ UNKNOWN_EVERY = 1.0
 """Seconds between two recorded unknown-token refusals (a flood is one event per second)."""
 
 
+class RelayUnavailable(RuntimeError):
+    """Runs are relayed, but the relay is not serving (starting, stopped or crashed)."""
+
+
 class RelayGrant(msgspec.Struct, frozen=True, kw_only=True):
     """What a run gets: the environment that points its CLI at the relay, with its token."""
 
@@ -92,9 +96,14 @@ class Relay:
         self, run_id: str, job_id: str | None, budget_usd: float | None, ttl: float
     ) -> RelayGrant | None:
         """A token for the run, or ``None`` when runs cannot be relayed (Bedrock, Vertex, no
-        credential, relay not started): the caller then uses its configured credentials."""
-        if self.upstream is None or self.port is None:
+        credential): the caller then uses its configured credentials.
+
+        Raises ``RelayUnavailable`` when runs should be relayed but the relay is not serving:
+        the run must fail rather than be handed the real credential."""
+        if self.upstream is None:
             return None
+        if self.port is None:
+            raise RelayUnavailable("the model relay is not running; the run was not started")
         token, _ = self.grants.mint(run_id, job_id, budget_usd, ttl + self.settings.token_grace)
         cred = self.settings.credential
         assert cred is not None
