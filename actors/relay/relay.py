@@ -255,7 +255,10 @@ class Relay:
     async def _follow(self, head: int) -> None:
         async with self.store.subscribe(from_position=head) as sub:
             async for rec in sub:
-                self._on(rec)
+                try:
+                    self._on(rec)
+                except Exception:  # one odd event must not stop token revocation
+                    log.exception("relay: could not follow event %s", rec.position)
 
     def _on(self, rec: Recorded) -> None:
         ev = rec.event

@@ -8,6 +8,8 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from actors.executor_options import ExecutorSettings
 from actors.relay import Relay
@@ -307,3 +309,34 @@ async def test_upstream_down_is_a_503_the_cli_rides_out(
         assert "x-should-retry" not in resp.headers
         assert relay.counters.upstream_errors == 1
         tg.cancel_scope.cancel()
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+hostile_bodies = st.one_of(
+    st.binary(max_size=300),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    st.fixed_dictionaries(
+        {"model": st.text(max_size=30), "max_tokens": json_values, "stream": json_values},
+        optional={"thinking": json_values, "messages": json_values},
+    ).map(lambda v: json.dumps(v).encode()),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(payload=hostile_bodies)
+async def test_hostile_bodies_never_crash_the_relay(relay: Relay, payload: bytes) -> None:
+    grant = relay.open("fuzz", "job1", 0.5, 60)
+    assert grant is not None
+    resp = await call(relay, grant.token, payload)
+    assert resp.status_code < 500 or resp.status_code == 503, resp.text
+    if resp.status_code >= 400:
+        assert resp.json()["type"] == "error"
+    # and the relay still serves a well-formed call
+    ok = await call(relay, grant.token, body("after fuzz"))
+    assert ok.status_code == 200
