@@ -217,7 +217,11 @@ class Relay:
         try:
             async with anyio.create_task_group() as tg:
                 self.port = await tg.start(
-                    serve_loopback, RelayApp(self), self.settings.host, self.settings.port
+                    serve_loopback,
+                    RelayApp(self),
+                    self.settings.host,
+                    self.settings.port,
+                    self.settings.unix_path,
                 )
                 tg.start_soon(self._follow, head)
                 log.info("model relay on http://127.0.0.1:%s", self.port)
@@ -282,6 +286,7 @@ class Relay:
             "credential": s.credential.kind if s.credential else None,
             "exposed_to_runs": list(s.exposed),
             "port": self.port,
+            "unix_socket": str(s.unix_path) if s.unix_path else None,
             "upstream": s.upstream_url if self.enabled else None,
             "live_tokens": self.grants.live,
             "max_concurrent_upstream": s.max_concurrent,

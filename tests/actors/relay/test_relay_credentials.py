@@ -105,3 +105,24 @@ async def test_a_relay_that_is_down_fails_the_run_closed(
     assert "relay is not running" in term.message
     assert fake_api.requests_for("down") == []
     assert REAL_KEY not in repr(await events_of(store, "rd"))
+
+
+async def test_the_relay_also_listens_on_a_unix_socket(
+    store: SQLiteEventStore, settings: ExecutorSettings, fake_api: FakeAnthropicAPI, tmp_path: Path
+) -> None:
+    sock = tmp_path / "relay.sock"
+    async with anyio.create_task_group() as tg:
+        relay = await start_relay(store, tg, settings, unix_path=sock)
+        assert sock.stat().st_mode & 0o777 == 0o600
+        grant = relay.open("ux", None, None, 60)
+        assert grant is not None
+        body = {"model": "claude-sonnet-4-5", "max_tokens": 5, "messages": []}
+        transport = httpx2.AsyncHTTPTransport(uds=str(sock))
+        async with httpx2.AsyncClient(transport=transport, timeout=30) as c:
+            r = await c.post(
+                "http://relay/v1/messages", json=body, headers={"x-api-key": grant.token}
+            )
+            assert r.status_code == 200
+            r = await c.post("http://relay/v1/messages", json=body, headers={"x-api-key": "nope"})
+            assert r.status_code == 401
+        tg.cancel_scope.cancel()
