@@ -340,3 +340,44 @@ async def test_hostile_bodies_never_crash_the_relay(relay: Relay, payload: bytes
     # and the relay still serves a well-formed call
     ok = await call(relay, grant.token, body("after fuzz"))
     assert ok.status_code == 200
+
+
+async def test_upstream_dying_mid_stream_is_a_cut_and_a_partial_count(
+    store: SQLiteEventStore, settings: ExecutorSettings
+) -> None:
+    from actors.relay import relay_settings
+
+    start = {
+        "type": "message_start",
+        "message": {
+            "id": "m1",
+            "model": "claude-sonnet-4-5",
+            "usage": {"input_tokens": 500, "output_tokens": 1},
+        },
+    }
+
+    class Dying(httpx2.AsyncByteStream):
+        async def __aiter__(self) -> Any:
+            yield f"event: message_start\ndata: {json.dumps(start)}\n\n".encode()
+            raise httpx2.ReadError("upstream went away")
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, stream=Dying())
+
+    relay = Relay(
+        store,
+        relay_settings(settings.auth_env, None),
+        transport=httpx2.MockTransport(handler),
+    )
+    async with anyio.create_task_group() as tg:
+        await tg.start(relay.run)
+        grant = relay.open("dy", "job1", 1.0, 60)
+        assert grant is not None
+        with pytest.raises(httpx2.HTTPError):
+            await call(relay, grant.token, body("hi"))
+        [m] = metered(await events_until(store, "run-dy", metered))
+        assert m.partial and m.input_tokens == 500
+        assert m.cost_usd == pytest.approx((500 * 3 + 1 * 15) / 1e6)
+        assert relay.spent("dy") == pytest.approx(m.cost_usd)  # counted against the budget
+        assert relay.counters.upstream_errors == 1
+        tg.cancel_scope.cancel()
