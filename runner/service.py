@@ -59,8 +59,10 @@ class Service:
         self.instance = instance_id()
         self.health = Health(self.instance)
         self.resolver = RunnerResolver(runner.servers)
+        c = runner.config
         self.relay = Relay(
-            runner.store, relay_settings(runner.config.auth_env, runner.config.claude_config_dir)
+            runner.store,
+            relay_settings(c.auth_env, c.claude_config_dir, max_concurrent=c.relay_max_concurrent),
         )
         self.executor = executor or Executor(
             runner.store, executor_settings(runner), resolver=self.resolver, relay=self.relay

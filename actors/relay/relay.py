@@ -14,6 +14,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import httpx2
@@ -287,7 +288,7 @@ class Relay:
             "exposed_to_runs": list(s.exposed),
             "port": self.port,
             "unix_socket": str(s.unix_path) if s.unix_path else None,
-            "upstream": s.upstream_url if self.enabled else None,
+            "upstream": _without_userinfo(s.upstream_url) if self.enabled else None,
             "live_tokens": self.grants.live,
             "max_concurrent_upstream": s.max_concurrent,
             "counters": msgspec.to_builtins(self.counters),
@@ -295,6 +296,15 @@ class Relay:
         if not self.enabled:
             out["note"] = s.bypass_note
         return out
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _why(event_type: str) -> str:
