@@ -50,7 +50,7 @@ from actors.executor_options import (
 )
 from actors.executor_output import Recorder, Redactor
 from actors.executor_sandbox import bwrap_failure, confine, refusal, run_box
-from actors.relay import Relay
+from actors.relay import Relay, RelayUnavailable
 from actors.sandbox import SandboxError, processes, quota
 from events.catalogue import Event
 from events.runs import (
@@ -90,6 +90,7 @@ class _Run:
         self.settings = settings
         """The run's own: with the relay's token instead of the credentials when relayed."""
         self.relayed = settings is not executor.settings
+        self.relay_down: str | None = None
         self.stream = f"run-{ctx.run_id}"
         self.model = ctx.spec.model or executor.settings.default_model
         self.redact = Redactor([*auth_secrets(executor.settings), *auth_secrets(settings)])
@@ -175,8 +176,9 @@ class Executor:
             failed = Failure("invalid_request", str(exc)).event(ctx.run_id, None)
             await self.store.append(f"run-{ctx.run_id}", [failed], expected="any")
             return
-        settings = self._run_settings(ctx)
+        settings, relay_down = self._run_settings(ctx)
         run = _Run(self, ctx, dirs, settings)
+        run.relay_down = relay_down
         try:
             await run.emit(
                 [
@@ -221,16 +223,22 @@ class Executor:
             return await self._sandbox_mode()
         return "auto"
 
-    def _run_settings(self, ctx: RunContext) -> ExecutorSettings:
-        """Ask the relay for the run's token; without one the run uses the credentials."""
+    def _run_settings(self, ctx: RunContext) -> tuple[ExecutorSettings, str | None]:
+        """Ask the relay for the run's token; without one the run uses the credentials. A relay
+        that should serve but does not leaves the run with no credential at all."""
         if self.relay is None:
-            return self.settings
+            return self.settings, None
         ttl = ctx.spec.timeout_seconds or self.settings.default_timeout_seconds
-        grant = self.relay.open(ctx.run_id, ctx.job_id, ctx.spec.budget_usd, ttl)
-        return self.settings if grant is None else relayed(self.settings, grant.env)
+        try:
+            grant = self.relay.open(ctx.run_id, ctx.job_id, ctx.spec.budget_usd, ttl)
+        except RelayUnavailable as exc:
+            return relayed(self.settings, {}), str(exc)
+        return (self.settings, None) if grant is None else (relayed(self.settings, grant.env), None)
 
     async def _run(self, run: _Run) -> Event:
         spec = run.ctx.spec
+        if run.relay_down is not None:
+            return run.failed(Failure("api_error", run.relay_down.capitalize(), True))
         cli = self.settings.cli_path
         if cli is not None and not (cli.is_file() and os.access(cli, os.X_OK)):
             return run.failed(Failure("cli_not_found", f"No executable Claude Code CLI at {cli}"))

@@ -51,6 +51,8 @@ class Config(msgspec.Struct, kw_only=True):
     extra_redirect_uris: tuple[str, ...] = ()
     log_level: str = "INFO"
     max_api_retries: int = 3
+    relay_max_concurrent: int = 8
+    """Model calls in flight to the upstream API at once, service-wide (the relay's cap)."""
 
     @property
     def db_path(self) -> Path:
@@ -103,8 +105,14 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     try:
         port = int(pick("port", "RUNNER_PORT", 8080))
         retries = int(pick("max_api_retries", "RUNNER_MAX_API_RETRIES", 3))
+        relay_cap = int(pick("relay_max_concurrent", "RUNNER_RELAY_MAX_CONCURRENT", 8))
     except ValueError as exc:
-        raise InvalidInput(f"RUNNER_PORT / RUNNER_MAX_API_RETRIES must be integers: {exc}")
+        raise InvalidInput(
+            "RUNNER_PORT / RUNNER_MAX_API_RETRIES / RUNNER_RELAY_MAX_CONCURRENT must be "
+            f"integers: {exc}"
+        )
+    if not 1 <= relay_cap <= 1000:
+        raise InvalidInput(f"RUNNER_RELAY_MAX_CONCURRENT {relay_cap} must be between 1 and 1000")
     if not 0 <= port <= 65535:
         raise InvalidInput(f"RUNNER_PORT {port} is not a TCP port (0-65535)")
     redirects = pick("extra_redirect_uris", "RUNNER_REDIRECT_URIS", ())
@@ -123,4 +131,5 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         extra_redirect_uris=tuple(redirects),
         log_level=str(pick("log_level", "RUNNER_LOG_LEVEL", "INFO")),
         max_api_retries=retries,
+        relay_max_concurrent=relay_cap,
     )

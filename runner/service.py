@@ -63,8 +63,10 @@ class Service:
         self.resolver = RunnerResolver(runner.servers)
         self.sandbox_mode: SandboxMode = "auto"
         """The sandbox mode last read from the settings (for the health panel)."""
+        c = runner.config
         self.relay = Relay(
-            runner.store, relay_settings(runner.config.auth_env, runner.config.claude_config_dir)
+            runner.store,
+            relay_settings(c.auth_env, c.claude_config_dir, max_concurrent=c.relay_max_concurrent),
         )
         self.executor = executor or Executor(
             runner.store,

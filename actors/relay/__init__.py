@@ -7,7 +7,7 @@ See ``relay.py`` (the object the service and executor use), ``app.py`` (HTTP), `
 
 from __future__ import annotations
 
-from actors.relay.relay import Relay, RelayGrant
+from actors.relay.relay import Relay, RelayGrant, RelayUnavailable
 from actors.relay.settings import RelaySettings, relay_settings
 
-__all__ = ["Relay", "RelayGrant", "RelaySettings", "relay_settings"]
+__all__ = ["Relay", "RelayGrant", "RelaySettings", "RelayUnavailable", "relay_settings"]

@@ -250,7 +250,7 @@ class RelayApp:
         x.sent_start = True
         meter = x.meter
         try:
-            async for chunk in resp.aiter_bytes():
+            async for chunk in resp.aiter_raw():
                 if not x.ttfb:
                     x.ttfb = time.perf_counter() - x.started
                 meter.feed(chunk)

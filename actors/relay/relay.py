@@ -14,6 +14,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import httpx2
@@ -43,6 +44,10 @@ REFUSALS_PER_RUN = 5
 """Refusals of one run recorded as events; more are counted (``suppressed``), not recorded."""
 UNKNOWN_EVERY = 1.0
 """Seconds between two recorded unknown-token refusals (a flood is one event per second)."""
+
+
+class RelayUnavailable(RuntimeError):
+    """Runs are relayed, but the relay is not serving (starting, stopped or crashed)."""
 
 
 class RelayGrant(msgspec.Struct, frozen=True, kw_only=True):
@@ -92,9 +97,14 @@ class Relay:
         self, run_id: str, job_id: str | None, budget_usd: float | None, ttl: float
     ) -> RelayGrant | None:
         """A token for the run, or ``None`` when runs cannot be relayed (Bedrock, Vertex, no
-        credential, relay not started): the caller then uses its configured credentials."""
-        if self.upstream is None or self.port is None:
+        credential): the caller then uses its configured credentials.
+
+        Raises ``RelayUnavailable`` when runs should be relayed but the relay is not serving:
+        the run must fail rather than be handed the real credential."""
+        if self.upstream is None:
             return None
+        if self.port is None:
+            raise RelayUnavailable("the model relay is not running; the run was not started")
         token, _ = self.grants.mint(run_id, job_id, budget_usd, ttl + self.settings.token_grace)
         cred = self.settings.credential
         assert cred is not None
@@ -208,7 +218,11 @@ class Relay:
         try:
             async with anyio.create_task_group() as tg:
                 self.port = await tg.start(
-                    serve_loopback, RelayApp(self), self.settings.host, self.settings.port
+                    serve_loopback,
+                    RelayApp(self),
+                    self.settings.host,
+                    self.settings.port,
+                    self.settings.unix_path,
                 )
                 tg.start_soon(self._follow, head)
                 log.info("model relay on http://127.0.0.1:%s", self.port)
@@ -246,7 +260,10 @@ class Relay:
     async def _follow(self, head: int) -> None:
         async with self.store.subscribe(from_position=head) as sub:
             async for rec in sub:
-                self._on(rec)
+                try:
+                    self._on(rec)
+                except Exception:  # one odd event must not stop token revocation
+                    log.exception("relay: could not follow event %s", rec.position)
 
     def _on(self, rec: Recorded) -> None:
         ev = rec.event
@@ -270,7 +287,8 @@ class Relay:
             "credential": s.credential.kind if s.credential else None,
             "exposed_to_runs": list(s.exposed),
             "port": self.port,
-            "upstream": s.upstream_url if self.enabled else None,
+            "unix_socket": str(s.unix_path) if s.unix_path else None,
+            "upstream": _without_userinfo(s.upstream_url) if self.enabled else None,
             "live_tokens": self.grants.live,
             "max_concurrent_upstream": s.max_concurrent,
             "counters": msgspec.to_builtins(self.counters),
@@ -278,6 +296,15 @@ class Relay:
         if not self.enabled:
             out["note"] = s.bypass_note
         return out
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _why(event_type: str) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -14,14 +16,27 @@ from hypercorn.config import Config as HyperConfig
 log = logging.getLogger("runner.relay")
 
 
+def _unix_listener(path: Path) -> socket.socket:
+    path.unlink(missing_ok=True)
+    usock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    usock.bind(str(path))
+    os.chmod(path, 0o600)  # (keep its directory private too: the mode alone is not enough)
+    usock.listen(1024)
+    usock.setblocking(False)
+    return usock
+
+
 async def serve_loopback(
     app: Any,
     host: str = "127.0.0.1",
     port: int = 0,
+    unix_path: Path | None = None,
     *,
     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``app`` until cancelled; ``started(port)`` once listening."""
+    """Serve ``app`` until cancelled; ``started(port)`` once listening. With ``unix_path`` the
+    relay also listens on that unix socket (0600), for a sandbox without the host's loopback:
+    the launcher can bind it into the sandbox and forward a local port to it."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
@@ -30,6 +45,8 @@ async def serve_loopback(
     bound = int(sock.getsockname()[1])
     hc = HyperConfig()
     hc.bind = [f"fd://{sock.detach()}"]
+    if unix_path is not None:
+        hc.bind.append(f"fd://{_unix_listener(unix_path).detach()}")
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.graceful_timeout = 1.0

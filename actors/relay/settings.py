@@ -33,6 +33,8 @@ class RelaySettings(msgspec.Struct, frozen=True, kw_only=True):
     upstream_url: str = DEFAULT_UPSTREAM
     host: str = "127.0.0.1"
     port: int = 0
+    unix_path: Path | None = None
+    """Also listen on this unix socket (for a sandbox with its own network namespace)."""
     max_concurrent: int = 8
     """Calls in flight to the upstream, service-wide (more wait their turn)."""
     max_retries: int = 4

@@ -44,9 +44,8 @@ DROP_REQUEST = frozenset(
         "forwarded",
     }
 )
-DROP_RESPONSE = frozenset(
-    {"content-length", "content-encoding", "transfer-encoding", "connection", "keep-alive"}
-)
+DROP_RESPONSE = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
+"""The body is re-chunked; its bytes (and any ``content-encoding``) pass as they came."""
 
 
 class Credential(msgspec.Struct, frozen=True, kw_only=True):

@@ -8,6 +8,8 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from actors.executor_options import ExecutorSettings
 from actors.relay import Relay
@@ -305,5 +307,77 @@ async def test_upstream_down_is_a_503_the_cli_rides_out(
         resp = await call(relay, grant.token, body("hi"))
         assert_api_error(resp, 503, "api_error")
         assert "x-should-retry" not in resp.headers
+        assert relay.counters.upstream_errors == 1
+        tg.cancel_scope.cancel()
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+hostile_bodies = st.one_of(
+    st.binary(max_size=300),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    st.fixed_dictionaries(
+        {"model": st.text(max_size=30), "max_tokens": json_values, "stream": json_values},
+        optional={"thinking": json_values, "messages": json_values},
+    ).map(lambda v: json.dumps(v).encode()),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(payload=hostile_bodies)
+async def test_hostile_bodies_never_crash_the_relay(relay: Relay, payload: bytes) -> None:
+    grant = relay.open("fuzz", "job1", 0.5, 60)
+    assert grant is not None
+    resp = await call(relay, grant.token, payload)
+    assert resp.status_code < 500 or resp.status_code == 503, resp.text
+    if resp.status_code >= 400:
+        assert resp.json()["type"] == "error"
+    # and the relay still serves a well-formed call
+    ok = await call(relay, grant.token, body("after fuzz"))
+    assert ok.status_code == 200
+
+
+async def test_upstream_dying_mid_stream_is_a_cut_and_a_partial_count(
+    store: SQLiteEventStore, settings: ExecutorSettings
+) -> None:
+    from actors.relay import relay_settings
+
+    start = {
+        "type": "message_start",
+        "message": {
+            "id": "m1",
+            "model": "claude-sonnet-4-5",
+            "usage": {"input_tokens": 500, "output_tokens": 1},
+        },
+    }
+
+    class Dying(httpx2.AsyncByteStream):
+        async def __aiter__(self) -> Any:
+            yield f"event: message_start\ndata: {json.dumps(start)}\n\n".encode()
+            raise httpx2.ReadError("upstream went away")
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, stream=Dying())
+
+    relay = Relay(
+        store,
+        relay_settings(settings.auth_env, None),
+        transport=httpx2.MockTransport(handler),
+    )
+    async with anyio.create_task_group() as tg:
+        await tg.start(relay.run)
+        grant = relay.open("dy", "job1", 1.0, 60)
+        assert grant is not None
+        with pytest.raises(httpx2.HTTPError):
+            await call(relay, grant.token, body("hi"))
+        [m] = metered(await events_until(store, "run-dy", metered))
+        assert m.partial and m.input_tokens == 500
+        assert m.cost_usd == pytest.approx((500 * 3 + 1 * 15) / 1e6)
+        assert relay.spent("dy") == pytest.approx(m.cost_usd)  # counted against the budget
         assert relay.counters.upstream_errors == 1
         tg.cancel_scope.cancel()
