@@ -88,18 +88,24 @@ async def check_claim_then_skip(c: Client) -> None:
 
 
 async def test_trigger_reports_claim_and_skip_over_http(tmp_path: Path) -> None:
-    async with serve(tmp_path / "data") as served, claiming(served.runner):
-        async with http_client(served) as c:
-            await check_claim_then_skip(c)
-            health = await ok(c, "get_health")
-            assert health["public_url"] == served.base
+    async with (
+        serve(tmp_path / "data") as served,
+        claiming(served.runner),
+        http_client(served) as c,
+    ):
+        await check_claim_then_skip(c)
+        health = await ok(c, "get_health")
+        assert health["public_url"] == served.base
 
 
 async def test_trigger_reports_claim_and_skip_over_stdio(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    async with open_runner(data) as runner, claiming(runner):  # another process decides
-        async with Client(stdio_params(data), mode="legacy") as c:
-            await check_claim_then_skip(c)
+    async with (
+        open_runner(data) as runner,
+        claiming(runner),  # another process decides
+        Client(stdio_params(data), mode="legacy") as c,
+    ):
+        await check_claim_then_skip(c)
 
 
 async def test_stdio_and_http_show_the_same_origin(tmp_path: Path) -> None:
