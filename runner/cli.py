@@ -106,8 +106,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SchemaVersionError, StoreError) as exc:
         print(f"error: {escape_terminal(exc)}", file=sys.stderr)
         return 2
+    except OverflowError:
+        print(f"error: a number is out of range (at most {2**63 - 1})", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # one line, never a traceback on the operator's terminal
+        print(
+            f"error: internal error ({type(exc).__name__}): {escape_terminal(exc)}",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -9,7 +9,18 @@ from typing import Any
 import msgspec
 
 from runner.app import Runner
+from runner.errors import NotFound
 from runner.text import escape_terminal
+
+
+async def _job_id(r: Runner, ref: str) -> str:
+    """A job id, or the id of the job named exactly *ref* (names work wherever ids do)."""
+    if ref.startswith("job_"):
+        return ref
+    found = await r.queries.job_by_name(ref.strip())
+    if found is None:
+        raise NotFound(f"no job with id or name {ref[:200]!r} (see runner jobs list)", field="job")
+    return found.job_id
 
 
 def _print(data: Any) -> None:
@@ -96,7 +107,7 @@ async def _list(r: Runner, a: argparse.Namespace) -> int:
 
 
 async def _show(r: Runner, a: argparse.Namespace) -> int:
-    _print(await r.queries.job(a.job_id))
+    _print(await r.queries.job(await _job_id(r, a.job_id)))
     return 0
 
 
@@ -106,19 +117,20 @@ async def _update(r: Runner, a: argparse.Namespace) -> int:
         fields["enabled"] = True
     if a.disable:
         fields["enabled"] = False
-    job, warnings = await r.jobs.update(a.job_id, fields, actor="cli")
+    job, warnings = await r.jobs.update(await _job_id(r, a.job_id), fields, actor="cli")
     _print({"job": job, "warnings": warnings})
     return 0
 
 
 async def _delete(r: Runner, a: argparse.Namespace) -> int:
-    cancelled = await r.jobs.delete(a.job_id, actor="cli")
-    _print({"deleted": a.job_id, "cancelled_runs": cancelled})
+    job_id = await _job_id(r, a.job_id)
+    cancelled = await r.jobs.delete(job_id, actor="cli")
+    _print({"deleted": job_id, "cancelled_runs": cancelled})
     return 0
 
 
 async def _run(r: Runner, a: argparse.Namespace) -> int:
-    run = await r.runs.request_job(a.job_id, actor="cli")
+    run = await r.runs.request_job(await _job_id(r, a.job_id), actor="cli")
     _print({"run_id": run.run_id, "state": run.state})
     return 0
 
@@ -126,7 +138,8 @@ async def _run(r: Runner, a: argparse.Namespace) -> int:
 async def _runs(r: Runner, a: argparse.Namespace) -> int:
     from runner.queries import RunFilter
 
-    page = await r.queries.runs(RunFilter(job_id=a.job, state=a.state), limit=a.limit)
+    job_id = await _job_id(r, a.job) if a.job else None
+    page = await r.queries.runs(RunFilter(job_id=job_id, state=a.state), limit=a.limit)
     for run in page.items:
         print(
             f"{run.run_id}  {run.state:10} {run.trigger:9} ${run.cost_usd:.4f}  "
@@ -166,25 +179,25 @@ def add_job_commands(sub: Any) -> None:
     p.add_argument("--limit", type=int, default=200)
     p.set_defaults(handler=_list)
     p = jsub.add_parser("show", help="show one job")
-    p.add_argument("job_id")
+    p.add_argument("job_id", help="a job id or the job's exact name")
     p.set_defaults(handler=_show)
     p = jsub.add_parser("update", help="change some fields of a job")
-    p.add_argument("job_id")
+    p.add_argument("job_id", help="a job id or the job's exact name")
     _add_job_options(p, create=False)
     p.add_argument("--enable", action="store_true")
     p.add_argument("--disable", action="store_true")
     p.set_defaults(handler=_update)
     p = jsub.add_parser("delete", help="delete a job (its queued and running runs are cancelled)")
-    p.add_argument("job_id")
+    p.add_argument("job_id", help="a job id or the job's exact name")
     p.set_defaults(handler=_delete)
     p = jsub.add_parser("run", help="run a job now")
-    p.add_argument("job_id")
+    p.add_argument("job_id", help="a job id or the job's exact name")
     p.set_defaults(handler=_run)
 
     runs = sub.add_parser("runs", help="list or cancel runs")
     rsub = runs.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
     p = rsub.add_parser("list", help="recent runs")
-    p.add_argument("--job")
+    p.add_argument("--job", help="only this job's runs: its id or exact name")
     p.add_argument("--state")
     p.add_argument("--limit", type=int, default=50)
     p.set_defaults(handler=_runs)

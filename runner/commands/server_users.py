@@ -83,14 +83,29 @@ async def detach(
     from runner.commands.jobs import JobCommands
     from runner.commands.webhooks import WebhookCommands
 
+    known = await queries.known_servers()
+    plans: list[tuple[ServerUser, list[str], list[str]]] = []
+    for user in users:  # every check before the first write: no half-done cascade
+        spec = (
+            (await queries.job(user.id)).spec
+            if user.kind == "job"
+            else (await queries.webhook(user.id)).spec
+        )
+        tools, servers = without_server(name, spec.tools, spec.mcp_servers)
+        blocked = [s for s in servers if not known.get(s, False)]
+        if blocked:
+            raise Conflict(
+                f"cannot remove server {name!r} from {user}: it also uses "
+                f"{', '.join(repr(b) for b in blocked)}, which is disabled or gone; enable it or "
+                "remove it from that job/webhook first",
+                field="cascade",
+            )
+        plans.append((user, tools, servers))
     jobs = JobCommands(store, queries)
     hooks = WebhookCommands(store, queries, box)
-    for user in users:
+    for user, tools, servers in plans:
+        fields = {"tools": tools, "mcp_servers": servers}
         if user.kind == "job":
-            spec = (await queries.job(user.id)).spec
-            tools, servers = without_server(name, spec.tools, spec.mcp_servers)
-            await jobs.update(user.id, {"tools": tools, "mcp_servers": servers}, actor=actor)
+            await jobs.update(user.id, fields, actor=actor)
         else:
-            run_spec = (await queries.webhook(user.id)).spec
-            tools, servers = without_server(name, run_spec.tools, run_spec.mcp_servers)
-            await hooks.update(user.id, {"tools": tools, "mcp_servers": servers}, actor=actor)
+            await hooks.update(user.id, fields, actor=actor)

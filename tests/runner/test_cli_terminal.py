@@ -168,6 +168,13 @@ _WORDS = st.sampled_from(
         "--state",
         "--job",
         "job_000000000000",
+        "replay",
+        "--from",
+        "--to",
+        "--type",
+        "servers",
+        "webhooks",
+        "credentials",
     ]
 )
 _TEXT = st.text(
@@ -199,5 +206,27 @@ def test_fuzzed_arguments_never_raise(argv: list[str]) -> None:
             else:
                 os.environ["RUNNER_DATA_DIR"] = old
         assert isinstance(code, int)
+        assert "internal error" not in err.getvalue(), (argv, err.getvalue())
         assert_clean(out.getvalue())
         assert_clean(err.getvalue())
+
+
+def test_jobs_and_runs_by_name(tmp_path: Path) -> None:
+    made = cli(tmp_path, "jobs", "create", "--name", "Morning brief", "--prompt", "p")
+    job_id = json.loads(made.stdout)["job"]["job_id"]
+    assert json.loads(cli(tmp_path, "jobs", "show", "Morning brief").stdout)["job_id"] == job_id
+    run = json.loads(cli(tmp_path, "jobs", "run", "Morning brief").stdout)
+    runs = cli(tmp_path, "runs", "list", "--job", "Morning brief").stdout.decode()
+    assert run["run_id"] in runs
+    missing = cli(tmp_path, "runs", "list", "--job", "nope")
+    assert missing.returncode == 1 and "error (job): no job with id or name 'nope'" in (
+        missing.stderr.decode()
+    )
+
+
+def test_out_of_range_numbers_are_one_line(tmp_path: Path) -> None:
+    for args in (("replay", "--from", "9" * 30), ("runs", "list", "--limit", "9" * 30)):
+        out = cli(tmp_path, *args)
+        err = out.stderr.decode()
+        assert "Traceback" not in err and len(err.splitlines()) <= 1, err
+        assert out.returncode in (0, 2)
