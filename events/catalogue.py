@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typing
 
+from events.integrity import ChainBreakAccepted, ContentErased
 from events.jobs import JobCreated, JobDeleted, JobPaused, JobResumed, JobUpdated
 from events.runs import (
     RunCancelled,
@@ -117,6 +118,8 @@ Event = (
     | OAuthCodeRedeemed
     | OAuthTokensIssued
     | OAuthTokenRevoked
+    | ChainBreakAccepted
+    | ContentErased
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {t.__name__: t for t in typing.get_args(Event)}

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import msgspec
 
 from events.catalogue import SCHEMA_VERSIONS
-from events.codec import GENESIS_HASH, chain_hash, decode_row, encode_event, encode_meta
+from events.chain import ChainKey, anchor, data_digest, hash_v2, info, mac_link
+from events.codec import GENESIS_HASH, decode_row, encode_event, encode_meta
 from events.envelope import AppendRequest, AppendResult, Meta, Recorded
-from events.errors import ConcurrencyError, StoreError
+from events.errors import ChainBrokenError, ConcurrencyError, StoreError
 from events.sqlite_schema import EVENT_COLUMNS
 
 
@@ -74,20 +75,27 @@ def _is_busy(exc: BaseException) -> bool:
 class Journal:
     """Synchronous core of the writer. Not thread-safe: one batch at a time."""
 
-    def __init__(self, conn: sqlite3.Connection, projector: Projector) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, projector: Projector, key: ChainKey | None = None
+    ) -> None:
         self.conn = conn
         self.projector = projector
+        self.key = key
+        #: Why appends are refused (a broken chain found at open), or None.
+        self.refusal: str | None = None
         self._versions: dict[str, int] = {}
+        self.v2_from = int(info(conn, "v2_from") or 1)
         projector.setup(conn)
         # One snapshot for the head and the loaded views, so they agree even while another
         # process is appending.
         conn.execute("BEGIN")
         try:
             last = conn.execute(
-                "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"
+                "SELECT position, hash, mac FROM events ORDER BY position DESC LIMIT 1"
             ).fetchone()
             self.head: int = last[0] if last else 0
             self.head_hash: str = last[1] if last else GENESIS_HASH
+            self.head_mac: str = (last[2] or "") if last else ""
             projector.load(conn)
         finally:
             conn.execute("COMMIT")
@@ -118,10 +126,16 @@ class Journal:
             self._versions[rec.stream] = rec.version
         self.head = records[-1].position
         self.head_hash = records[-1].hash
+        (mac,) = self.conn.execute(
+            "SELECT mac FROM events WHERE position = ?", (self.head,)
+        ).fetchone()
+        self.head_mac = mac or ""
         return records
 
     def commit_batch(self, batch: Sequence[Sequence[AppendRequest]]) -> BatchResult:
         """Commit each unit of ``batch`` (a unit is all-or-nothing). Returns outcomes + records."""
+        if self.refusal is not None:
+            raise ChainBrokenError(self.refusal)
         try:
             return self._commit(batch)
         except Exception as exc:
@@ -141,17 +155,26 @@ class Journal:
                 outcomes.append(exc)
         return outcomes, records
 
-    def _commit(self, batch: Sequence[Sequence[AppendRequest]]) -> BatchResult:
+    def _commit(
+        self,
+        batch: Sequence[Sequence[AppendRequest]],
+        before: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> BatchResult:
+        """One transaction; ``before`` runs first under the write lock (erasure, acceptance)."""
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
-        head, head_hash = self.head, self.head_hash
+        head, head_hash, head_mac = self.head, self.head_hash, self.head_mac
+        secret = self.key.secret if self.key is not None else None
+        v2_from = self.v2_from
         try:
             foreign = self._absorb_foreign()
+            if before is not None:
+                before(conn)
             outcomes: list[Outcome] = []
-            rows: list[tuple[int, str, int, str, bytes, bytes, int, str]] = []
+            rows: list[tuple[int, str, int, str, bytes, bytes, int, str, str | None]] = []
             records: list[Recorded] = []
             staged: dict[str, int] = {}
-            position, prev_hash = self.head, self.head_hash
+            position, prev_hash, prev_mac = self.head, self.head_hash, self.head_mac
             now_us = int(time.time() * 1_000_000)
             for unit in batch:
                 unit_staged: dict[str, int] = {}
@@ -200,11 +223,33 @@ class Journal:
                             known = metas[sv] = (meta, encode_meta(meta))
                         meta, meta_raw = known
                         data = encode_event(event)
-                        prev_hash = chain_hash(
-                            prev_hash, position, stream, version, tname, data, meta_raw, now_us
+                        if secret is not None and position == v2_from:
+                            prev_mac = anchor(secret, prev_hash)
+                        prev_hash = hash_v2(
+                            prev_hash,
+                            position,
+                            stream,
+                            version,
+                            tname,
+                            data_digest(data),
+                            meta_raw,
+                            now_us,
                         )
+                        mac: str | None = None
+                        if secret is not None:
+                            mac = prev_mac = mac_link(secret, prev_mac, prev_hash)
                         rows.append(
-                            (position, stream, version, tname, data, meta_raw, now_us, prev_hash)
+                            (
+                                position,
+                                stream,
+                                version,
+                                tname,
+                                data,
+                                meta_raw,
+                                now_us,
+                                prev_hash,
+                                mac,
+                            )
                         )
                         records.append(
                             Recorded(
@@ -231,7 +276,7 @@ class Journal:
                 outcomes.append(results)
             if rows:
                 conn.executemany(
-                    f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", rows
+                    f"INSERT INTO events ({EVENT_COLUMNS}, mac) VALUES (?,?,?,?,?,?,?,?,?)", rows
                 )
                 self.projector.apply(conn, records, write=True)
             conn.execute("COMMIT")
@@ -240,7 +285,7 @@ class Journal:
                 conn.execute("ROLLBACK")
             finally:
                 self.projector.rollback()
-                self.head, self.head_hash = head, head_hash
+                self.head, self.head_hash, self.head_mac = head, head_hash, head_mac
                 self._versions.clear()
             raise
         self.projector.commit()
@@ -248,5 +293,5 @@ class Journal:
             self._versions.clear()  # a cache only: the table is the truth, read under the lock
         self._versions.update(staged)
         if rows:
-            self.head, self.head_hash = position, prev_hash
+            self.head, self.head_hash, self.head_mac = position, prev_hash, prev_mac
         return outcomes, foreign + records

@@ -39,6 +39,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     allowed_builtin_tools: tuple[str, ...] = BUILTIN_TOOLS
     sandbox_mode: SandboxMode = "auto"
     daily_budget_usd: float | None = None
+    output_retention_days: float | None = None
+    """Run output and webhook bodies of runs finished longer ago are erased (None: kept)."""
 
 
 SETTING_NAMES = frozenset(Settings.__struct_fields__)

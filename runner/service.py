@@ -24,6 +24,7 @@ from actors.executor_options import ExecutorSettings, auth_mode, find_cli, sandb
 from actors.materializer import Materializer
 from actors.pool import ExecutorPool
 from actors.recovery import instance_id, recover
+from actors.retention import Retention
 from actors.retrier import Retrier
 from actors.scheduler import Scheduler
 from actors.supervisor import ActorSpec, Health, supervise
@@ -75,6 +76,7 @@ class Service:
         )
         self.retrier = Retrier(runner.store)
         self.webhooks = WebhookActor(runner.store)
+        self.retention = Retention(runner.store)
 
     async def _execute(self, run: RunView) -> None:
         with job_scope(run.job_id, run.run_id):  # per-job server data (memory)
@@ -96,10 +98,14 @@ class Service:
             "auth": auth_mode(s),
             "sandbox": {"available": sandbox_available(s), "bwrap": shutil.which("bwrap")},
             "database": {"path": str(db), "bytes": size},
+            "chain": chain_health(self.runner),
         }
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         store = self.runner.store
+        if not store.chain.ok:
+            await self._run_read_only(task_status)
+            return
         await store.append(
             "service",
             [ServiceStarted(instance=self.instance, pid=os.getpid(), version=VERSION)],
@@ -120,6 +126,7 @@ class Service:
             ActorSpec("retrier", self.retrier.run),
             ActorSpec("webhook", self.webhooks.run),
             ActorSpec("materializer", self.materializer.run),
+            ActorSpec("retention", self.retention.run),
         ]
         try:
             async with anyio.create_task_group() as tg:
@@ -136,6 +143,30 @@ class Service:
                     [ServiceStopped(instance=self.instance, reason="shutdown")],
                     meta=Meta(actor="service"),
                 )
+
+    async def _run_read_only(self, task_status: TaskStatus[None]) -> None:
+        """A broken chain: serve reads (dashboard, API, MCP) but start no actor, append nothing."""
+        log.error("READ-ONLY: %s", self.runner.store.chain.detail)
+        async with anyio.create_task_group() as tg:
+            for _name, component in sorted(load_components().items()):
+                await tg.start(component, self.runner, self)
+            task_status.started()
+
+
+def chain_health(runner: Runner) -> dict[str, Any]:
+    """The chain as verified at start: green, or red with the position and what to do."""
+    c = runner.store.chain
+    return {
+        "ok": c.ok,
+        "status": "green" if c.ok else "red",
+        "read_only": not c.ok,
+        "position": c.position,
+        "detail": c.detail,
+        "verified_at_start": c.checked,
+        "verify_seconds": round(c.seconds, 3),
+        "keyed_from": c.keyed_from,
+        "key_id": c.key_id,
+    }
 
 
 def load_components() -> dict[str, Component]:

@@ -42,6 +42,9 @@ async def health_facts() -> dict[str, Any]:
 
 
 def _banner(facts: dict[str, Any]) -> str | None:
+    chain = facts.get("chain") or {}
+    if chain.get("ok") is False:
+        return f"The log is READ-ONLY: {chain.get('detail')}"
     cli = facts.get("cli") or {}
     if cli.get("found") is False:
         return (
