@@ -82,21 +82,34 @@ def accept_break(journal: Journal, by: str, reason: str) -> list[Recorded]:
 
 
 def erasable_positions(conn: sqlite3.Connection, run_id: str) -> list[int]:
-    """Positions of a run's output and of the webhook delivery that started it, not yet erased."""
+    """Positions of a run's output and of the webhook delivery that started it, not yet erased.
+
+    Only indexed lookups by stream: the run's own stream, and the stream of the webhook named by
+    its ``RunRequested``.
+    """
     types = ", ".join(f"'{t}'" for t in ERASABLE)
-    rows = conn.execute(
-        f"SELECT position, type, data FROM events WHERE type IN ({types}) "
-        "AND (stream = ? OR type = 'WebhookReceived') "
-        "AND position NOT IN (SELECT position FROM erased) ORDER BY position",
-        ("run-" + run_id,),
-    ).fetchall()
+    stream = "run-" + run_id
+    streams = [stream]
+    row = conn.execute(
+        "SELECT data FROM events WHERE stream = ? AND type = 'RunRequested' LIMIT 1", (stream,)
+    ).fetchone()
+    if row is not None:
+        webhook_id = msgspec.json.decode(row[0]).get("webhook_id")
+        if webhook_id:
+            streams.append("webhook-" + str(webhook_id))
     out = []
     needle = f'"run_id":"{run_id}"'.encode()
-    for position, type_, data in rows:
-        raw = data if isinstance(data, bytes) else str(data).encode()
-        if type_ != "WebhookReceived" or needle in raw:
-            out.append(int(position))
-    return out
+    for s in streams:
+        rows = conn.execute(
+            f"SELECT position, type, data FROM events WHERE stream = ? AND type IN ({types}) "
+            "AND position NOT IN (SELECT position FROM erased) ORDER BY position",
+            (s,),
+        ).fetchall()
+        for position, type_, data in rows:
+            raw = data if isinstance(data, bytes) else str(data).encode()
+            if s == stream or (type_ == "WebhookReceived" and needle in raw):
+                out.append(int(position))
+    return sorted(out)
 
 
 def _deliveries(conn: sqlite3.Connection, positions: tuple[int, ...]) -> tuple[ErasedDelivery, ...]:

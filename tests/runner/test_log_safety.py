@@ -14,7 +14,8 @@ import anyio
 import pytest
 
 from events.chain import KEY_FILE, load_key
-from events.runs import RunClaimed, RunOutput, RunStarted, RunSucceeded
+from events.ids import new_id
+from events.runs import RunClaimed, RunOutput, RunRequested, RunSpec, RunStarted, RunSucceeded
 from events.webhooks import WebhookReceived
 from runner.app import Runner
 from runner.backup import backup
@@ -28,8 +29,18 @@ SECRET = "sk-live-THIS-MUST-VANISH-4242"
 
 
 async def _run_with_output(r: Runner, text: str) -> str:
-    view, _ = await r.runs.quick("print the key file")
-    rid = view.run_id
+    rid = new_id("run")
+    delivery = new_id("dlv")
+    await r.runs.request(
+        RunRequested(
+            run_id=rid,
+            job_id=None,
+            trigger="webhook",
+            spec=RunSpec(prompt="print the key file"),
+            webhook_id="w1",
+            delivery_id=delivery,
+        )
+    )
     await r.store.append(
         f"run-{rid}",
         [
@@ -45,7 +56,7 @@ async def _run_with_output(r: Runner, text: str) -> str:
         [
             WebhookReceived(
                 webhook_id="w1",
-                delivery_id="d1",
+                delivery_id=delivery,
                 dedupe_key="k",
                 run_id=rid,
                 headers={"x-sig": "***"},
