@@ -21,7 +21,7 @@ import hmac
 import os
 import secrets
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,18 @@ def hash_v2(
 def mac_link(key: bytes, prev_mac: str, row_hash: str) -> str:
     """The keyed link: the plain hash already commits to the row and its predecessors."""
     return hmac.digest(key, (prev_mac + "\x1f" + row_hash).encode(), "sha256").hex()
+
+
+def mac_linker(key: bytes) -> Callable[[str, str], str]:
+    """``mac_link`` for one key, copying a keyed prototype (a third cheaper than re-keying)."""
+    proto = hmac.new(key, digestmod=hashlib.sha256)
+
+    def link(prev_mac: str, row_hash: str) -> str:
+        h = proto.copy()
+        h.update((prev_mac + "\x1f" + row_hash).encode())
+        return h.hexdigest()
+
+    return link
 
 
 def anchor(key: bytes, hash_before: str) -> str:
@@ -167,6 +179,8 @@ def walk(
     res = ChainResult(last_position=after, last_hash=prev_hash, last_mac=prev_mac)
     expected = after + 1
     secret = key.secret if key else None
+    link = mac_linker(secret) if secret is not None else None
+    last_unmacd = 0
     for row in _rows(conn, after):
         position, stream, version, type_, data, meta, at, stored, mac = row
         assert isinstance(position, int)
@@ -202,24 +216,35 @@ def walk(
                     f"{type_}): the row was changed, or the row before it was removed",
                 )
             )
-        if position >= v2_from and secret is not None:
+        if position >= v2_from and link is not None and secret is not None:
             if position == v2_from:
                 prev_mac = anchor(secret, prev_hash)
-            want = mac_link(secret, prev_mac, str(stored))
-            if (mac is None or not hmac.compare_digest(want, str(mac))) and len(
-                res.breaks
-            ) < limit_breaks:
-                res.breaks.append(
-                    Break(
-                        chain="keyed",
-                        position=position,
-                        detail=f"keyed MAC mismatch at position {position} (stream {stream!r} "
-                        f"v{version}, {type_}): the row or its hash was rewritten without the key",
+            if mac is not None:
+                want = link(prev_mac, stored)
+                if not hmac.compare_digest(want, str(mac)) and len(res.breaks) < limit_breaks:
+                    res.breaks.append(
+                        Break(
+                            chain="keyed",
+                            position=position,
+                            detail=f"keyed MAC mismatch at position {position} (stream "
+                            f"{stream!r} v{version}, {type_}): this row or one before it was "
+                            "rewritten without the key",
+                        )
                     )
-                )
-            prev_mac = str(mac) if mac is not None else want
+                prev_mac = str(mac)
+            last_unmacd = position if mac is None else 0
         prev_hash, expected = str(stored), position + 1
         res.last_position, res.last_hash, res.last_mac = position, prev_hash, prev_mac
+    if last_unmacd and len(res.breaks) < limit_breaks:
+        # Every transaction ends with a MAC'd row: a head without one was not written by us.
+        res.breaks.append(
+            Break(
+                chain="keyed",
+                position=last_unmacd,
+                detail=f"the newest row (position {last_unmacd}) carries no MAC: rows were "
+                "appended or rewritten without the key",
+            )
+        )
     return res
 
 
@@ -249,15 +274,21 @@ def _accepted(position: int, ranges: list[tuple[int, int]]) -> bool:
 
 
 def read_checkpoint(conn: sqlite3.Connection, key: ChainKey) -> tuple[int, str, str] | None:
+    """The last verified ``(position, hash, mac)``, or None when absent or not MACed by ``key``.
+
+    Raises ``ValueError`` when the row it names was removed or changed since.
+    """
     value, mac = info(conn, "checkpoint"), info(conn, "checkpoint_mac")
     if not value or not mac or not hmac.compare_digest(mac, checkpoint_mac(key.secret, value)):
         return None
-    pos_s, hash_, row_mac = value.split(":")
+    pos_s, hash_, last_mac = value.split(":")
     pos = int(pos_s)
-    row = conn.execute("SELECT hash, mac FROM events WHERE position = ?", (pos,)).fetchone()
-    if row is None or row[0] != hash_ or (row[1] or "") != row_mac:
-        return None
-    return pos, hash_, row_mac
+    row = conn.execute("SELECT hash FROM events WHERE position = ?", (pos,)).fetchone()
+    if row is None or row[0] != hash_:
+        raise ValueError(
+            f"position {pos}, verified at an earlier start, was removed or changed since"
+        )
+    return pos, hash_, last_mac
 
 
 def write_checkpoint(
@@ -285,7 +316,16 @@ def verify_since_checkpoint(
             f"(id {recorded}); restore the right {KEY_FILE}"
         )
         return state, ChainResult()
-    cp = read_checkpoint(conn, key)
+    try:
+        cp = read_checkpoint(conn, key)
+    except ValueError as exc:
+        state.ok = False
+        state.position = int(str(exc).split()[1].rstrip(","))
+        state.detail = (
+            f"the log was cut or rewritten: {exc}. Appending is refused; run `runner audit`, "
+            "then restore a backup or accept with `runner chain-accept`"
+        )
+        return state, ChainResult()
     if cp is None:
         res = walk(conn, key)
     else:

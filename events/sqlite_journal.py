@@ -16,7 +16,7 @@ from typing import Protocol
 import msgspec
 
 from events.catalogue import SCHEMA_VERSIONS
-from events.chain import ChainKey, anchor, data_digest, hash_v2, info, mac_link
+from events.chain import ChainKey, anchor, data_digest, hash_v2, info, mac_linker
 from events.codec import GENESIS_HASH, decode_row, encode_event, encode_meta
 from events.envelope import AppendRequest, AppendResult, Meta, Recorded
 from events.errors import ChainBrokenError, ConcurrencyError, StoreError
@@ -81,6 +81,7 @@ class Journal:
         self.conn = conn
         self.projector = projector
         self.key = key
+        self._link = mac_linker(key.secret) if key is not None else None
         #: Why appends are refused (a broken chain found at open), or None.
         self.refusal: str | None = None
         self._versions: dict[str, int] = {}
@@ -165,6 +166,7 @@ class Journal:
         conn.execute("BEGIN IMMEDIATE")
         head, head_hash, head_mac = self.head, self.head_hash, self.head_mac
         secret = self.key.secret if self.key is not None else None
+        link = self._link
         v2_from = self.v2_from
         try:
             foreign = self._absorb_foreign()
@@ -235,9 +237,6 @@ class Journal:
                             meta_raw,
                             now_us,
                         )
-                        mac: str | None = None
-                        if secret is not None:
-                            mac = prev_mac = mac_link(secret, prev_mac, prev_hash)
                         rows.append(
                             (
                                 position,
@@ -248,7 +247,7 @@ class Journal:
                                 meta_raw,
                                 now_us,
                                 prev_hash,
-                                mac,
+                                None,
                             )
                         )
                         records.append(
@@ -275,6 +274,11 @@ class Journal:
                     )
                 outcomes.append(results)
             if rows:
+                if link is not None:
+                    # One MAC per transaction, on its last row: the plain chain links the rows
+                    # before it, so the MAC covers them all (and the head always carries one).
+                    prev_mac = link(prev_mac, prev_hash)
+                    rows[-1] = (*rows[-1][:8], prev_mac)
                 conn.executemany(
                     f"INSERT INTO events ({EVENT_COLUMNS}, mac) VALUES (?,?,?,?,?,?,?,?,?)", rows
                 )

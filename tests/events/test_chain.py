@@ -134,3 +134,32 @@ async def test_start_verifies_only_since_the_checkpoint(tmp_path: Path) -> None:
         await store.append("job-j0", [JobPaused(job_id="j0")])
     async with SQLiteEventStore.open(db, projector=make_projector()) as store:
         assert store.chain.ok and store.chain.checked == 1
+
+
+async def test_cutting_the_tail_or_appending_without_the_key_is_caught(tmp_path: Path) -> None:
+    db = tmp_path / "runner.db"
+    await _fill(db, 10)
+    async with SQLiteEventStore.open(db, projector=make_projector()) as store:
+        assert store.chain.ok  # checkpoint at position 10
+    conn = sqlite3.connect(db)
+    conn.execute("DELETE FROM events WHERE position >= 9")  # hide the newest events
+    conn.commit()
+    conn.close()
+    async with SQLiteEventStore.open(db, projector=make_projector()) as store:
+        assert not store.chain.ok and store.chain.position == 10
+        assert "removed or changed" in store.chain.detail
+    db2 = tmp_path / "other" / "runner.db"
+    await _fill(db2, 3)
+    conn = sqlite3.connect(db2)
+    (prev,) = conn.execute("SELECT hash FROM events WHERE position = 3").fetchone()
+    data, meta = b'{"type":"JobPaused","job_id":"j9"}', b"{}"
+    forged = hash_v2(prev, 4, "job-j9", 0, "JobPaused", data_digest(data), meta, 1)
+    conn.execute(
+        "INSERT INTO events VALUES (4, 'job-j9', 0, 'JobPaused', ?, ?, 1, ?, NULL)",
+        (data, meta, forged),
+    )
+    conn.commit()
+    conn.close()
+    async with SQLiteEventStore.open(db2, projector=make_projector()) as store:
+        assert not store.chain.ok and store.chain.position == 4
+        assert "no MAC" in store.chain.detail
