@@ -85,7 +85,9 @@ def create_app(runner: Runner, service: Any = None, *, hub_buffer: int = 512) ->
 
     @app.before_serving
     async def startup() -> None:
-        generated = await w.access.ensure_admin(runner.config.admin_password)
+        # Read-only (broken chain): no admin can be created, existing logins still work.
+        ok = runner.store.chain.ok
+        generated = await w.access.ensure_admin(runner.config.admin_password) if ok else None
         if generated:
             print(
                 f"\n*** Claude Runner admin account created: user 'admin', password "

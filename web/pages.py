@@ -110,7 +110,11 @@ async def logout() -> AnyResponse:
 
 
 @pages.get("/healthz")
-async def healthz() -> dict[str, Any]:
+async def healthz() -> Any:
+    chain = web().runner.store.chain
+    if not chain.ok:  # read-only on a broken chain: an operator must act (red, 503)
+        return {"ok": False, "read_only": True, "position": chain.position,
+                "detail": chain.detail}, 503  # fmt: skip
     return {"ok": True}
 
 
