@@ -218,6 +218,40 @@ class SQLiteEventStore(EventStore):
 
         return await self._maintain(erase_run, run_id, by, reason, policy)
 
+    async def verify_chain(self) -> ChainState:
+        """Check both chains since the checkpoint while the service runs (on a reader thread,
+        appends go on); move the checkpoint, or turn read-only on a break."""
+        key = self._journal.key
+        if key is None or not self.chain.ok:
+            return self.chain
+
+        def check() -> tuple[ChainState, Any]:
+            conn = connect(self.path, readonly=True)
+            try:
+                return verify_since_checkpoint(conn, key)
+            finally:
+                conn.close()
+
+        state, res = await anyio.to_thread.run_sync(check)
+        if not state.ok:
+            self.chain = state
+            self._journal.refusal = state.detail
+        elif res.checked:
+
+            def move() -> None:
+                conn = self._journal.conn
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    write_checkpoint(conn, key, res.last_position, res.last_hash, res.last_mac)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(move, limiter=self._limiter)
+        return state
+
     async def _maintain(self, fn: Any, *args: Any) -> list[Recorded]:
         self._check_open()
         with anyio.CancelScope(shield=True):

@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskStatus
 
+from actors.chain_watch import ChainWatch
 from actors.claimer import Claimer
 from actors.executor import Executor, RunContext
 from actors.executor_options import ExecutorSettings, auth_mode, find_cli, sandbox_available
@@ -77,6 +78,7 @@ class Service:
         self.retrier = Retrier(runner.store)
         self.webhooks = WebhookActor(runner.store)
         self.retention = Retention(runner.store)
+        self.chain_watch = ChainWatch(runner.store)
 
     async def _execute(self, run: RunView) -> None:
         with job_scope(run.job_id, run.run_id):  # per-job server data (memory)
@@ -127,6 +129,7 @@ class Service:
             ActorSpec("webhook", self.webhooks.run),
             ActorSpec("materializer", self.materializer.run),
             ActorSpec("retention", self.retention.run),
+            ActorSpec("chain", self.chain_watch.run),
         ]
         try:
             async with anyio.create_task_group() as tg:

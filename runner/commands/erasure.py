@@ -20,12 +20,12 @@ class ErasureCommands:
 
     async def erase_run(self, run_id: str, *, by: str, reason: str) -> dict[str, Any]:
         """Erase a finished run's output (and the body of the webhook that started it)."""
+        run = await self.q.run(run_id)  # NotFound names what a run id looks like
         reason = reason.strip()
         if not reason:
             raise InvalidInput("say why the output is erased (reason)", field="reason")
         if len(reason) > 500:
             raise InvalidInput("reason is at most 500 characters", field="reason")
-        run = await self.q.run(run_id)  # NotFound names what a run id looks like
         if run.state not in FINISHED:
             raise Conflict(
                 f"run {run_id} is {run.state}: cancel it or wait until it finishes, then erase"

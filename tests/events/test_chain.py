@@ -163,3 +163,28 @@ async def test_cutting_the_tail_or_appending_without_the_key_is_caught(tmp_path:
     async with SQLiteEventStore.open(db2, projector=make_projector()) as store:
         assert not store.chain.ok and store.chain.position == 4
         assert "no MAC" in store.chain.detail
+
+
+async def test_a_break_behind_a_running_store_turns_it_read_only(tmp_path: Path) -> None:
+    db = tmp_path / "runner.db"
+    async with SQLiteEventStore.open(db, projector=make_projector()) as store:
+        for _ in range(5):
+            await store.append("job-j0", [JobPaused(job_id="j0")])
+        assert (await store.verify_chain()).ok  # moves the checkpoint to 5
+        await store.append("job-j0", [JobPaused(job_id="j0")])
+        conn = sqlite3.connect(db)
+        conn.execute('UPDATE events SET meta = \'{"actor":"mallory"}\' WHERE position = 6')
+        conn.commit()
+        conn.close()
+        state = await store.verify_chain()
+        assert not state.ok and state.position == 6 and not store.chain.ok
+        with pytest.raises(ChainBrokenError, match="position 6"):
+            await store.append("job-j0", [JobPaused(job_id="j0")])
+
+
+async def test_a_different_key_is_named_not_mistaken_for_tampering(tmp_path: Path) -> None:
+    db = tmp_path / "runner.db"
+    await _fill(db, 2)
+    (tmp_path / KEY_FILE).write_text("11" * 32 + "\n")
+    async with SQLiteEventStore.open(db, projector=make_projector()) as store:
+        assert not store.chain.ok and "not the key this log was written with" in store.chain.detail

@@ -200,6 +200,9 @@ async def test_restore_refuses_a_broken_or_newer_copy(tmp_path: Path) -> None:
     out = cli(data, "restore", str(newer))
     assert out.returncode == 1 and "newer Claude Runner" in out.stderr
     assert "Traceback" not in out.stderr
+    async with Runner.open(config):  # the live database is open: restoring over it is refused
+        out = cli(data, "restore", str(good))
+        assert out.returncode == 1 and "in use" in out.stderr
     out = cli(data, "restore", str(good))
     assert out.returncode == 0 and "before-restore" in out.stdout
 
