@@ -27,6 +27,10 @@ async def _fill(db: Path, n: int) -> None:
             await store.append(f"job-j{i % 3}", [JobPaused(job_id=f"j{i % 3}")])
 
 
+def _db_bytes(data: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in data.glob("runner.db*"))
+
+
 def _forge(db: Path, position: int) -> None:
     """An attacker with write access but no key: change a row, recompute every plain hash."""
     conn = sqlite3.connect(db)
@@ -188,3 +192,50 @@ async def test_a_different_key_is_named_not_mistaken_for_tampering(tmp_path: Pat
     (tmp_path / KEY_FILE).write_text("11" * 32 + "\n")
     async with SQLiteEventStore.open(db, projector=make_projector()) as store:
         assert not store.chain.ok and "not the key this log was written with" in store.chain.detail
+
+
+async def test_erasing_a_row_written_before_the_upgrade_keeps_both_chains_clean(
+    tmp_path: Path,
+) -> None:
+    """The upgrade path: v1 rows were chained over their raw bytes. Erasing one leaves its
+    plain link uncheckable (reported as such), while the keyed chain still covers it."""
+    from events.codec import chain_hash, encode_event
+    from events.runs import RunOutput, RunRequested, RunSpec
+
+    db = tmp_path / "runner.db"
+    conn = sqlite3.connect(db)
+    conn.executescript((FIXTURES / "store_v1_job_created.sql").read_text())
+    (prev,) = conn.execute("SELECT hash FROM events WHERE position = 2").fetchone()
+    secret = "v1-era-secret-8731"
+    rows: list[tuple[str, int, RunRequested | RunOutput]] = [
+        (
+            "run-r1",
+            0,
+            RunRequested(run_id="r1", job_id=None, trigger="manual", spec=RunSpec(prompt="p")),
+        ),
+        ("run-r1", 1, RunOutput(run_id="r1", seq=0, kind="text", text=secret)),
+    ]
+    for pos, (stream, version, event) in enumerate(rows, start=3):
+        data, meta = encode_event(event), b"{}"
+        prev = chain_hash(prev, pos, stream, version, type(event).__name__, data, meta, 5)
+        conn.execute(
+            "INSERT INTO events VALUES (?,?,?,?,?,?,?,?)",
+            (pos, stream, version, type(event).__name__, data, meta, 5, prev),
+        )
+    conn.commit()
+    conn.close()
+    async with SQLiteEventStore.open(db, projector=make_projector()) as store:
+        assert store.chain.ok and store.chain.keyed_from == 5
+        (rec,) = await store.erase_run("r1", by="operator:bob", reason="v1 leak")
+        assert rec.position == 5 and rec.event.positions == (4,)  # type: ignore[union-attr]
+    assert secret.encode() not in _db_bytes(tmp_path)
+    key = load_key(tmp_path / KEY_FILE, create=False)
+    conn = sqlite3.connect(db)
+    res = walk(conn, key)
+    conn.close()
+    assert res.breaks == [] and res.unverifiable == [4]
+    report = audit(db, ALL_PROJECTIONS, tmp_path / "scratch.db", key)
+    assert not [i for i in report.issues if i.kind in ("hash", "mac", "gap", "erased", "decode")]
+    assert report.erased == 1 and report.unverifiable == [4]
+    async with SQLiteEventStore.open(db, projector=make_projector()) as store:
+        assert store.chain.ok  # a start after the erasure is clean too
