@@ -17,6 +17,7 @@ from events.codec import decode_event, decode_meta, encode_event
 from events.envelope import AppendRequest, Meta, Recorded
 from events.errors import ChainBrokenError, StoreError
 from events.integrity import LOG_STREAM, ChainBreakAccepted, ContentErased, ErasedDelivery
+from events.runs import RunRequested
 from events.sqlite_journal import Journal
 from events.webhooks import WebhookReceived
 
@@ -27,12 +28,16 @@ ERASABLE: dict[str, dict[str, Any]] = {
     "RunOutput": {"text": ERASED, "data": None},
     "RunSucceeded": {"result_text": ERASED},
     "WebhookReceived": {"body": ERASED},
+    "RunRequested": {},  # only a webhook-started run's prompt, which may quote the body
 }
 
 
 def erased_data(type_: str, data: bytes, meta: bytes) -> bytes:
     """The stored bytes of an event with its erasable fields replaced."""
     event = decode_event(type_, data, decode_meta(meta).schema)
+    if isinstance(event, RunRequested):
+        spec = msgspec.structs.replace(event.spec, prompt=ERASED)
+        return encode_event(msgspec.structs.replace(event, spec=spec))
     return encode_event(msgspec.structs.replace(event, **ERASABLE[type_]))
 
 
@@ -93,10 +98,9 @@ def erasable_positions(conn: sqlite3.Connection, run_id: str) -> list[int]:
     row = conn.execute(
         "SELECT data FROM events WHERE stream = ? AND type = 'RunRequested' LIMIT 1", (stream,)
     ).fetchone()
-    if row is not None:
-        webhook_id = msgspec.json.decode(row[0]).get("webhook_id")
-        if webhook_id:
-            streams.append("webhook-" + str(webhook_id))
+    webhook_id = msgspec.json.decode(row[0]).get("webhook_id") if row is not None else None
+    if webhook_id:
+        streams.append("webhook-" + str(webhook_id))
     out = []
     needle = f'"run_id":"{run_id}"'.encode()
     for s in streams:
@@ -107,6 +111,8 @@ def erasable_positions(conn: sqlite3.Connection, run_id: str) -> list[int]:
         ).fetchall()
         for position, type_, data in rows:
             raw = data if isinstance(data, bytes) else str(data).encode()
+            if type_ == "RunRequested" and not webhook_id:
+                continue  # a prompt someone wrote is not output
             if s == stream or (type_ == "WebhookReceived" and needle in raw):
                 out.append(int(position))
     return sorted(out)

@@ -316,6 +316,10 @@ def _erased(view: View, rec: Recorded) -> Iterable[Change]:
     if run is None:
         return
     text = "[erased]" if run.result_text else ""
+    if run.trigger == "webhook":  # its prompt may quote the webhook body: erased with it
+        run = msgspec.structs.replace(
+            run, spec=msgspec.structs.replace(run.spec, prompt="[erased]")
+        )
     yield (
         RUNS.name,
         run.run_id,

@@ -36,7 +36,7 @@ async def _run_with_output(r: Runner, text: str) -> str:
             run_id=rid,
             job_id=None,
             trigger="webhook",
-            spec=RunSpec(prompt="print the key file"),
+            spec=RunSpec(prompt=f"print the key file (webhook said {text})"),
             webhook_id="w1",
             delivery_id=delivery,
         )
@@ -80,7 +80,9 @@ async def test_erasure_keeps_the_audit_clean_and_the_bytes_gone(tmp_path: Path) 
         keep = await _run_with_output(r, "an ordinary run")
         assert SECRET.encode() in _file_bytes(tmp_path)
         result = await r.erasure.erase_run(rid, by="operator:alice", reason="leaked a key")
-        assert len(result["erased_positions"]) == 4  # 2 outputs, the result, the webhook body
+        # the webhook-started prompt, 2 outputs, the result, the webhook body
+        assert len(result["erased_positions"]) == 5
+        assert (await r.queries.run(rid)).spec.prompt == "[erased]"
         rows = await r.store.query("SELECT doc FROM v_run_output WHERE run_id = ?", (rid,))
         assert rows and all(b"erased by operator:alice" in bytes(d[0]) for d in rows)
         run = await r.queries.run(rid)
@@ -95,10 +97,10 @@ async def test_erasure_keeps_the_audit_clean_and_the_bytes_gone(tmp_path: Path) 
     assert SECRET.encode() not in _file_bytes(tmp_path)
     audit = cli(tmp_path, "audit")
     assert audit.returncode == 0, audit.stderr
-    assert "keyed chain intact" in audit.stdout and "4 erased row(s)" in audit.stdout
+    assert "keyed chain intact" in audit.stdout and "5 erased row(s)" in audit.stdout
     exported = cli(tmp_path, "export").stdout.splitlines()
     erased = [json.loads(line) for line in exported if '"erased": true' in line]
-    assert len(erased) == 4 and SECRET not in "\n".join(exported)
+    assert len(erased) == 5 and SECRET not in "\n".join(exported)
 
 
 async def test_a_forged_erasure_is_reported(tmp_path: Path) -> None:
