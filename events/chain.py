@@ -21,6 +21,7 @@ import hmac
 import os
 import secrets
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -122,13 +123,13 @@ def set_info(conn: sqlite3.Connection, key: str, value: str) -> None:
 class Break(msgspec.Struct, frozen=True, kw_only=True):
     """One failed check: which chain, where, what."""
 
-    chain: str  # "plain" | "keyed" | "gap" | "erased"
+    chain: str  # "plain" | "keyed" | "gap"
     position: int
     detail: str
 
 
 class ChainResult(msgspec.Struct, kw_only=True):
-    """What a walk over a range of the log found."""
+    """What a walk over a range of the log found (``last_mac``: the keyed chain's state)."""
 
     checked: int = 0
     last_position: int = 0
@@ -136,7 +137,6 @@ class ChainResult(msgspec.Struct, kw_only=True):
     last_mac: str = ""
     breaks: list[Break] = []
     unverifiable: list[int] = []  # erased v1 rows: their plain link cannot be recomputed
-    erasure_claims: set[int] = set()
 
 
 ROW_SQL = (
@@ -170,7 +170,7 @@ def walk(
     """Check both chains for the rows after ``after`` (whose hash/mac are ``prev_*``).
 
     Checking continues past a break from the stored values, so one changed row is reported
-    once (plain) and the keyed chain names every row whose MAC no longer matches.
+    once by the plain chain, and the keyed chain names the first MAC'd row at or after it.
     """
     from events.codec import chain_hash  # codec imports the catalogue; keep this module light
 
@@ -303,8 +303,6 @@ def verify_since_checkpoint(
     conn: sqlite3.Connection, key: ChainKey
 ) -> tuple[ChainState, ChainResult]:
     """Check both chains from the last verified checkpoint (or from the start) to the head."""
-    import time
-
     started = time.perf_counter()
     state = ChainState(keyed_from=int(info(conn, "v2_from") or 1), key_id=key.key_id)
     recorded = info(conn, "chain_key_id")
