@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typing
 
+from events.integrity import ChainBreakAccepted, ContentErased
 from events.jobs import JobCreated, JobDeleted, JobPaused, JobResumed, JobUpdated
 from events.relay import ModelCallMetered, ModelCallRefused
 from events.runs import (
@@ -122,6 +123,8 @@ Event = (
     | OAuthTokenRevoked
     | ModelCallMetered
     | ModelCallRefused
+    | ChainBreakAccepted
+    | ContentErased
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {t.__name__: t for t in typing.get_args(Event)}

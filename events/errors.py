@@ -35,3 +35,7 @@ class StoreClosedError(StoreError):
 
 class CorruptEventError(StoreError):
     """A stored row does not decode as the event type it names."""
+
+
+class ChainBrokenError(StoreError):
+    """The log's hash chain was found broken: appends are refused until an operator decides."""

@@ -17,9 +17,10 @@ import psycopg
 import psycopg.errors
 from psycopg.pq import TransactionStatus
 
+from events.chain import ChainKey
 from events.envelope import AppendRequest
 from events.postgres_schema import CHANNEL, EVENT_COLUMNS, WRITE_LOCK_KEY, connect, ensure_schema
-from events.sqlite_journal import BatchResult, Journal, Projector
+from events.sqlite_journal import BatchResult, Journal, Projector, Row
 
 #: How long a batch waits for another node's batch before it fails (then the caller retries).
 LOCK_TIMEOUT = "10s"
@@ -30,15 +31,16 @@ class PostgresJournal(Journal):
 
     SQL_MAX_VERSION = "SELECT max(version) FROM events WHERE stream = %s"
     SQL_SINCE = f"SELECT {EVENT_COLUMNS} FROM events WHERE position > %s ORDER BY position"
-    SQL_INSERT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s)"
+    SQL_INSERT = f"INSERT INTO events ({EVENT_COLUMNS}, mac) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+    SQL_MAC_AT = "SELECT mac FROM events WHERE position = %s"
 
-    def __init__(self, url: str, projector: Projector) -> None:
+    def __init__(self, url: str, projector: Projector, key: ChainKey | None = None) -> None:
         self.url = url
         self.pg = connect(url)
         try:
             ensure_schema(self.pg)
             # The base class speaks the DB-API subset both drivers share (execute → cursor).
-            super().__init__(self.pg, projector)  # type: ignore[arg-type]
+            super().__init__(self.pg, projector, key)  # type: ignore[arg-type]
         except BaseException:
             self.pg.close()
             raise
@@ -59,7 +61,11 @@ class PostgresJournal(Journal):
         self.pg.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
         self.pg.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
 
-    def _insert(self, rows: list[tuple[int, str, int, str, bytes, bytes, int, str]]) -> None:
+    def _info(self, key: str) -> str | None:
+        row = self.pg.execute("SELECT value FROM store_info WHERE key = %s", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _insert(self, rows: list[Row]) -> None:
         with self.pg.cursor() as cur:
             cur.executemany(self.SQL_INSERT, rows)
 

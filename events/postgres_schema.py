@@ -35,8 +35,11 @@ DDL = (
         meta        bytea   NOT NULL,
         recorded_at bigint  NOT NULL,
         hash        text    NOT NULL,
+        mac         text,
         UNIQUE (stream, version)
     )""",
+    # The digest of each erased row's data keeps the plain chain checkable (events.chain).
+    "CREATE TABLE IF NOT EXISTS erased (position bigint PRIMARY KEY, digest text NOT NULL)",
     "CREATE TABLE IF NOT EXISTS store_info (key text PRIMARY KEY, value text NOT NULL)",
     # Append-only in the database too: rows are never deleted and their identity and hash never
     # change, whoever connects. (Payload columns stay updatable for erasure by digest.)
@@ -45,7 +48,8 @@ DDL = (
         BEGIN RAISE EXCEPTION 'the event log is append-only (% refused)', TG_OP; END $$""",
     "DROP TRIGGER IF EXISTS events_append_only ON events",
     """CREATE TRIGGER events_append_only
-        BEFORE UPDATE OF position, stream, version, type, recorded_at, hash OR DELETE OR TRUNCATE
+        BEFORE UPDATE OF position, stream, version, type, recorded_at, hash, mac
+            OR DELETE OR TRUNCATE
         ON events FOR EACH STATEMENT EXECUTE FUNCTION claude_runner_refuse_rewrite()""",
 )
 
@@ -122,6 +126,8 @@ def ensure_schema(conn: psycopg.Connection[Any]) -> None:
                 "INSERT INTO store_info(key, value) VALUES ('schema_version', %s)",
                 (str(STORE_SCHEMA_VERSION),),
             )
+            # Every row of a new log is a v2 row: chained over its data digest, keyed.
+            conn.execute("INSERT INTO store_info(key, value) VALUES ('v2_from', '1')")
         elif int(row[0]) > STORE_SCHEMA_VERSION:
             raise SchemaVersionError(
                 f"this database was written by a newer Claude Runner (store schema {row[0]}, "

@@ -19,6 +19,7 @@ import anyio
 import psycopg
 from anyio.abc import TaskGroup
 
+from events.chain import ChainKey
 from events.codec import decode_row
 from events.envelope import AppendRequest, Recorded
 from events.errors import StoreClosedError, StoreError
@@ -37,10 +38,11 @@ POLL_FALLBACK_S = 2.0
 class PostgresEventStore(GroupCommitStore):
     """Open with ``async with PostgresEventStore.open("postgresql://…")``."""
 
-    def __init__(self, url: str, projector: Projector) -> None:
+    def __init__(self, url: str, projector: Projector, key: ChainKey | None) -> None:
         super().__init__()
         self.url = url
         self.projector = projector
+        self.key = key
         self.instance = f"{os.getpid()}"
         self._journal: PostgresJournal
         self._reader: psycopg.AsyncConnection[Any]
@@ -48,14 +50,15 @@ class PostgresEventStore(GroupCommitStore):
     @classmethod
     @asynccontextmanager
     async def open(
-        cls, url: str, *, projector: Projector | None = None
+        cls, url: str, *, projector: Projector | None = None, key: ChainKey | None = None
     ) -> AsyncIterator[PostgresEventStore]:
         """Connect (creating the tables if needed) and run the writer and the tailer.
 
         An unreachable, misconfigured or too old server raises ``StoreUnavailableError`` with
-        the reason, within the connect timeout: never a hang.
+        the reason, within the connect timeout: never a hang. With ``key`` every transaction's
+        last row also carries the keyed (HMAC) link of ``events.chain``.
         """
-        store = cls(url, projector or NullProjector())
+        store = cls(url, projector or NullProjector(), key)
         await store._start()
         try:
             async with anyio.create_task_group() as tg:
@@ -74,7 +77,7 @@ class PostgresEventStore(GroupCommitStore):
 
     async def _start(self) -> None:
         self._journal = await anyio.to_thread.run_sync(
-            PostgresJournal, self.url, self.projector, limiter=self._limiter
+            PostgresJournal, self.url, self.projector, self.key, limiter=self._limiter
         )
         self._last_published = self._journal.head
         try:

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import msgspec
 
 from events.catalogue import SCHEMA_VERSIONS
-from events.codec import GENESIS_HASH, chain_hash, decode_row, encode_event, encode_meta
+from events.chain import ChainKey, anchor, data_digest, hash_v2, info, mac_linker
+from events.codec import GENESIS_HASH, decode_row, encode_event, encode_meta
 from events.envelope import AppendRequest, AppendResult, Meta, Recorded
-from events.errors import ConcurrencyError, StoreError
+from events.errors import ChainBrokenError, ConcurrencyError, StoreError
 from events.sqlite_schema import EVENT_COLUMNS
 
 
@@ -62,6 +63,8 @@ class NullProjector:
 MAX_CACHED_STREAMS = 100_000
 
 Outcome = list[AppendResult] | BaseException
+#: A stored row: position, stream, version, type, data, meta, recorded_at, hash, mac.
+Row = tuple[int, str, int, str, bytes, bytes, int, str, str | None]
 BatchResult = tuple[list[Outcome], list[Recorded]]
 
 
@@ -80,25 +83,38 @@ class Journal:
 
     SQL_MAX_VERSION = "SELECT max(version) FROM events WHERE stream = ?"
     SQL_SINCE = f"SELECT {EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position"
-    SQL_INSERT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)"
+    SQL_INSERT = f"INSERT INTO events ({EVENT_COLUMNS}, mac) VALUES (?,?,?,?,?,?,?,?,?)"
+    SQL_MAC_AT = "SELECT mac FROM events WHERE position = ?"
 
-    def __init__(self, conn: sqlite3.Connection, projector: Projector) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, projector: Projector, key: ChainKey | None = None
+    ) -> None:
         self.conn = conn
         self.projector = projector
+        self.key = key
+        self._link = mac_linker(key.secret) if key is not None else None
+        #: Why appends are refused (a broken chain found at open), or None.
+        self.refusal: str | None = None
         self._versions: dict[str, int] = {}
+        self.v2_from = int(self._info("v2_from") or 1)
         projector.setup(conn)
         # One snapshot for the head and the loaded views, so they agree even while another
         # process is appending.
         conn.execute("BEGIN")
         try:
             last = conn.execute(
-                "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"
+                "SELECT position, hash, mac FROM events ORDER BY position DESC LIMIT 1"
             ).fetchone()
             self.head: int = last[0] if last else 0
             self.head_hash: str = last[1] if last else GENESIS_HASH
+            self.head_mac: str = (last[2] or "") if last else ""
             projector.load(conn)
         finally:
             conn.execute("COMMIT")
+
+    def _info(self, key: str) -> str | None:
+        """A ``store_info`` value (the backend's SQL)."""
+        return info(self.conn, key)
 
     def _version_of(self, stream: str, staged: dict[str, int]) -> int:
         if stream in staged:
@@ -121,10 +137,14 @@ class Journal:
             self._versions[rec.stream] = rec.version
         self.head = records[-1].position
         self.head_hash = records[-1].hash
+        (mac,) = self.conn.execute(self.SQL_MAC_AT, (self.head,)).fetchone()
+        self.head_mac = mac or ""
         return records
 
     def commit_batch(self, batch: Sequence[Sequence[AppendRequest]]) -> BatchResult:
         """Commit each unit of ``batch`` (a unit is all-or-nothing). Returns outcomes + records."""
+        if self.refusal is not None:
+            raise ChainBrokenError(self.refusal)
         try:
             return self._commit(batch)
         except Exception as exc:
@@ -152,23 +172,35 @@ class Journal:
         """Start the batch's transaction holding the log's write lock."""
         self.conn.execute("BEGIN IMMEDIATE")
 
-    def _insert(self, rows: list[tuple[int, str, int, str, bytes, bytes, int, str]]) -> None:
+    def _insert(
+        self, rows: list[tuple[int, str, int, str, bytes, bytes, int, str, str | None]]
+    ) -> None:
         self.conn.executemany(self.SQL_INSERT, rows)
 
     def _before_commit(self, head: int) -> None:
         """Last statement of a batch that wrote rows (a backend may announce ``head`` here)."""
 
-    def _commit(self, batch: Sequence[Sequence[AppendRequest]]) -> BatchResult:
+    def _commit(
+        self,
+        batch: Sequence[Sequence[AppendRequest]],
+        before: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> BatchResult:
+        """One transaction; ``before`` runs first under the write lock (erasure, acceptance)."""
         conn = self.conn
         self._begin_write()
-        head, head_hash = self.head, self.head_hash
+        head, head_hash, head_mac = self.head, self.head_hash, self.head_mac
+        secret = self.key.secret if self.key is not None else None
+        link = self._link
+        v2_from = self.v2_from
         try:
             foreign = self._absorb_foreign()
+            if before is not None:
+                before(conn)
             outcomes: list[Outcome] = []
-            rows: list[tuple[int, str, int, str, bytes, bytes, int, str]] = []
+            rows: list[Row] = []
             records: list[Recorded] = []
             staged: dict[str, int] = {}
-            position, prev_hash = self.head, self.head_hash
+            position, prev_hash, prev_mac = self.head, self.head_hash, self.head_mac
             now_us = int(time.time() * 1_000_000)
             for unit in batch:
                 unit_staged: dict[str, int] = {}
@@ -217,11 +249,30 @@ class Journal:
                             known = metas[sv] = (meta, encode_meta(meta))
                         meta, meta_raw = known
                         data = encode_event(event)
-                        prev_hash = chain_hash(
-                            prev_hash, position, stream, version, tname, data, meta_raw, now_us
+                        if secret is not None and position == v2_from:
+                            prev_mac = anchor(secret, prev_hash)
+                        prev_hash = hash_v2(
+                            prev_hash,
+                            position,
+                            stream,
+                            version,
+                            tname,
+                            data_digest(data),
+                            meta_raw,
+                            now_us,
                         )
                         rows.append(
-                            (position, stream, version, tname, data, meta_raw, now_us, prev_hash)
+                            (
+                                position,
+                                stream,
+                                version,
+                                tname,
+                                data,
+                                meta_raw,
+                                now_us,
+                                prev_hash,
+                                None,
+                            )
                         )
                         records.append(
                             Recorded(
@@ -247,6 +298,11 @@ class Journal:
                     )
                 outcomes.append(results)
             if rows:
+                if link is not None:
+                    # One MAC per transaction, on its last row: the plain chain links the rows
+                    # before it, so the MAC covers them all (and the head always carries one).
+                    prev_mac = link(prev_mac, prev_hash)
+                    rows[-1] = (*rows[-1][:8], prev_mac)
                 self._insert(rows)
                 self.projector.apply(conn, records, write=True)
                 self._before_commit(position)
@@ -256,7 +312,7 @@ class Journal:
                 conn.execute("ROLLBACK")
             finally:
                 self.projector.rollback()
-                self.head, self.head_hash = head, head_hash
+                self.head, self.head_hash, self.head_mac = head, head_hash, head_mac
                 self._versions.clear()
             raise
         self.projector.commit()
@@ -264,5 +320,5 @@ class Journal:
             self._versions.clear()  # a cache only: the table is the truth, read under the lock
         self._versions.update(staged)
         if rows:
-            self.head, self.head_hash = position, prev_hash
+            self.head, self.head_hash, self.head_mac = position, prev_hash, prev_mac
         return outcomes, foreign + records

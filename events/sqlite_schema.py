@@ -8,7 +8,7 @@ from pathlib import Path
 from events.errors import SchemaVersionError
 
 #: Bump when the table layout changes; a database from a newer version is refused.
-STORE_SCHEMA_VERSION = 1
+STORE_SCHEMA_VERSION = 2
 
 EVENT_COLUMNS = "position, stream, version, type, data, meta, recorded_at, hash"
 
@@ -22,7 +22,12 @@ CREATE TABLE IF NOT EXISTS events (
     meta        BLOB    NOT NULL,
     recorded_at INTEGER NOT NULL,
     hash        TEXT    NOT NULL,
+    mac         TEXT,
     UNIQUE (stream, version)
+);
+CREATE TABLE IF NOT EXISTS erased (
+    position INTEGER PRIMARY KEY,
+    digest   TEXT    NOT NULL
 );
 CREATE TABLE IF NOT EXISTS store_info (
     key   TEXT PRIMARY KEY,
@@ -47,6 +52,20 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
+def _upgrade_to_v2(conn: sqlite3.Connection) -> None:
+    """v1 -> v2: a MAC column and the erased-digest table; rows from the next position on are
+    chained over their data digest and keyed (see ``events.chain``). Old rows are not rewritten.
+    """
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(events)")]
+    if "mac" not in columns:
+        conn.execute("ALTER TABLE events ADD COLUMN mac TEXT")
+    (head,) = conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
+    conn.execute(
+        "INSERT OR IGNORE INTO store_info(key, value) VALUES ('v2_from', ?)", (str(head + 1),)
+    )
+    conn.execute("UPDATE store_info SET value = '2' WHERE key = 'schema_version'")
+
+
 def ensure_schema(conn: sqlite3.Connection) -> None:
     """Create the log tables, or refuse a database written by a newer schema."""
     conn.execute("BEGIN IMMEDIATE")
@@ -60,8 +79,11 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
                 "INSERT INTO store_info(key, value) VALUES ('schema_version', ?)",
                 (str(STORE_SCHEMA_VERSION),),
             )
+            conn.execute("INSERT OR IGNORE INTO store_info(key, value) VALUES ('v2_from', '1')")
         else:
             found = int(row[0])
+            if found < 2:
+                _upgrade_to_v2(conn)
             if found > STORE_SCHEMA_VERSION:
                 raise SchemaVersionError(
                     f"this database was written by a newer Claude Runner (store schema {found}, "

@@ -19,6 +19,16 @@ import aiosqlite
 import anyio
 from anyio.abc import TaskGroup
 
+from events.chain import (
+    KEY_FILE,
+    ChainKey,
+    ChainState,
+    info,
+    load_key,
+    set_info,
+    verify_since_checkpoint,
+    write_checkpoint,
+)
 from events.codec import decode_row
 from events.envelope import AppendRequest, Recorded
 from events.errors import StoreClosedError, StoreError
@@ -34,9 +44,14 @@ PAGE = 1000
 class SQLiteEventStore(GroupCommitStore):
     """The embedded event store. Open it with ``async with SQLiteEventStore.open(path)``."""
 
-    def __init__(self, path: Path, projector: Projector, tail_interval: float) -> None:
+    def __init__(
+        self, path: Path, projector: Projector, tail_interval: float, key_path: Path | None = None
+    ) -> None:
         super().__init__()
         self.path = path
+        self.key_path = key_path or path.parent / KEY_FILE
+        #: The chain as verified at open; ``ok`` False means appends are refused.
+        self.chain = ChainState()
         self.projector = projector
         self._tail_interval = tail_interval
         self._journal: Journal
@@ -53,9 +68,14 @@ class SQLiteEventStore(GroupCommitStore):
         *,
         projector: Projector | None = None,
         tail_interval: float = 0.02,
+        key_path: Path | None = None,
     ) -> AsyncIterator[SQLiteEventStore]:
-        """Open (creating if needed) the log at ``path`` and run its writer and tailer."""
-        store = cls(Path(path), projector or NullProjector(), tail_interval)
+        """Open (creating if needed) the log at ``path`` and run its writer and tailer.
+
+        The chain is verified from its last checkpoint (``events.chain``); a broken chain opens
+        the store read-only (``chain.ok`` False, appends raise ``ChainBrokenError``).
+        """
+        store = cls(Path(path), projector or NullProjector(), tail_interval, key_path)
         await store._start()
         try:
             async with anyio.create_task_group() as tg:
@@ -80,7 +100,10 @@ class SQLiteEventStore(GroupCommitStore):
             conn = connect(self.path)
             try:
                 ensure_schema(conn)
-                return Journal(conn, self.projector)
+                key = self._chain_key(conn)
+                journal = Journal(conn, self.projector, key)
+                journal.refusal = None if self.chain.ok else self.chain.detail
+                return journal
             except BaseException:
                 conn.close()
                 raise
@@ -94,6 +117,32 @@ class SQLiteEventStore(GroupCommitStore):
         self._views = await aiosqlite.connect(str(self.path), isolation_level=None)
         self._views.row_factory = sqlite3.Row
         await self._views.execute("PRAGMA busy_timeout = 10000")
+
+    def _chain_key(self, conn: sqlite3.Connection) -> ChainKey | None:
+        """Load (or create) the chain key and verify the chain since the last checkpoint."""
+        recorded = info(conn, "chain_key_id")
+        key = load_key(self.key_path, create=recorded is None)
+        if key is None:
+            self.chain = ChainState(
+                ok=False,
+                position=int(info(conn, "v2_from") or 1),
+                detail=f"the chain key {self.key_path} is missing (this log was keyed with id "
+                f"{recorded}): restore it from your backup; appending is refused until then",
+            )
+            return None
+        state, res = verify_since_checkpoint(conn, key)
+        self.chain = state
+        if state.ok and (recorded is None or res.checked):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                set_info(conn, "chain_key_id", key.key_id)
+                if res.checked:
+                    write_checkpoint(conn, key, res.last_position, res.last_hash, res.last_mac)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return key
 
     def _spawn(self, tg: TaskGroup) -> None:
         tg.start_soon(self._write_loop)
@@ -111,6 +160,65 @@ class SQLiteEventStore(GroupCommitStore):
 
     def _commit_batch(self, units: Sequence[Sequence[AppendRequest]]) -> BatchResult:
         return self._journal.commit_batch(units)
+
+    async def accept_chain_break(self, by: str, reason: str) -> list[Recorded]:
+        """Record that ``by`` accepts the broken chain (``ChainBreakAccepted``); appends resume."""
+        from events.sqlite_maintenance import accept_break
+
+        records = await self._maintain(accept_break, by, reason)
+        self.chain = ChainState(key_id=self.chain.key_id, keyed_from=self.chain.keyed_from)
+        return records
+
+    async def erase_run(
+        self, run_id: str, *, by: str, reason: str, policy: str | None = None
+    ) -> list[Recorded]:
+        """Erase a run's output and its webhook body, keeping the chain verifiable."""
+        from events.sqlite_maintenance import erase_run
+
+        return await self._maintain(erase_run, run_id, by, reason, policy)
+
+    async def verify_chain(self) -> ChainState:
+        """Check both chains since the checkpoint while the service runs (on a reader thread,
+        appends go on); move the checkpoint, or turn read-only on a break."""
+        key = self._journal.key
+        if key is None or not self.chain.ok:
+            return self.chain
+
+        def check() -> tuple[ChainState, Any]:
+            conn = connect(self.path, readonly=True)
+            try:
+                return verify_since_checkpoint(conn, key)
+            finally:
+                conn.close()
+
+        state, res = await anyio.to_thread.run_sync(check)
+        if not state.ok:
+            self.chain = state
+            self._journal.refusal = state.detail
+        elif res.checked:
+
+            def move() -> None:
+                conn = self._journal.conn
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    write_checkpoint(conn, key, res.last_position, res.last_hash, res.last_mac)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(move, limiter=self._limiter)
+        return state
+
+    async def _maintain(self, fn: Any, *args: Any) -> list[Recorded]:
+        self._check_open()
+        with anyio.CancelScope(shield=True):
+            records: list[Recorded] = await anyio.to_thread.run_sync(
+                fn, self._journal, *args, limiter=self._limiter
+            )
+        self._publish(records)
+        return records
 
     async def _tail_loop(self) -> None:
         seen: int | None = None

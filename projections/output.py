@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from events.envelope import Recorded
+from events.integrity import ContentErased
 from events.runs import RunOutput, RunOutputTruncated, RunToolDenied
 from projections.base import Change, Table, View, simple_projection
 
@@ -99,8 +100,31 @@ def _truncated(view: View, rec: Recorded) -> Iterable[Change]:
     )
 
 
+def _erased(view: View, rec: Recorded) -> Iterable[Change]:
+    """Erased output stays in place as a marker: the trace shows where something was."""
+    ev = rec.event
+    assert isinstance(ev, ContentErased)
+    for position in ev.positions:
+        yield (
+            OUTPUT.name,
+            output_key(ev.run_id, position),
+            OutputRow(
+                run_id=ev.run_id,
+                position=position,
+                kind="erased",
+                text=f"[erased by {ev.by}: {ev.reason}]",
+                recorded_at_us=rec.recorded_at_us,
+            ),
+        )
+
+
 output_projection = simple_projection(
     "output",
     (OUTPUT,),
-    {RunOutput: _output, RunToolDenied: _denied, RunOutputTruncated: _truncated},
+    {
+        RunOutput: _output,
+        RunToolDenied: _denied,
+        RunOutputTruncated: _truncated,
+        ContentErased: _erased,
+    },
 )

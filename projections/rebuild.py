@@ -7,15 +7,17 @@ never silently repaired.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from events.codec import GENESIS_HASH, chain_hash, decode_row
+from events.chain import ChainKey, accepted_ranges, info, walk
+from events.codec import decode_row
 from events.envelope import Recorded
 from events.errors import StoreError
+from events.integrity import ContentErased
 from events.sqlite_schema import EVENT_COLUMNS, ensure_schema
 from projections.base import Projection
 from projections.sqlite_projector import SQLiteProjector, write_changes
@@ -33,6 +35,15 @@ class AuditIssue(msgspec.Struct, frozen=True, kw_only=True):
 class AuditReport(msgspec.Struct, kw_only=True):
     events: int = 0
     issues: list[AuditIssue] = []
+    #: Breaks an operator accepted (``ChainBreakAccepted``): reported, not failures.
+    accepted: list[AuditIssue] = []
+    #: "ok", "broken", "no key" (the key file is absent) or "none" (no keyed rows yet).
+    keyed: str = "ok"
+    plain: str = "ok"
+    keyed_from: int = 1
+    erased: int = 0
+    #: Erased rows written before digest chaining: their plain link is taken as stored.
+    unverifiable: list[int] = []
 
     @property
     def ok(self) -> bool:
@@ -53,43 +64,44 @@ def iter_rows(conn: sqlite3.Connection) -> Iterator[tuple[Any, ...]]:
         after = rows[-1][0]
 
 
-def verify_chain(conn: sqlite3.Connection) -> AuditReport:
-    """Recompute every hash; report gaps, broken links, version gaps, undecodable rows."""
-    return verify_rows(iter_rows(conn))
-
-
-def verify_rows(rows: Iterable[tuple[Any, ...]]) -> AuditReport:
-    """``verify_chain`` over stored rows from any backend, in position order."""
+def verify_chain(conn: sqlite3.Connection, key: ChainKey | None = None) -> AuditReport:
+    """Check the plain and the keyed chain; report gaps, broken links, version gaps,
+    undecodable rows and erasures no ``ContentErased`` event accounts for."""
     report = AuditReport()
-    prev_hash, expected_pos = GENESIS_HASH, 1
-    versions: dict[str, int] = {}
-    for row in rows:
-        position, stream, version, type_, data, meta, recorded_at, stored = row
-        report.events += 1
-        if position != expected_pos:
-            report.issues.append(
-                AuditIssue(
-                    kind="gap",
-                    position=expected_pos,
-                    detail=f"positions {expected_pos}..{position - 1} are missing",
-                )
+    res = walk(conn, key, limit_breaks=100_000)
+    ranges = accepted_ranges(conn)
+    report.keyed_from = int(info(conn, "v2_from") or 1)
+    report.unverifiable = res.unverifiable
+    recorded_id = info(conn, "chain_key_id")
+    (keyed_rows,) = conn.execute("SELECT count(*) FROM events WHERE mac IS NOT NULL").fetchone()
+    if key is None:
+        report.keyed = "no key" if keyed_rows or recorded_id else "none"
+    elif recorded_id is not None and recorded_id != key.key_id:
+        report.keyed = "wrong key"
+        report.issues.append(
+            AuditIssue(
+                kind="key",
+                position=None,
+                detail=f"the chain key (id {key.key_id}) is not the one this log was written "
+                f"with (id {recorded_id})",
             )
-        data_b = data if isinstance(data, bytes) else str(data).encode()
-        meta_b = meta if isinstance(meta, bytes) else str(meta).encode()
-        computed = chain_hash(
-            prev_hash, position, stream, version, type_, data_b, meta_b, recorded_at
         )
-        if computed != stored:
-            report.issues.append(
-                AuditIssue(
-                    kind="hash",
-                    position=position,
-                    detail=(
-                        f"hash mismatch at position {position} (stream {stream!r} v{version}, "
-                        f"{type_}): the row was changed, or the row before it was removed"
-                    ),
-                )
-            )
+    for brk in res.breaks:
+        kind = {"plain": "hash", "keyed": "mac"}.get(brk.chain, brk.chain)
+        issue = AuditIssue(kind=kind, position=brk.position, detail=brk.detail)
+        if any(first <= brk.position <= last for first, last in ranges):
+            report.accepted.append(issue)
+        else:
+            report.issues.append(issue)
+            if brk.chain == "plain":
+                report.plain = "broken"
+            elif brk.chain == "keyed" and report.keyed == "ok":
+                report.keyed = "broken"
+    versions: dict[str, int] = {}
+    claimed: set[int] = set()
+    for row in iter_rows(conn):
+        position, stream, version = row[0], row[1], row[2]
+        report.events += 1
         expected_version = versions.get(stream, -1) + 1
         if version != expected_version:
             report.issues.append(
@@ -101,12 +113,25 @@ def verify_rows(rows: Iterable[tuple[Any, ...]]) -> AuditReport:
             )
         versions[stream] = version
         try:
-            decode_row(row)
+            rec = decode_row(row)
         except (msgspec.DecodeError, msgspec.ValidationError, StoreError) as exc:
             report.issues.append(
                 AuditIssue(kind="decode", position=position, detail=f"undecodable event: {exc}")
             )
-        prev_hash, expected_pos = stored, position + 1
+            continue
+        if isinstance(rec.event, ContentErased):
+            claimed.update(rec.event.positions)
+    erased = [int(p) for (p,) in conn.execute("SELECT position FROM erased ORDER BY position")]
+    report.erased = len(erased)
+    for pos in erased:
+        if pos not in claimed:
+            report.issues.append(
+                AuditIssue(
+                    kind="erased",
+                    position=pos,
+                    detail=f"position {pos} is marked erased but no ContentErased event names it",
+                )
+            )
     return report
 
 
@@ -189,12 +214,15 @@ def diff_views(
 
 
 def audit(
-    db_path: str | Path, projections: Sequence[Projection], scratch_path: str | Path
+    db_path: str | Path,
+    projections: Sequence[Projection],
+    scratch_path: str | Path,
+    key: ChainKey | None = None,
 ) -> AuditReport:
-    """Verify the chain, rebuild every projection into ``scratch_path`` and diff it."""
+    """Verify both chains, rebuild every projection into ``scratch_path`` and diff it."""
     live = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        report = verify_chain(live)
+        report = verify_chain(live, key)
         Path(scratch_path).unlink(missing_ok=True)
         scratch = sqlite3.connect(str(scratch_path), isolation_level=None)
         try:

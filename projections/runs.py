@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import msgspec
 
 from events.envelope import Recorded
+from events.integrity import ContentErased
 from events.runs import (
     RunCancelled,
     RunCancelRequested,
@@ -311,6 +312,24 @@ def _skipped(view: View, rec: Recorded) -> Iterable[Change]:
     yield from _lifecycle(view, rec)
 
 
+def _erased(view: View, rec: Recorded) -> Iterable[Change]:
+    ev = rec.event
+    assert isinstance(ev, ContentErased)
+    run = _run(view, ev.run_id)
+    if run is None:
+        return
+    text = "[erased]" if run.result_text else ""
+    if run.trigger == "webhook":  # its prompt may quote the webhook body: erased with it
+        run = msgspec.structs.replace(
+            run, spec=msgspec.structs.replace(run.spec, prompt="[erased]")
+        )
+    yield (
+        RUNS.name,
+        run.run_id,
+        msgspec.structs.replace(run, result_text=text, version=rec.version),
+    )
+
+
 runs_projection = simple_projection(
     "runs",
     (RUNS,),
@@ -327,5 +346,6 @@ runs_projection = simple_projection(
         RunTimedOut: _lifecycle,
         RunCancelled: _lifecycle,
         RunCrashed: _lifecycle,
+        ContentErased: _erased,
     },
 )

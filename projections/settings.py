@@ -41,6 +41,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     daily_budget_usd: float | None = None
     job_daily_budget_usd: float | None = None
     """Each job's spend per UTC day, enforced live by the model relay."""
+    output_retention_days: float | None = None
+    """Run output and webhook bodies of runs finished longer ago are erased (None: kept)."""
 
 
 SETTING_NAMES = frozenset(Settings.__struct_fields__)

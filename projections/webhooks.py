@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import msgspec
 
 from events.envelope import Recorded
+from events.integrity import ContentErased
 from events.runs import RunSpec
 from events.webhooks import (
     SealedSecret,
@@ -89,6 +90,33 @@ REJECTIONS = Table(
     indexes=("webhook_id, rejected_at",),
     memory=False,
 )
+
+
+def _erased(view: View, rec: Recorded) -> Iterable[Change]:
+    """An erased delivery keeps its place and facts; its body reads ``[erased]``."""
+    ev = rec.event
+    assert isinstance(ev, ContentErased)
+    for d in ev.deliveries:
+        yield (
+            DELIVERIES.name,
+            d.delivery_id,
+            DeliveryView(
+                delivery_id=d.delivery_id,
+                webhook_id=d.webhook_id,
+                dedupe_key=d.dedupe_key,
+                run_id=d.run_id,
+                headers=d.headers,
+                body=ERASED_BODY,
+                body_is_json=False,
+                verification=d.verification,
+                source=d.source,
+                replay_of=d.replay_of,
+                received_at_us=d.received_at_us,
+            ),
+        )
+
+
+ERASED_BODY = "[erased]"
 
 
 def _hook(view: View, webhook_id: str) -> WebhookView | None:
@@ -216,5 +244,6 @@ webhooks_projection = simple_projection(
             WebhookReceived,
             WebhookRejected,
         )
-    },
+    }
+    | {ContentErased: _erased},
 )

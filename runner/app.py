@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from events.sqlite_store import SQLiteEventStore
 from projections import make_projector
 from runner.commands.credentials import CredentialCommands
+from runner.commands.erasure import ErasureCommands
 from runner.commands.jobs import JobCommands
 from runner.commands.runs import RunCommands
 from runner.commands.servers import ServerCommands
@@ -32,6 +33,7 @@ class Runner:
             store, self.queries, self.secret_box(), reload_box=self.secret_box
         )
         self.servers = ServerCommands(store, self.queries, config.data_dir, self.credentials)
+        self.erasure = ErasureCommands(store, self.queries)
 
     def secret_box(self) -> SecretBox:
         """A box over the current keyring (``RUNNER_SECRET_KEY`` or ``<data_dir>/secret.key``)."""

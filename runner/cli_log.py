@@ -12,7 +12,8 @@ from typing import Any
 
 import msgspec
 
-from projections import ALL_PROJECTIONS, audit
+from events.chain import KEY_FILE, load_key
+from projections import ALL_PROJECTIONS, AuditReport, audit
 from runner.app import Runner
 from runner.config import Config
 from runner.redact import redact_event_data
@@ -80,22 +81,45 @@ async def _replay(r: Runner, a: argparse.Namespace) -> int:
     return 0
 
 
+def _chains_line(report: AuditReport, key_id: str | None) -> str:
+    keyed = {
+        "ok": f"keyed chain intact (HMAC from position {report.keyed_from}, key id {key_id})",
+        "broken": "keyed chain BROKEN",
+        "no key": "keyed chain NOT CHECKED (chain.key missing)",
+        "none": "no keyed rows yet",
+        "wrong key": "keyed chain NOT CHECKED (wrong chain.key)",
+    }.get(report.keyed, report.keyed)
+    plain = "plain chain intact" if report.plain == "ok" else "plain chain BROKEN"
+    extra = f"; {report.erased} erased row(s)" if report.erased else ""
+    if report.unverifiable:
+        extra += f" ({len(report.unverifiable)} erased before digest chaining: keyed only)"
+    return f"{plain}; {keyed}{extra}"
+
+
 def _audit_main(args: argparse.Namespace, config: Config) -> int:
     db = config.db_path
     if not db.exists():
         print(f"error: no database at {db}", file=sys.stderr)
         return 2
     try:
+        key = load_key(config.data_dir / KEY_FILE, create=False)
         with tempfile.TemporaryDirectory(prefix="runner-audit-") as tmp:
-            report = audit(db, ALL_PROJECTIONS, Path(tmp) / "scratch.db")
-    except sqlite3.DatabaseError as exc:
+            report = audit(db, ALL_PROJECTIONS, Path(tmp) / "scratch.db", key)
+    except (sqlite3.DatabaseError, ValueError) as exc:
         print(f"audit FAILED: the database file cannot be read: {exc}", file=sys.stderr)
         return 1
-    if report.ok:
-        print(f"audit OK: {report.events} events, hash chain intact, every view matches a rebuild")
+    chains = _chains_line(report, key.key_id if key else None)
+    for issue in report.accepted[:20]:
+        print(f"  accepted [{issue.kind}] position {issue.position}: {issue.detail}")
+    if report.ok and report.keyed != "no key":
+        print(f"audit OK: {report.events} events; {chains}; every view matches a rebuild")
         return 0
+    if report.ok:
+        print(f"audit INCOMPLETE: {report.events} events; {chains}", file=sys.stderr)
+        return 1
     print(
-        f"audit FAILED: {len(report.issues)} problem(s) in {report.events} events", file=sys.stderr
+        f"audit FAILED: {len(report.issues)} problem(s) in {report.events} events; {chains}",
+        file=sys.stderr,
     )
     for issue in report.issues[:200]:
         where = f"position {issue.position}" if issue.position is not None else "-"
@@ -120,6 +144,9 @@ def add_log_commands(sub: Any) -> None:
         "audit", help="verify the hash chain; rebuild every view into a scratch database and diff"
     )
     p.set_defaults(main=_audit_main)
+    from runner.cli_integrity import add_integrity_commands
+
+    add_integrity_commands(sub)
     from runner.serve import serve_main
 
     p = sub.add_parser("serve", help="run the service: actors, dashboard, API, webhooks, MCP")

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from events.chain import KEY_FILE, load_key
 from events.errors import StoreError
 from runner.config import Config
 from runner.errors import CommandError
@@ -22,8 +23,9 @@ def _migrate_main(args: argparse.Namespace, config: Config) -> int:
         print("error: --to takes a postgresql://user@host:port/database URL", file=sys.stderr)
         return 2
     try:
+        key = load_key(config.data_dir / KEY_FILE, create=False)
         report = migrate_to_postgres(
-            config.db_path, url, progress=_progress if sys.stderr.isatty() else None
+            config.db_path, url, key=key, progress=_progress if sys.stderr.isatty() else None
         )
     except CommandError as exc:
         print(f"\nerror: {exc.message}", file=sys.stderr)
@@ -35,8 +37,8 @@ def _migrate_main(args: argparse.Namespace, config: Config) -> int:
         print(file=sys.stderr)
     print(
         f"copied {report.events:,} events in {report.seconds:.1f} s; chain verified on SQLite "
-        f"({report.source.events:,} events) and on PostgreSQL ({report.target.events:,} events); "
-        f"head hash {report.head_hash[:16]}…"
+        f"({report.source.events:,} events) and on PostgreSQL ({report.target.events:,} events; "
+        f"keyed chain: {report.target.keyed}); head hash {report.head_hash[:16]}…"
     )
     if not report.ok:
         for issue in report.target.issues[:10]:

@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskStatus
 
+from actors.chain_watch import ChainWatch
 from actors.claimer import Claimer
 from actors.executor import Executor, RunContext
 from actors.executor_options import ExecutorSettings, SandboxMode, auth_mode, find_cli
@@ -26,6 +27,7 @@ from actors.materializer import Materializer
 from actors.pool import ExecutorPool
 from actors.recovery import instance_id, recover
 from actors.relay import Relay, relay_settings
+from actors.retention import Retention
 from actors.retrier import Retrier
 from actors.sandbox.processes import ensure_run_processes_gone, remove_stale_workspaces
 from actors.scheduler import Scheduler
@@ -89,6 +91,8 @@ class Service:
         )
         self.retrier = Retrier(runner.store)
         self.webhooks = WebhookActor(runner.store)
+        self.retention = Retention(runner.store)
+        self.chain_watch = ChainWatch(runner.store)
 
     async def _execute(self, run: RunView) -> None:
         with job_scope(run.job_id, run.run_id):  # per-job server data (memory)
@@ -116,10 +120,14 @@ class Service:
             "sandbox": sandbox_health(s, self.sandbox_mode),
             "database": {"path": str(db), "bytes": size},
             "relay": self.relay.status(),
+            "chain": chain_health(self.runner),
         }
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         store = self.runner.store
+        if not store.chain.ok:
+            await self._run_read_only(task_status)
+            return
         await store.append(
             "service",
             [ServiceStarted(instance=self.instance, pid=os.getpid(), version=VERSION)],
@@ -146,6 +154,8 @@ class Service:
             ActorSpec("retrier", self.retrier.run),
             ActorSpec("webhook", self.webhooks.run),
             ActorSpec("materializer", self.materializer.run),
+            ActorSpec("retention", self.retention.run),
+            ActorSpec("chain", self.chain_watch.run),
         ]
         try:
             async with anyio.create_task_group() as tg:
@@ -163,6 +173,30 @@ class Service:
                     [ServiceStopped(instance=self.instance, reason="shutdown")],
                     meta=Meta(actor="service"),
                 )
+
+    async def _run_read_only(self, task_status: TaskStatus[None]) -> None:
+        """A broken chain: serve reads (dashboard, API, MCP) but start no actor, append nothing."""
+        log.error("READ-ONLY: %s", self.runner.store.chain.detail)
+        async with anyio.create_task_group() as tg:
+            for _name, component in sorted(load_components().items()):
+                await tg.start(component, self.runner, self)
+            task_status.started()
+
+
+def chain_health(runner: Runner) -> dict[str, Any]:
+    """The chain as verified at start: green, or red with the position and what to do."""
+    c = runner.store.chain
+    return {
+        "ok": c.ok,
+        "status": "green" if c.ok else "red",
+        "read_only": not c.ok,
+        "position": c.position,
+        "detail": c.detail,
+        "verified_at_start": c.checked,
+        "verify_seconds": round(c.seconds, 3),
+        "keyed_from": c.keyed_from,
+        "key_id": c.key_id,
+    }
 
 
 def load_components() -> dict[str, Component]:

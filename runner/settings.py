@@ -40,6 +40,11 @@ def validate_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
             raise InvalidInput("default_timeout_seconds must be > 0 and at most 86400", field=key)
         if key in BUDGET_SETTINGS and norm is not None and norm <= 0:
             raise InvalidInput(f"{key} must be a positive amount in USD or null", field=key)
+        if key == "output_retention_days" and norm is not None and not 0 < norm <= 36_500:
+            raise InvalidInput(
+                "output_retention_days must be a number of days > 0 (at most 36500) or null",
+                field=key,
+            )
         if key == "default_model" and not str(norm).strip():
             raise InvalidInput("default_model must not be empty", field=key)
         if key == "allowed_builtin_tools":

@@ -260,6 +260,13 @@ async def cancel_run(run_id: str) -> Response:
     return jsonify(run_json(await web().runner.runs.cancel(run_id, actor=actor(), reason=reason)))
 
 
+@api.post("/runs/<run_id>/erase")
+async def erase_run(run_id: str) -> Response:
+    data = await body()
+    reason = str(data.get("reason") or "")
+    return jsonify(await web().runner.erasure.erase_run(run_id, by=actor(), reason=reason))
+
+
 @api.post("/quick-run")
 async def quick_run() -> tuple[Response, int]:
     data = await body()

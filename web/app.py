@@ -14,6 +14,7 @@ from typing import Any
 from quart import Quart, Response, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from events.errors import ChainBrokenError
 from runner.access import Access
 from runner.app import Runner
 from runner.errors import CommandError
@@ -85,7 +86,9 @@ def create_app(runner: Runner, service: Any = None, *, hub_buffer: int = 512) ->
 
     @app.before_serving
     async def startup() -> None:
-        generated = await w.access.ensure_admin(runner.config.admin_password)
+        # Read-only (broken chain): no admin can be created, existing logins still work.
+        ok = runner.store.chain.ok
+        generated = await w.access.ensure_admin(runner.config.admin_password) if ok else None
         if generated:
             print(
                 f"\n*** Claude Runner admin account created: user 'admin', password "
@@ -107,6 +110,11 @@ def create_app(runner: Runner, service: Any = None, *, hub_buffer: int = 512) ->
     @app.errorhandler(CommandError)
     async def command_error(exc: CommandError) -> Response | tuple[str, int]:
         return await _error(exc.status, exc.code, exc.message, exc.field)
+
+    @app.errorhandler(ChainBrokenError)
+    async def chain_broken(exc: ChainBrokenError) -> Response | tuple[str, int]:
+        # Read-only after a broken hash chain: an operator must act (`runner chain-accept`).
+        return await _error(503, "read_only", str(exc), None)
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response | tuple[str, int]:

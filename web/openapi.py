@@ -75,6 +75,10 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any] | None, list[dict[str, Any
      "runs", None, AFTER, 200),
     ("post", "/runs/{run_id}/cancel", "Cancel (kill) a run", "runs",
      {"type": "object", "properties": {"reason": {"type": "string"}}}, [], 200),
+    ("post", "/runs/{run_id}/erase",
+     "Erase a finished run's output and webhook body (recorded; the chain still verifies)",
+     "runs", {"type": "object", "required": ["reason"],
+              "properties": {"reason": {"type": "string", "maxLength": 500}}}, [], 200),
     ("post", "/quick-run", "Run an ad-hoc prompt now", "runs",
      {"type": "object", "required": ["prompt"], "properties": {
          k: JOB_BODY["properties"][k] for k in ("prompt", "tools", "mcp_servers", "model",

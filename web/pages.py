@@ -42,6 +42,9 @@ async def health_facts() -> dict[str, Any]:
 
 
 def _banner(facts: dict[str, Any]) -> str | None:
+    chain = facts.get("chain") or {}
+    if chain.get("ok") is False:
+        return f"The log is READ-ONLY: {chain.get('detail')}"
     cli = facts.get("cli") or {}
     if cli.get("found") is False:
         return (
@@ -110,7 +113,11 @@ async def logout() -> AnyResponse:
 
 
 @pages.get("/healthz")
-async def healthz() -> dict[str, Any]:
+async def healthz() -> Any:
+    chain = web().runner.store.chain
+    if not chain.ok:  # read-only on a broken chain: an operator must act (red, 503)
+        return {"ok": False, "read_only": True, "position": chain.position,
+                "detail": chain.detail}, 503  # fmt: skip
     return {"ok": True}
 
 

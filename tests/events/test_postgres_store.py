@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import anyio
 import psycopg
 import pytest
 
 from events import EventStore, Subscription
-from events.codec import GENESIS_HASH, chain_hash
+from events.chain import ChainKey, data_digest, hash_v2
+from events.codec import GENESIS_HASH
 from events.postgres_schema import StoreUnavailableError, check_server
 from events.postgres_store import PostgresEventStore
 from events.subscription import CatchUpSubscription
@@ -40,7 +42,8 @@ def verify_pg_chain(url: str) -> int:
     prev = GENESIS_HASH
     for n, (position, stream, version, type_, data, meta, at, stored) in enumerate(rows, 1):
         assert position == n, f"gap before position {position}"
-        prev = chain_hash(prev, position, stream, version, type_, bytes(data), bytes(meta), at)
+        digest = data_digest(bytes(data))
+        prev = hash_v2(prev, position, stream, version, type_, digest, bytes(meta), at)
         assert stored == prev, f"hash chain broken at position {position}"
     return len(rows)
 
@@ -178,3 +181,35 @@ def test_old_servers_are_refused_by_version() -> None:
     with pytest.raises(StoreUnavailableError, match=r"version 12\.22.*PostgreSQL 13 or newer"):
         check_server(120022, "postgresql://x@db.example:5432/runner")
     check_server(150018, "postgresql://x@db.example:5432/runner")
+
+
+async def test_keyed_chain_on_postgres_catches_a_rewrite(
+    databases: Databases, tmp_path: Path
+) -> None:
+    """With the chain key, a rewritten payload is caught even if the plain hash is recomputed."""
+    from runner.migrate import _verify_copy
+
+    key = ChainKey(b"k" * 32)
+    url = databases.create()
+    async with PostgresEventStore.open(url, key=key) as store:
+        for i in range(5):
+            await store.append(f"s{i % 2}", [ev(f"e{i}")])
+    with psycopg.connect(url, autocommit=True) as pg:
+        assert pg.execute("SELECT count(*) FROM events WHERE mac IS NOT NULL").fetchone() == (5,)
+        clean = _verify_copy(pg, key, tmp_path / "clean.db")
+        assert clean.ok and clean.keyed == "ok"
+        # An attacker with write access to the table rewrites a payload and its plain hash.
+        row = pg.execute(
+            "SELECT e.position, e.stream, e.version, e.type, e.meta, e.recorded_at, p.hash "
+            "FROM events e JOIN events p ON p.position = e.position - 1 WHERE e.position = 3"
+        ).fetchone()
+        assert row is not None
+        pos, stream, version, type_, meta, at, prev = row
+        forged = b'{"type":"ServiceStopped","instance":"test","reason":"forged"}'
+        digest = data_digest(forged)
+        new_hash = hash_v2(prev, pos, stream, version, type_, digest, bytes(meta), at)
+        pg.execute("UPDATE events SET data = %s WHERE position = 3", (forged,))
+        with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+            pg.execute("UPDATE events SET hash = %s WHERE position = 3", (new_hash,))
+        broken = _verify_copy(pg, key, tmp_path / "broken.db")
+    assert not broken.ok and broken.plain == "broken"

@@ -22,6 +22,7 @@ RUN_TOOLS = {
     "list_runs",
     "get_run",
     "kill_run",
+    "erase_run_output",
     "quick_run",
     "wait_for_run",
     "get_run_events",
@@ -80,6 +81,7 @@ READ_ONLY = {
 DESTRUCTIVE = {
     "delete_job",
     "kill_run",
+    "erase_run_output",
     "delete_webhook",
     "rotate_webhook_secret",
     "delete_mcp_server",

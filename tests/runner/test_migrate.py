@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from events.chain import KEY_FILE, ChainKey, load_key
 from events.postgres_store import PostgresEventStore
 from events.sqlite_store import SQLiteEventStore
 from runner.errors import CommandError
@@ -52,6 +53,12 @@ def populated(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def key_of(data: Path) -> ChainKey:
+    key = load_key(data / KEY_FILE, create=False)
+    assert key is not None
+    return key
+
+
 async def _records(store: SQLiteEventStore | PostgresEventStore) -> list[tuple[object, ...]]:
     return [
         (r.position, r.stream, r.version, r.type, r.event, r.meta, r.recorded_at_us, r.hash)
@@ -62,8 +69,9 @@ async def _records(store: SQLiteEventStore | PostgresEventStore) -> list[tuple[o
 @pytest.mark.anyio
 async def test_migrate_copies_the_log_verbatim(populated: Path, databases: Databases) -> None:
     url = databases.create()
-    report = migrate_to_postgres(populated / "runner.db", url)
+    report = migrate_to_postgres(populated / "runner.db", url, key=key_of(populated))
     assert report.ok and report.events == report.target.events >= 10
+    assert (report.source.keyed, report.target.keyed) == ("ok", "ok")
     async with SQLiteEventStore.open(populated / "runner.db") as src:
         before = await _records(src)
     async with PostgresEventStore.open(url) as dst:
@@ -78,9 +86,9 @@ def test_a_broken_source_copies_nothing(populated: Path, databases: Databases) -
     conn.close()
     url = databases.create()
     with pytest.raises(CommandError, match=r"does not verify.*nothing was copied"):
-        migrate_to_postgres(populated / "runner.db", url)
-    with psycopg.connect(url) as pg:
-        assert pg.execute("SELECT count(*) FROM events").fetchone() == (0,)
+        migrate_to_postgres(populated / "runner.db", url, key=key_of(populated))
+    with psycopg.connect(url) as pg:  # not even the tables
+        assert pg.execute("SELECT to_regclass('public.events')").fetchone() == (None,)
 
 
 def test_a_non_empty_target_is_refused(populated: Path, databases: Databases) -> None:

@@ -181,6 +181,16 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         Refused (with its state) if the run already finished."""
         return run_out(await runner.runs.cancel(run_id, actor=actor(), reason=reason))
 
+    @mcp.tool(annotations=DESTRUCTIVE_ONCE)
+    async def erase_run_output(
+        run_id: RunId,
+        reason: Annotated[str, Field(description="why (recorded in the log)", max_length=500)],
+    ) -> dict[str, Any]:
+        """Erase a finished run's output, final result and triggering webhook body for good
+        (e.g. a secret it printed). Recorded as an event naming you and the reason; the log's
+        hash chain still verifies. Refused while the run is queued or running."""
+        return await runner.erasure.erase_run(run_id, by=actor(), reason=reason)
+
     @mcp.tool(annotations=OPEN_WRITE)
     async def quick_run(
         prompt: Annotated[str, Field(description="what Claude should do, once, now")],
