@@ -61,15 +61,17 @@ def escape_terminal(text: object, *, keep_newlines: bool = False) -> str:
     *keep_newlines*, ``\\n`` is written as is (for multi-line output whose fields are already
     escaped, such as indented JSON)."""
     s = text if isinstance(text, str) else str(text)
-    if not any(_unsafe(ch) for ch in s):
+    if s.isprintable():  # the common case, checked in C
         return s
-    out: list[str] = []
-    for ch in s:
-        if not _unsafe(ch) or (keep_newlines and ch == "\n"):
-            out.append(ch)
-        else:
-            out.append(json.dumps(ch)[1:-1])
-    return "".join(out)
+    if keep_newlines:
+        return "\n".join(_escape_line(part) for part in s.split("\n"))
+    return _escape_line(s)
+
+
+def _escape_line(s: str) -> str:
+    if s.isprintable():
+        return s
+    return "".join(json.dumps(ch)[1:-1] if _unsafe(ch) else ch for ch in s)
 
 
 class TerminalWriter:

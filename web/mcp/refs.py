@@ -9,8 +9,10 @@ from runner.errors import NotFound
 async def job_ref(runner: Runner, ref: str, *, field: str = "job_id") -> str:
     """The job id *ref*, or the id of the job named exactly *ref*."""
     if ref.startswith("job_"):
-        await runner.queries.job(ref)
-        return ref
+        try:
+            return (await runner.queries.job(ref)).job_id
+        except NotFound:
+            pass  # a job may be *named* like an id
     found = await runner.queries.job_by_name(ref.strip())
     if found is None:
         raise NotFound(

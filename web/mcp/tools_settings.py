@@ -114,8 +114,6 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
                 raise InvalidInput(f"{name} is both given and reset; choose one", field="reset")
             changes[name] = defaults[name]
         if not changes:
-            raise InvalidInput(
-                "nothing to change: give at least one setting (or reset=[...])", field="settings"
-            )
+            raise InvalidInput("nothing to change: give at least one setting (or reset=[...])")
         settings = await runner.settings.change(changes, actor=actor())
         return _out(settings, sorted(changes))
