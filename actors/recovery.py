@@ -1,9 +1,16 @@
-"""Recovery at start: runs left claimed or started by a process that is gone become RunCrashed."""
+"""Recovery: runs left claimed or started by a process that is gone become ``RunCrashed``.
+
+Who is gone is decided by the lease keeper (``actors/leases.py``: boot id, pid and process
+start time on this host, heartbeat age elsewhere); this module only turns that verdict into
+events. ``crash_run`` is the one place a run is declared crashed, so any further check before
+it (e.g. that the dead process's process group is gone too) belongs there.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Awaitable, Callable
 
 from events.envelope import Meta
 from events.errors import ConcurrencyError
@@ -12,6 +19,9 @@ from events.runs import RunCrashed
 from events.sqlite_store import SQLiteEventStore
 from projections.read import select_rows
 from projections.runs import RUNS, RunView
+
+#: A check run before a run is declared crashed; False keeps it for a later sweep.
+ConfirmGone = Callable[[RunView], Awaitable[bool]]
 
 
 def instance_id() -> str:
@@ -33,27 +43,58 @@ def is_alive(instance: str) -> bool:
     return True
 
 
-async def recover(store: SQLiteEventStore, me: str) -> list[str]:
-    """Mark orphaned runs crashed (the retrier then retries them per the job's policy)."""
-    crashed: list[str] = []
+async def orphan_candidates(store: SQLiteEventStore) -> list[RunView]:
+    """Runs some process claimed and has not finished."""
     runs: list[RunView] = await select_rows(store, RUNS, "WHERE state IN ('claimed','running')")
-    for run in runs:
+    return runs
+
+
+async def crash_run(
+    store: SQLiteEventStore,
+    run: RunView,
+    why: str,
+    *,
+    confirm_gone: ConfirmGone | None = None,
+) -> bool:
+    """Record ``run`` as crashed (``why`` says whose process stopped); False if not recorded.
+
+    Appended against the stream's current version, so two recovering processes never both
+    crash the same run (the loser's append is refused and it moves on).
+    """
+    if confirm_gone is not None and not await confirm_gone(run):
+        return False
+    stream = run_stream(run.run_id)
+    version = await store.stream_version(stream)
+    try:
+        await store.append(
+            stream,
+            [
+                RunCrashed(
+                    run_id=run.run_id,
+                    detail=f"{why} while this run was {run.state}; no result was recorded",
+                )
+            ],
+            expected=version,
+            meta=Meta(actor="recovery"),
+        )
+    except ConcurrencyError:
+        return False
+    return True
+
+
+async def recover(
+    store: SQLiteEventStore, me: str, *, confirm_gone: ConfirmGone | None = None
+) -> list[str]:
+    """Mark orphaned runs crashed, judged by PID alone (the retrier then retries them).
+
+    The service uses the lease keeper instead; this stays for tools without leases.
+    """
+    crashed: list[str] = []
+    for run in await orphan_candidates(store):
         claimer = run.claimer or ""
         if claimer != me and is_alive(claimer):
             continue
-        try:
-            await store.append(
-                run_stream(run.run_id),
-                [
-                    RunCrashed(
-                        run_id=run.run_id,
-                        detail=f"the runner process {claimer or '?'} stopped while this run was "
-                        f"{run.state}; no result was recorded",
-                    )
-                ],
-                meta=Meta(actor="recovery"),
-            )
+        why = f"the runner process {claimer or '?'} stopped"
+        if await crash_run(store, run, why, confirm_gone=confirm_gone):
             crashed.append(run.run_id)
-        except ConcurrencyError:
-            continue
     return crashed

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import typing
 
-from events.jobs import JobCreated, JobDeleted, JobPaused, JobResumed, JobUpdated
+from events.jobs import JobCreated, JobDeleted, JobPaused, JobResumed, JobScheduleBroken, JobUpdated
+from events.leases import LeaseAcquired, LeaseExpired, LeaseReleased
 from events.runs import (
     RunCancelled,
     RunCancelRequested,
@@ -117,6 +118,10 @@ Event = (
     | OAuthCodeRedeemed
     | OAuthTokensIssued
     | OAuthTokenRevoked
+    | JobScheduleBroken
+    | LeaseAcquired
+    | LeaseReleased
+    | LeaseExpired
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {t.__name__: t for t in typing.get_args(Event)}

@@ -20,6 +20,7 @@ from events.codec import GENESIS_HASH, chain_hash, decode_row, encode_event, enc
 from events.envelope import AppendRequest, AppendResult, Meta, Recorded
 from events.errors import ConcurrencyError, StoreError
 from events.sqlite_schema import EVENT_COLUMNS
+from events.storage_faults import classify
 
 
 class Projector(Protocol):
@@ -125,8 +126,12 @@ class Journal:
         try:
             return self._commit(batch)
         except Exception as exc:
+            fault = classify(exc)
+            if fault is not None and fault is not exc:
+                # Full disk, held lock, read-only or I/O error: no unit can commit now.
+                raise fault from exc
             # Waiting longer for the lock would not help any one unit: fail the batch.
-            if len(batch) == 1 or _is_busy(exc):
+            if len(batch) == 1 or _is_busy(exc) or fault is not None:
                 raise
         # Something failed below the version checks (e.g. a projection bug raising any
         # exception, or a constraint in a view table): isolate the culprit, commit the rest.
@@ -143,6 +148,9 @@ class Journal:
 
     def _commit(self, batch: Sequence[Sequence[AppendRequest]]) -> BatchResult:
         conn = self.conn
+        if conn.in_transaction:
+            # A ROLLBACK failed last time (e.g. the disk was full): finish it before going on.
+            conn.execute("ROLLBACK")
         conn.execute("BEGIN IMMEDIATE")
         head, head_hash = self.head, self.head_hash
         try:
@@ -238,6 +246,10 @@ class Journal:
         except BaseException:
             try:
                 conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                # SQLite may already have rolled back (a full disk does); a failing ROLLBACK
+                # must never replace the error that caused it.
+                pass
             finally:
                 self.projector.rollback()
                 self.head, self.head_hash = head, head_hash

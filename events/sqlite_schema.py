@@ -47,8 +47,37 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
+def _check_version(found: int) -> None:
+    if found > STORE_SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"this database was written by a newer Claude Runner (store schema {found}, "
+            f"this version understands up to {STORE_SCHEMA_VERSION}); upgrade Claude "
+            "Runner or point RUNNER_DATA_DIR at another directory"
+        )
+
+
+def _existing_version(conn: sqlite3.Connection) -> int | None:
+    """The stored schema version when the log tables exist already (a read: no write lock)."""
+    try:
+        row = conn.execute("SELECT value FROM store_info WHERE key = 'schema_version'").fetchone()
+        conn.execute("SELECT 1 FROM events LIMIT 0")
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None
+        raise
+    return None if row is None else int(row[0])
+
+
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the log tables, or refuse a database written by a newer schema."""
+    """Create the log tables, or refuse a database written by a newer schema.
+
+    An existing log is only read here, so opening it never waits for another process's
+    write lock (read-only commands keep working while a writer holds it).
+    """
+    found = _existing_version(conn)
+    if found is not None:
+        _check_version(found)
+        return
     conn.execute("BEGIN IMMEDIATE")
     try:
         for stmt in DDL.split(";"):
@@ -61,13 +90,7 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
                 (str(STORE_SCHEMA_VERSION),),
             )
         else:
-            found = int(row[0])
-            if found > STORE_SCHEMA_VERSION:
-                raise SchemaVersionError(
-                    f"this database was written by a newer Claude Runner (store schema {found}, "
-                    f"this version understands up to {STORE_SCHEMA_VERSION}); upgrade Claude "
-                    "Runner or point RUNNER_DATA_DIR at another directory"
-                )
+            _check_version(int(row[0]))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -21,12 +21,14 @@ import aiosqlite
 import anyio
 from anyio.abc import TaskGroup
 
+from events import file_modes
 from events.bus import Bus
 from events.codec import decode_row
 from events.envelope import AppendRequest, AppendResult, Recorded
 from events.errors import StoreClosedError, StoreError
 from events.sqlite_journal import Journal, NullProjector, Outcome, Projector
 from events.sqlite_schema import EVENT_COLUMNS, connect, ensure_schema
+from events.storage_faults import classify
 from events.store import EventStore, Subscription
 from events.subscription import CatchUpSubscription
 
@@ -95,15 +97,24 @@ class SQLiteEventStore(EventStore):
             await store._shutdown()
 
     async def _start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            file_modes.secure(self.path)
+        except OSError as exc:
+            raise classify(exc) or exc
 
         def init() -> Journal:
-            conn = connect(self.path)
+            try:
+                conn = connect(self.path)
+            except sqlite3.Error as exc:
+                raise classify(exc) or exc
             try:
                 ensure_schema(conn)
                 return Journal(conn, self.projector)
-            except BaseException:
+            except BaseException as exc:
                 conn.close()
+                fault = classify(exc)
+                if fault is not None and fault is not exc:
+                    raise fault from exc
                 raise
 
         self._journal = await anyio.to_thread.run_sync(init)

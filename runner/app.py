@@ -44,6 +44,6 @@ class Runner:
     @asynccontextmanager
     async def open(cls, config: Config) -> AsyncIterator[Runner]:
         """Open the log under ``config.data_dir`` (created if needed) with every projection."""
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         async with SQLiteEventStore.open(config.db_path, projector=make_projector()) as store:
             yield cls(config, store)

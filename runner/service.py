@@ -21,9 +21,10 @@ from anyio.abc import TaskStatus
 from actors.claimer import Claimer
 from actors.executor import Executor, RunContext
 from actors.executor_options import ExecutorSettings, auth_mode, find_cli, sandbox_available
+from actors.leases import LeaseKeeper
 from actors.materializer import Materializer
 from actors.pool import ExecutorPool
-from actors.recovery import instance_id, recover
+from actors.recovery import instance_id
 from actors.retrier import Retrier
 from actors.scheduler import Scheduler
 from actors.supervisor import ActorSpec, Health, supervise
@@ -75,6 +76,13 @@ class Service:
         )
         self.retrier = Retrier(runner.store)
         self.webhooks = WebhookActor(runner.store)
+        self.leases = LeaseKeeper(
+            runner.store, self.instance, self.health, on_lost=self._lease_lost
+        )
+
+    async def _lease_lost(self, why: str) -> None:
+        # Another process recovered our runs: running them on would run a slot twice.
+        self.pool.cancel_all(why)
 
     async def _execute(self, run: RunView) -> None:
         with job_scope(run.job_id, run.run_id):  # per-job server data (memory)
@@ -96,6 +104,12 @@ class Service:
             "auth": auth_mode(s),
             "sandbox": {"available": sandbox_available(s), "bwrap": shutil.which("bwrap")},
             "database": {"path": str(db), "bytes": size},
+            "lease": self.leases.snapshot(),
+            "broken_jobs": [
+                {"job_id": j.job_id, "name": j.spec.name, "error": j.schedule_error}
+                for j in self.scheduler.jobs.values()
+                if j.schedule_error
+            ],
         }
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -105,9 +119,25 @@ class Service:
             [ServiceStarted(instance=self.instance, pid=os.getpid(), version=VERSION)],
             meta=Meta(actor="service"),
         )
+        try:
+            await self._run(task_status)
+        finally:
+            # Also when a signal arrives half-way through start-up: the stop is recorded and
+            # the lease released, so no other process has to wait for it to expire.
+            with anyio.CancelScope(shield=True):
+                self.pool.cancel_all("the runner is shutting down")
+                await store.append(
+                    "service",
+                    [ServiceStopped(instance=self.instance, reason="shutdown")],
+                    meta=Meta(actor="service"),
+                )
+                await self.leases.release()
+
+    async def _run(self, task_status: TaskStatus[None]) -> None:
+        store = self.runner.store
         head = await store.head()
         self.retrier.from_position = head
-        crashed = await recover(store, self.instance)
+        crashed = await self.leases.start()
         seeded = await self.runner.servers.seed_builtins(actor="service")
         if seeded:
             log.info("registered built-in tool servers: %s", ", ".join(seeded))
@@ -120,22 +150,14 @@ class Service:
             ActorSpec("retrier", self.retrier.run),
             ActorSpec("webhook", self.webhooks.run),
             ActorSpec("materializer", self.materializer.run),
+            ActorSpec("leases", self.leases.run),
         ]
-        try:
-            async with anyio.create_task_group() as tg:
-                await tg.start(supervise, actors, store, self.health)
-                for name, component in sorted(load_components().items()):
-                    log.info("starting component %s", name)
-                    await tg.start(component, self.runner, self)
-                task_status.started()
-        finally:
-            with anyio.CancelScope(shield=True):
-                self.pool.cancel_all("the runner is shutting down")
-                await store.append(
-                    "service",
-                    [ServiceStopped(instance=self.instance, reason="shutdown")],
-                    meta=Meta(actor="service"),
-                )
+        async with anyio.create_task_group() as tg:
+            await tg.start(supervise, actors, store, self.health)
+            for name, component in sorted(load_components().items()):
+                log.info("starting component %s", name)
+                await tg.start(component, self.runner, self)
+            task_status.started()
 
 
 def load_components() -> dict[str, Component]:

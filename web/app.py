@@ -14,6 +14,7 @@ from typing import Any
 from quart import Quart, Response, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from events.errors import StorageUnavailable
 from runner.access import Access
 from runner.app import Runner
 from runner.errors import CommandError
@@ -107,6 +108,15 @@ def create_app(runner: Runner, service: Any = None, *, hub_buffer: int = 512) ->
     @app.errorhandler(CommandError)
     async def command_error(exc: CommandError) -> Response | tuple[str, int]:
         return await _error(exc.status, exc.code, exc.message, exc.field)
+
+    @app.errorhandler(StorageUnavailable)
+    async def storage_error(exc: StorageUnavailable) -> Response | tuple[str, int]:
+        # Nothing was written; the client may retry once the fault clears.
+        log.warning("answered 503: %s", exc)
+        out = await _error(503, "storage_unavailable", str(exc), None)
+        resp = out if isinstance(out, Response) else Response(out[0], status=503)
+        resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response | tuple[str, int]:

@@ -15,6 +15,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 
+from events.errors import StorageUnavailable
 from runner.app import Runner
 from runner.errors import CommandError
 
@@ -76,6 +77,10 @@ class RunnerMCP(MCPServer[Any]):
             cause = exc.__cause__
             if isinstance(cause, CommandError):
                 raise ToolError(command_message(cause)) from None
+            if isinstance(cause, StorageUnavailable):
+                raise ToolError(
+                    f"unavailable: {cause}; nothing was changed, retry in {cause.retry_after} s"
+                ) from None
             if isinstance(cause, ValueError) and type(cause).__module__.startswith("runner."):
                 raise ToolError(f"invalid: {cause}") from None
             log.error("tool %s crashed", name, exc_info=cause)
