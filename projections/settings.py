@@ -39,6 +39,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     allowed_builtin_tools: tuple[str, ...] = BUILTIN_TOOLS
     sandbox_mode: SandboxMode = "auto"
     daily_budget_usd: float | None = None
+    #: Back-pressure: runs of one job (one webhook) waiting beyond these are RunSkipped(queue_full).
+    max_queued_per_job: int = 20
+    max_queued_per_webhook: int = 100
 
 
 SETTING_NAMES = frozenset(Settings.__struct_fields__)

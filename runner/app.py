@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from events.sqlite_store import SQLiteEventStore
 from projections import make_projector
+from runner.commands.bulk_cancel import BulkCancel
 from runner.commands.credentials import CredentialCommands
 from runner.commands.jobs import JobCommands
 from runner.commands.runs import RunCommands
@@ -27,6 +28,7 @@ class Runner:
         self.queries = Queries(store)
         self.jobs = JobCommands(store, self.queries)
         self.runs = RunCommands(store, self.queries)
+        self.bulk_cancel = BulkCancel(store, self.queries)
         self.settings = SettingsCommands(store, self.queries)
         self.credentials = CredentialCommands(
             store, self.queries, self.secret_box(), reload_box=self.secret_box

@@ -35,6 +35,8 @@ def validate_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
             raise InvalidInput("default_timeout_seconds must be > 0 and at most 86400", field=key)
         if key in ("default_budget_usd", "daily_budget_usd") and norm is not None and norm <= 0:
             raise InvalidInput(f"{key} must be a positive amount in USD or null", field=key)
+        if key in ("max_queued_per_job", "max_queued_per_webhook") and not 1 <= norm <= 100_000:
+            raise InvalidInput(f"{key} must be between 1 and 100000", field=key)
         if key == "default_model" and not str(norm).strip():
             raise InvalidInput("default_model must not be empty", field=key)
         if key == "allowed_builtin_tools":

@@ -3,6 +3,7 @@ naming the cause and exit with the storage status (75), never a traceback."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -45,3 +46,16 @@ def test_held_write_lock(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     audit = cli(tmp_path, "audit")
     assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
+def test_bulk_cancel_from_the_cli(tmp_path: Path) -> None:
+    made = cli(tmp_path, "jobs", "create", "--name", "a", "--prompt", "p", "--overlap", "allow")
+    assert made.returncode == 0, made.stderr
+    job_id = json.loads(made.stdout)["job"]["job_id"]
+    for _ in range(3):
+        assert cli(tmp_path, "jobs", "run", job_id).returncode == 0
+    out = cli(tmp_path, "runs", "cancel-all", "--job", job_id, "--reason", "flood")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["cancelled"] == 3
+    refused = cli(tmp_path, "runs", "cancel-all")
+    assert refused.returncode == 1 and "name a job" in refused.stderr

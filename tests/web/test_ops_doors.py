@@ -1,5 +1,6 @@
-"""A full disk answers 503 with the cause and ``Retry-After`` (API and dashboard), never a
-bare 500; once space is back the same process serves writes again."""
+"""Operations at the web doors: a full disk answers 503 with the cause and ``Retry-After``
+(API and dashboard), never a bare 500, and the same process serves writes once space is back;
+bulk cancel from the API and the job page."""
 
 from __future__ import annotations
 
@@ -41,3 +42,22 @@ async def test_api_and_dashboard_answer_503_while_the_disk_is_full(
     free(runner)
     resp = await client.api("POST", "/api/v1/jobs", JOB)
     assert resp.status_code == 201, await resp.get_data(as_text=True)
+
+
+async def test_bulk_cancel_from_the_api_and_the_job_page(client: Client, runner: Runner) -> None:
+    job, _ = await runner.jobs.create({"name": "many", "prompt": "p", "overlap": "allow"})
+    runs = [await runner.runs.request_job(job.job_id) for _ in range(6)]
+    resp = await client.api("POST", "/api/v1/runs/cancel", {"job_id": job.job_id})
+    assert resp.status_code == 200, await resp.get_data(as_text=True)
+    assert (await resp.get_json())["cancelled"] == 6
+    assert {(await runner.queries.run(r.run_id)).state for r in runs} == {"cancelled"}
+    bad = await client.api("POST", "/api/v1/runs/cancel", {})
+    assert bad.status_code == 422 and "name a job" in (await bad.get_json())["error"]["message"]
+    bad = await client.api("POST", "/api/v1/runs/cancel", {"job": "x"})
+    assert bad.status_code == 422
+    more = await runner.runs.request_job(job.job_id)
+    page = await client.get(f"/jobs/{job.job_id}")
+    assert "Cancel queued runs" in await page.get_data(as_text=True)
+    resp = await client.form(f"/jobs/{job.job_id}/cancel-queued", {})
+    assert resp.status_code == 302
+    assert (await runner.queries.run(more.run_id)).state == "cancelled"
