@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import importlib
 import logging
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from quart import Quart, Response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from events.errors import StorageUnavailable
+from events.storage_faults import classify
 from runner.access import Access
 from runner.app import Runner
 from runner.errors import CommandError
@@ -108,6 +110,14 @@ def create_app(runner: Runner, service: Any = None, *, hub_buffer: int = 512) ->
     @app.errorhandler(CommandError)
     async def command_error(exc: CommandError) -> Response | tuple[str, int]:
         return await _error(exc.status, exc.code, exc.message, exc.field)
+
+    @app.errorhandler(sqlite3.OperationalError)
+    async def sqlite_error(exc: sqlite3.OperationalError) -> Response | tuple[str, int]:
+        # A read that met a storage fault (an I/O error, a vanished file): 503, not 500.
+        fault = classify(exc)
+        if fault is None:
+            raise exc
+        return await storage_error(fault)
 
     @app.errorhandler(StorageUnavailable)
     async def storage_error(exc: StorageUnavailable) -> Response | tuple[str, int]:

@@ -61,3 +61,17 @@ async def test_bulk_cancel_from_the_api_and_the_job_page(client: Client, runner:
     resp = await client.form(f"/jobs/{job.job_id}/cancel-queued", {})
     assert resp.status_code == 302
     assert (await runner.queries.run(more.run_id)).state == "cancelled"
+
+
+async def test_a_read_meeting_an_io_error_answers_503(
+    client: Client, runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(runner.queries, "jobs", broken)
+    resp = await client.get("/api/v1/jobs")
+    assert resp.status_code == 503 and "Retry-After" in resp.headers
+    assert (await resp.get_json())["error"]["code"] == "storage_unavailable"
