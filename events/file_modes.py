@@ -23,7 +23,7 @@ def secure(db: Path) -> None:
     folder = db.parent
     folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     _narrow(folder, DIR_MODE)
-    if not db.exists():
+    if not db.exists():  # (a read-only file system raises here: nothing to open then)
         with contextlib.suppress(FileExistsError):
             os.close(os.open(db, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
     for suffix in SUFFIXES:
@@ -35,8 +35,8 @@ def _narrow(path: Path, mode: int) -> None:
         current = stat.S_IMODE(path.stat().st_mode)
         if current & ~mode:
             os.chmod(path, current & mode)
-    except (FileNotFoundError, PermissionError):
-        pass
+    except OSError:
+        pass  # gone, not ours, or a read-only file system: ``check`` reports what stays wide
 
 
 def check(db: Path) -> list[str]:

@@ -28,7 +28,7 @@ from events.envelope import AppendRequest, AppendResult, Recorded
 from events.errors import StoreClosedError, StoreError
 from events.sqlite_journal import Journal, NullProjector, Outcome, Projector
 from events.sqlite_schema import EVENT_COLUMNS, connect, ensure_schema
-from events.storage_faults import classify
+from events.storage_faults import classify, classify_at
 from events.store import EventStore, Subscription
 from events.subscription import CatchUpSubscription
 
@@ -106,13 +106,13 @@ class SQLiteEventStore(EventStore):
             try:
                 conn = connect(self.path)
             except sqlite3.Error as exc:
-                raise classify(exc) or exc
+                raise classify_at(exc, self.path.parent) or exc
             try:
                 ensure_schema(conn)
                 return Journal(conn, self.projector)
             except BaseException as exc:
                 conn.close()
-                fault = classify(exc)
+                fault = classify_at(exc, self.path.parent)
                 if fault is not None and fault is not exc:
                     raise fault from exc
                 raise

@@ -9,7 +9,9 @@ left alone (a bug stays a bug).
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
+from pathlib import Path
 
 from events.errors import StorageUnavailable
 
@@ -47,6 +49,24 @@ def classify(exc: BaseException) -> StorageUnavailable | None:
         if needle in text:
             return StorageUnavailable(cause, f"{detail} ({exc})", retry_after=RETRY_AFTER[cause])
     return None
+
+
+def classify_at(exc: BaseException, path: Path) -> StorageUnavailable | None:
+    """``classify``, naming a read-only mount when ``path``'s file system is one (SQLite then
+    only says it cannot open the file)."""
+    fault = classify(exc)
+    if fault is not None and fault.cause == "io_error":
+        try:
+            read_only = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+        except OSError:
+            read_only = False
+        if read_only:
+            return StorageUnavailable(
+                "read_only",
+                f"the file system holding {path} is mounted read-only ({exc})",
+                retry_after=RETRY_AFTER["read_only"],
+            )
+    return fault
 
 
 def translate(exc: BaseException) -> BaseException:

@@ -259,3 +259,25 @@ def test_never_firing_cron_injected_as_a_raw_old_event(tmp_path: Path) -> None:
         assert good["job"]
         audit = run_cli(env, "audit", timeout=180)
         assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
+def test_read_only_file_system(tmp_path: Path) -> None:
+    with small_file_system(tmp_path / "small") as mnt:
+        if isinstance(mnt, str):
+            pytest.skip(mnt)
+        env = {**os.environ, "RUNNER_DATA_DIR": str(mnt / "data")}
+        cli_json(env, "jobs", "create", "--name", "before", "--prompt", "p")
+        remount = subprocess.run(["mount", "-o", "remount,ro", str(mnt)], capture_output=True,
+                                 text=True)  # fmt: skip
+        if remount.returncode != 0:
+            pytest.skip(f"cannot remount read-only here: {remount.stderr.strip()}")
+        try:
+            refused = run_cli(env, "jobs", "create", "--name", "during", "--prompt", "p")
+        finally:
+            subprocess.run(["mount", "-o", "remount,rw", str(mnt)], check=True)
+        assert refused.returncode == EXIT_STORAGE, refused.stderr
+        assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+        assert "storage unavailable (read only)" in refused.stderr
+        after = run_cli(env, "jobs", "create", "--name", "after", "--prompt", "p")
+        assert after.returncode == 0, after.stderr
+        print(f"\nread-only file system: {refused.stderr.strip()}")
