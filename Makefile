@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint typecheck perf lock clean
+.PHONY: serve test lint typecheck perf soak lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(STAMP)
 
 perf: $(STAMP)
 	$(VENV)/bin/python -m tests.perf
+
+# The chaos tests at length (the suite runs a bounded slice): 24 kill -9 cycles and the faults.
+soak: $(STAMP)
+	CHAOS_KILLS=$${CHAOS_KILLS:-24} $(VENV)/bin/pytest tests/e2e/test_chaos.py tests/actors/test_delivery_flood.py -q -s
 
 lock:
 	uv pip compile --quiet --python-version 3.11 --extra dev --generate-hashes pyproject.toml -o requirements.lock

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import anyio
@@ -166,7 +167,12 @@ class Claimer:
             key=lambda r: (r.requested_at_us, r.run_id),
         )
         waiting_jobs: set[str] = set()
+        per_job: Counter[str] = Counter()
+        per_hook: Counter[str] = Counter()
+        full = False
         for run in queue:
+            if await self._over_cap(run, per_job, per_hook):
+                continue
             if run.not_before is not None and run.not_before > now:
                 wake = min(wake, run.not_before)
                 continue
@@ -182,6 +188,11 @@ class Claimer:
                         run, "overlap", f"run {job_busy[0].run_id} of this job is still running"
                     )
                     continue
+                if policy == "skip" and run.job_id in waiting_jobs:
+                    await self._skip(
+                        run, "overlap", "an earlier run of this job is still waiting to start"
+                    )
+                    continue
                 if job_busy and policy == "buffer_one":
                     if run.job_id in waiting_jobs:
                         await self._skip(
@@ -194,8 +205,12 @@ class Claimer:
                         await self._cancel_previous(prev, run)
                     waiting_jobs.add(run.job_id or "")
                     continue
-            if len(busy) >= self.settings.max_concurrent_runs:
-                break  # queued runs start in order
+            if full or len(busy) >= self.settings.max_concurrent_runs:
+                # Queued runs start in order: nothing after this one is claimed in this pass,
+                # but the rest are still checked against overlap and the queue caps.
+                full = True
+                waiting_jobs.add(run.job_id or "")
+                continue
             limit = self.settings.daily_budget_usd
             if limit is not None and await self._spent_today() >= limit:
                 await self._skip(
@@ -207,6 +222,25 @@ class Claimer:
                 break  # our view of the others' claims is stale (or the run changed): look again
             busy.append(claimed)
         return wake
+
+    async def _over_cap(self, run: RunView, per_job: Counter[str], per_hook: Counter[str]) -> bool:
+        """Back-pressure: skip a run queued beyond its job's or webhook's cap (oldest stay)."""
+        s = self.settings
+        if run.job_id:
+            per_job[run.job_id] += 1
+            if per_job[run.job_id] > s.max_queued_per_job:
+                await self._skip(run, "queue_full",
+                                 f"{s.max_queued_per_job} runs of this job are already queued "
+                                 "(setting max_queued_per_job)")  # fmt: skip
+                return True
+        if run.webhook_id:
+            per_hook[run.webhook_id] += 1
+            if per_hook[run.webhook_id] > s.max_queued_per_webhook:
+                await self._skip(run, "queue_full",
+                                 f"{s.max_queued_per_webhook} runs of this webhook are already "
+                                 "queued (setting max_queued_per_webhook)")  # fmt: skip
+                return True
+        return False
 
     async def _claim(self, run: RunView, busy: int) -> RunView | None:
         meta = Meta(actor=f"claimer:{self.instance}")

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterBadCronError, croniter
+from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
 
 class CronError(ValueError):
@@ -24,6 +24,8 @@ class CronError(ValueError):
 
 
 _SHIFT_SPAN = dt.timedelta(hours=3)
+#: A schedule must fire at least once within this horizon to be accepted.
+HORIZON_YEARS = 5
 CRON_EXAMPLE = '"0 7 * * 1-5" (07:00 on weekdays)'
 UTC = dt.UTC
 
@@ -57,13 +59,34 @@ def validate_cron(expr: str) -> str:
         raise CronError(
             f"invalid cron expression {expr!r}: {exc}; for example {CRON_EXAMPLE}", field="cron"
         )
+    problem = never_fires(text, dt.datetime.now(UTC))
+    if problem:
+        raise CronError(f"{problem}; for example {CRON_EXAMPLE}", field="cron")
     return text
+
+
+def never_fires(expr: str, after: dt.datetime, tz: str = "UTC") -> str | None:
+    """Why ``expr`` cannot be planned (no fire within ``HORIZON_YEARS``), or None if it can."""
+    try:
+        fires = next_fires(expr, tz, after, 1)
+    except (CroniterBadCronError, ValueError, KeyError) as exc:
+        return f"cron expression {expr!r} cannot be planned: {exc}"
+    horizon = after + dt.timedelta(days=365 * HORIZON_YEARS + 2)
+    if not fires or fires[0] > horizon:
+        return (
+            f"cron expression {expr!r} never fires in the next {HORIZON_YEARS} years "
+            "(a date that does not exist, such as 30 February?)"
+        )
+    return None
 
 
 def _naive_fires(expr: str, start_local: dt.datetime) -> Iterator[dt.datetime]:
     it = croniter(expr, start_local.replace(tzinfo=None))
     while True:
-        yield it.get_next(dt.datetime)
+        try:
+            yield it.get_next(dt.datetime)
+        except CroniterBadDateError:
+            return  # no matching date at all (e.g. 30 February): the schedule has no fires
 
 
 def fires_after(expr: str, tz: str, after: dt.datetime) -> Iterator[dt.datetime]:

@@ -28,6 +28,7 @@ from events.servers import (
     ServerUpdated,
 )
 from events.sqlite_store import SQLiteEventStore
+from events.storage_faults import classify
 from projections.read import select_rows
 from projections.servers import SERVERS, ServerView
 
@@ -144,8 +145,15 @@ class Materializer:
             async with self._limit:
                 self.discoveries += 1
                 await self.discover(name)
-        except Exception:
-            log.exception("discovery of server %s failed", name)
+        except Exception as exc:
+            fault = classify(exc)
+            if fault is None:
+                log.exception("discovery of server %s failed", name)
+            else:
+                # Storage is down, not the server: try again once it may be back.
+                log.warning("discovery of server %s waits for storage: %s", name, fault)
+                await anyio.sleep(fault.retry_after)
+                self._dirty[name] = None
         finally:
             self._busy.discard(name)
             if name in self._dirty:

@@ -17,6 +17,7 @@ import anyio
 from anyio.abc import TaskStatus
 
 from events.envelope import Meta
+from events.storage_faults import classify
 from events.store import EventStore
 from events.system import ActorCrashed
 
@@ -39,10 +40,27 @@ class Health:
     alive: dict[str, bool] = field(default_factory=dict)
     restarts: dict[str, int] = field(default_factory=dict)
     last_error: dict[str, str] = field(default_factory=dict)
+    #: The storage fault actors are waiting out (None when storage answers).
+    storage: str | None = None
+    storage_since: float | None = None
+
+    def storage_fault(self, message: str | None) -> None:
+        """Note (or clear, with None) the storage fault actors are waiting out."""
+        if message is None:
+            self.storage, self.storage_since = None, None
+        elif self.storage is None:
+            self.storage, self.storage_since = message, time.time()
+        else:
+            self.storage = message
 
     def snapshot(self) -> dict[str, object]:
         return {
             "instance": self.instance,
+            "storage": {
+                "ok": self.storage is None,
+                "error": self.storage,
+                "since": self.storage_since,
+            },
             "actors": {
                 name: {
                     "alive": alive,
@@ -65,6 +83,15 @@ async def _keep_alive(
             await spec.main()
             error = "the actor returned unexpectedly"
         except Exception as exc:
+            fault = classify(exc)
+            if fault is not None:
+                # Not a bug: wait for storage and start again (the crash could not be
+                # recorded anyway, and the actor resumes from the log).
+                health.storage_fault(str(fault))
+                log.warning("actor %s waits for storage: %s", spec.name, fault)
+                await anyio.sleep(min(backoff, fault.retry_after))
+                backoff = min(backoff * 2, max_backoff)
+                continue
             error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             log.exception("actor %s crashed", spec.name)
         health.alive[spec.name] = False

@@ -10,7 +10,8 @@ from __future__ import annotations
 import typing
 
 from events.integrity import ChainBreakAccepted, ContentErased
-from events.jobs import JobCreated, JobDeleted, JobPaused, JobResumed, JobUpdated
+from events.jobs import JobCreated, JobDeleted, JobPaused, JobResumed, JobScheduleBroken, JobUpdated
+from events.leases import LeaseAcquired, LeaseExpired, LeaseReleased
 from events.relay import ModelCallMetered, ModelCallRefused
 from events.runs import (
     ConcurrencySlotTaken,
@@ -125,6 +126,10 @@ Event = (
     | ModelCallRefused
     | ChainBreakAccepted
     | ContentErased
+    | JobScheduleBroken
+    | LeaseAcquired
+    | LeaseReleased
+    | LeaseExpired
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {t.__name__: t for t in typing.get_args(Event)}

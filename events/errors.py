@@ -39,3 +39,18 @@ class CorruptEventError(StoreError):
 
 class ChainBrokenError(StoreError):
     """The log's hash chain was found broken: appends are refused until an operator decides."""
+
+
+class StorageUnavailable(StoreError):
+    """The database cannot be written (or read) right now; nothing was half-written.
+
+    ``cause`` is one of ``disk_full``, ``locked``, ``read_only``, ``io_error``; the condition is
+    transient from the service's point of view (free space, release the lock, remount), so
+    callers answer 503 with ``retry_after`` seconds and actors wait and retry.
+    """
+
+    def __init__(self, cause: str, detail: str, *, retry_after: int = 5) -> None:
+        self.cause = cause
+        self.detail = detail
+        self.retry_after = retry_after
+        super().__init__(f"storage unavailable ({cause.replace('_', ' ')}): {detail}")

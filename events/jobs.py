@@ -64,4 +64,15 @@ class JobDeleted(msgspec.Struct, frozen=True, tag=True):
     name: str
 
 
-JobEvent = JobCreated | JobUpdated | JobPaused | JobResumed | JobDeleted
+class JobScheduleBroken(msgspec.Struct, frozen=True, tag=True):
+    """The scheduler cannot plan this job (e.g. a cron that never fires); other jobs go on.
+
+    Cleared by the next ``JobUpdated``. Old events are never rewritten: a schedule accepted
+    before validation tightened is caught here, at planning time.
+    """
+
+    job_id: str
+    error: str
+
+
+JobEvent = JobCreated | JobUpdated | JobPaused | JobResumed | JobDeleted | JobScheduleBroken

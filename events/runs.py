@@ -73,7 +73,9 @@ class RunRequested(msgspec.Struct, frozen=True, tag=True, kw_only=True):
 class RunSkipped(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     run_id: str
     job_id: str | None = None
-    reason: Literal["missed", "overlap", "budget", "paused", "job_deleted", "cancelled"]
+    reason: Literal[
+        "missed", "overlap", "budget", "paused", "job_deleted", "cancelled", "queue_full"
+    ]
     detail: str = ""
     scheduled_for: float | None = None
 

@@ -21,6 +21,7 @@ from events.codec import GENESIS_HASH, decode_row, encode_event, encode_meta
 from events.envelope import AppendRequest, AppendResult, Meta, Recorded
 from events.errors import ChainBrokenError, ConcurrencyError, StoreError
 from events.sqlite_schema import EVENT_COLUMNS
+from events.storage_faults import classify
 
 
 class Projector(Protocol):
@@ -148,8 +149,12 @@ class Journal:
         try:
             return self._commit(batch)
         except Exception as exc:
+            fault = classify(exc)
+            if fault is not None and fault is not exc:
+                # Full disk, held lock, read-only or I/O error: no unit can commit now.
+                raise fault from exc
             # Waiting longer for the lock would not help any one unit: fail the batch.
-            if len(batch) == 1 or self._is_busy(exc):
+            if len(batch) == 1 or self._is_busy(exc) or fault is not None:
                 raise
         # Something failed below the version checks (e.g. a projection bug raising any
         # exception, or a constraint in a view table): isolate the culprit, commit the rest.
@@ -170,11 +175,12 @@ class Journal:
 
     def _begin_write(self) -> None:
         """Start the batch's transaction holding the log's write lock."""
+        if self.conn.in_transaction:
+            # A ROLLBACK failed last time (e.g. the disk was full): finish it before going on.
+            self.conn.execute("ROLLBACK")
         self.conn.execute("BEGIN IMMEDIATE")
 
-    def _insert(
-        self, rows: list[tuple[int, str, int, str, bytes, bytes, int, str, str | None]]
-    ) -> None:
+    def _insert(self, rows: list[Row]) -> None:
         self.conn.executemany(self.SQL_INSERT, rows)
 
     def _before_commit(self, head: int) -> None:
@@ -310,6 +316,10 @@ class Journal:
         except BaseException:
             try:
                 conn.execute("ROLLBACK")
+            except Exception:
+                # SQLite may already have rolled back (a full disk does); a failing ROLLBACK
+                # must never replace the error that caused it.
+                pass
             finally:
                 self.projector.rollback()
                 self.head, self.head_hash, self.head_mac = head, head_hash, head_mac

@@ -66,8 +66,38 @@ def _upgrade_to_v2(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE store_info SET value = '2' WHERE key = 'schema_version'")
 
 
+def _check_version(found: int) -> None:
+    if found > STORE_SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"this database was written by a newer Claude Runner (store schema {found}, "
+            f"this version understands up to {STORE_SCHEMA_VERSION}); upgrade Claude "
+            "Runner or point RUNNER_DATA_DIR at another directory"
+        )
+
+
+def _existing_version(conn: sqlite3.Connection) -> int | None:
+    """The stored schema version when the log tables exist already (a read: no write lock)."""
+    try:
+        row = conn.execute("SELECT value FROM store_info WHERE key = 'schema_version'").fetchone()
+        conn.execute("SELECT 1 FROM events LIMIT 0")
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None
+        raise
+    return None if row is None else int(row[0])
+
+
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the log tables, or refuse a database written by a newer schema."""
+    """Create the log tables, or refuse a database written by a newer schema.
+
+    An existing log is only read here, so opening it never waits for another process's
+    write lock (read-only commands keep working while a writer holds it).
+    """
+    found = _existing_version(conn)
+    if found is not None:
+        _check_version(found)
+        if found >= STORE_SCHEMA_VERSION:
+            return  # an older log is upgraded below, under the write lock
     conn.execute("BEGIN IMMEDIATE")
     try:
         for stmt in DDL.split(";"):
@@ -82,14 +112,9 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
             conn.execute("INSERT OR IGNORE INTO store_info(key, value) VALUES ('v2_from', '1')")
         else:
             found = int(row[0])
+            _check_version(found)
             if found < 2:
                 _upgrade_to_v2(conn)
-            if found > STORE_SCHEMA_VERSION:
-                raise SchemaVersionError(
-                    f"this database was written by a newer Claude Runner (store schema {found}, "
-                    f"this version understands up to {STORE_SCHEMA_VERSION}); upgrade Claude "
-                    "Runner or point RUNNER_DATA_DIR at another directory"
-                )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

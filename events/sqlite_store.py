@@ -19,6 +19,7 @@ import aiosqlite
 import anyio
 from anyio.abc import TaskGroup
 
+from events import file_modes
 from events.chain import (
     KEY_FILE,
     ChainKey,
@@ -35,6 +36,7 @@ from events.errors import StoreClosedError, StoreError
 from events.group_commit import GroupCommitStore
 from events.sqlite_journal import BatchResult, Journal, NullProjector, Projector
 from events.sqlite_schema import EVENT_COLUMNS, connect, ensure_schema
+from events.storage_faults import classify, classify_at
 from events.store import Subscription
 from events.subscription import CatchUpSubscription
 
@@ -94,18 +96,27 @@ class SQLiteEventStore(GroupCommitStore):
             await store._shutdown()
 
     async def _start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            file_modes.secure(self.path)
+        except OSError as exc:
+            raise classify(exc) or exc
 
         def init() -> Journal:
-            conn = connect(self.path)
+            try:
+                conn = connect(self.path)
+            except sqlite3.Error as exc:
+                raise classify_at(exc, self.path.parent) or exc
             try:
                 ensure_schema(conn)
                 key = self._chain_key(conn)
                 journal = Journal(conn, self.projector, key)
                 journal.refusal = None if self.chain.ok else self.chain.detail
                 return journal
-            except BaseException:
+            except BaseException as exc:
                 conn.close()
+                fault = classify_at(exc, self.path.parent)
+                if fault is not None and fault is not exc:
+                    raise fault from exc
                 raise
 
         self._journal = await anyio.to_thread.run_sync(init)

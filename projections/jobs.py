@@ -7,7 +7,15 @@ from collections.abc import Iterable
 import msgspec
 
 from events.envelope import Recorded
-from events.jobs import JobCreated, JobDeleted, JobPaused, JobResumed, JobSpec, JobUpdated
+from events.jobs import (
+    JobCreated,
+    JobDeleted,
+    JobPaused,
+    JobResumed,
+    JobScheduleBroken,
+    JobSpec,
+    JobUpdated,
+)
 from projections.base import Change, Table, View, simple_projection
 
 
@@ -24,6 +32,8 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     run_count: int = 0
     cost_usd: float = 0.0
     last_scheduled_for: float | None = None
+    #: Why the scheduler cannot plan this job (``JobScheduleBroken``); cleared by an update.
+    schedule_error: str | None = None
 
 
 JOBS = Table(
@@ -66,7 +76,20 @@ def _updated(view: View, rec: Recorded) -> Iterable[Change]:
                 enabled=ev.spec.enabled,
                 updated_at_us=rec.recorded_at_us,
                 version=rec.version,
+                schedule_error=None,
             ),
+        )
+
+
+def _broken(view: View, rec: Recorded) -> Iterable[Change]:
+    ev = rec.event
+    assert isinstance(ev, JobScheduleBroken)
+    cur: JobView | None = view.get(JOBS.name, ev.job_id)
+    if cur is not None:
+        yield (
+            JOBS.name,
+            ev.job_id,
+            msgspec.structs.replace(cur, schedule_error=ev.error, version=rec.version),
         )
 
 
@@ -107,5 +130,6 @@ jobs_projection = simple_projection(
         JobPaused: _toggle(False),  # type: ignore[dict-item]
         JobResumed: _toggle(True),  # type: ignore[dict-item]
         JobDeleted: _deleted,
+        JobScheduleBroken: _broken,
     },
 )

@@ -43,6 +43,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Each job's spend per UTC day, enforced live by the model relay."""
     output_retention_days: float | None = None
     """Run output and webhook bodies of runs finished longer ago are erased (None: kept)."""
+    #: Back-pressure: runs of one job (one webhook) waiting beyond these are RunSkipped(queue_full).
+    max_queued_per_job: int = 20
+    max_queued_per_webhook: int = 100
 
 
 SETTING_NAMES = frozenset(Settings.__struct_fields__)

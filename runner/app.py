@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from events.sqlite_store import SQLiteEventStore
 from projections import make_projector
+from runner.commands.bulk_cancel import BulkCancel
 from runner.commands.credentials import CredentialCommands
 from runner.commands.erasure import ErasureCommands
 from runner.commands.jobs import JobCommands
@@ -28,6 +29,7 @@ class Runner:
         self.queries = Queries(store)
         self.jobs = JobCommands(store, self.queries)
         self.runs = RunCommands(store, self.queries)
+        self.bulk_cancel = BulkCancel(store, self.queries)
         self.settings = SettingsCommands(store, self.queries)
         self.credentials = CredentialCommands(
             store, self.queries, self.secret_box(), reload_box=self.secret_box
@@ -46,6 +48,6 @@ class Runner:
     @asynccontextmanager
     async def open(cls, config: Config) -> AsyncIterator[Runner]:
         """Open the log under ``config.data_dir`` (created if needed) with every projection."""
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         async with SQLiteEventStore.open(config.db_path, projector=make_projector()) as store:
             yield cls(config, store)

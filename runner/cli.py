@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio
 
-from events.errors import SchemaVersionError, StoreError
+from events.errors import SchemaVersionError, StorageUnavailable, StoreError
 from runner.app import Runner
 from runner.cli_jobs import add_job_commands
 from runner.cli_log import add_log_commands
@@ -65,6 +65,17 @@ def undecodable_argument(argv: Sequence[str]) -> int | None:
     return None
 
 
+#: Exit status for a storage fault (disk full, lock held, read-only, I/O error): EX_TEMPFAIL,
+#: "try again later", distinct from refusals (1) and configuration errors (2).
+EXIT_STORAGE = 75
+
+
+def storage_error(exc: StorageUnavailable) -> int:
+    """Print a storage fault as one line (no traceback) and return ``EXIT_STORAGE``."""
+    print(f"error: {exc}; retry in {exc.retry_after} s", file=sys.stderr)
+    return EXIT_STORAGE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     bad = undecodable_argument(argv)
@@ -87,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if runner_fn is not None:  # a command that manages its own lifecycle (serve, mcp, audit)
         try:
             return runner_fn(args, config)
+        except StorageUnavailable as exc:
+            return storage_error(exc)
         except SchemaVersionError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -103,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f" ({escape_terminal(exc.field)})" if exc.field else ""
         print(f"error{where}: {escape_terminal(exc.message)}", file=sys.stderr)
         return 1
+    except StorageUnavailable as exc:
+        return storage_error(exc)
     except (SchemaVersionError, StoreError) as exc:
         print(f"error: {escape_terminal(exc)}", file=sys.stderr)
         return 2

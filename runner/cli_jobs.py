@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from runner.app import Runner
+from runner.commands.bulk_cancel import CancelFilter
 from runner.errors import NotFound
 from runner.text import escape_terminal
 
@@ -169,6 +170,28 @@ async def _settings(r: Runner, a: argparse.Namespace) -> int:
     return 0
 
 
+def add_bulk_cancel(rsub: Any) -> None:
+    """``runner runs cancel-all``: bulk cancel by job, webhook or trigger."""
+    p = rsub.add_parser(
+        "cancel-all", help="cancel every queued run of a job, webhook or trigger (bulk)"
+    )
+    p.add_argument("--job", help="job id")
+    p.add_argument("--webhook", help="webhook id")
+    p.add_argument("--trigger", help="schedule, webhook, manual, retry, ...")
+    p.add_argument("--running", action="store_true", help="also stop runs already running")
+    p.add_argument("--all", action="store_true", help="every queued run (no other filter)")
+    p.add_argument("--reason", default="")
+    p.set_defaults(handler=_cancel_all)
+
+
+async def _cancel_all(r: Runner, a: argparse.Namespace) -> int:
+    filt = CancelFilter(job_id=a.job, webhook_id=a.webhook, trigger=a.trigger,
+                        include_running=a.running, everything=a.all)  # fmt: skip
+    result = await r.bulk_cancel.cancel(filt, actor="cli", reason=a.reason)
+    _print(msgspec.to_builtins(result))
+    return 0
+
+
 def add_job_commands(sub: Any) -> None:
     jobs = sub.add_parser("jobs", help="create, list, show, update, delete jobs")
     jsub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
@@ -204,6 +227,7 @@ def add_job_commands(sub: Any) -> None:
     p = rsub.add_parser("cancel", help="cancel a queued or running run")
     p.add_argument("run_id")
     p.set_defaults(handler=_cancel)
+    add_bulk_cancel(rsub)
 
     p = sub.add_parser("settings", help="show settings, or change them with --set KEY=VALUE")
     p.add_argument("--set", action="append", metavar="KEY=VALUE")

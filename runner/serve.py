@@ -4,37 +4,96 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
+import threading
 
 import anyio
 import msgspec
+from anyio.abc import TaskStatus
 
 from runner.app import Runner
 from runner.config import Config
 from runner.service import Service
 
 log = logging.getLogger("runner")
+#: Upper bound of an orderly shutdown (runs cancelled, stop recorded) after a signal.
+SHUTDOWN_SECONDS = 30.0
+EXIT_FORCED = 70
+
+
+class _Stop:
+    """What a signal stops: the scope being run now (opening the log, then the service)."""
+
+    def __init__(self) -> None:
+        self.scope: anyio.CancelScope | None = None
+        self.services: list[Service] = []
+        self.requested = False
+
+    def enter(self, scope: anyio.CancelScope) -> None:
+        self.scope = scope
+        if self.requested:
+            scope.cancel()
+
+    def request(self, name: str, config: Config) -> None:
+        log.info("received %s: shutting down", name)
+        self.requested = True
+        for service in self.services:
+            service.pool.note_shutdown(f"the runner is shutting down ({name})")
+        _bound_shutdown(config)
+        if self.scope is not None:
+            self.scope.cancel()
 
 
 async def _serve(config: Config) -> None:
-    async with Runner.open(config) as runner, anyio.create_task_group() as tg:
-        service = Service(runner)
+    stop = _Stop()
 
-        async def stop_on_signal() -> None:
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for signum in signals:
-                    name = signal.Signals(signum).name
-                    log.info("received %s: shutting down", name)
-                    service.pool.note_shutdown(f"the runner is shutting down ({name})")
-                    tg.cancel_scope.cancel()
-                    return
+    async def listen(*, task_status: TaskStatus[None]) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            task_status.started()
+            async for signum in signals:
+                stop.request(signal.Signals(signum).name, config)
+                return
 
-        tg.start_soon(stop_on_signal)
-        await tg.start(service.run)
-        log.info(
-            "Claude Runner is running (data in %s, instance %s)", config.data_dir, service.instance
-        )
+    async with anyio.create_task_group() as tg:
+        # Listen before anything else starts: a signal at any point of start-up ends it.
+        await tg.start(listen)
+        with anyio.CancelScope() as opening:
+            stop.enter(opening)
+            async with Runner.open(config) as runner:
+                # The service's own scope: cancelling it leaves the log open, so the service
+                # (and the web server's start-up, shielded) can still record how it ended.
+                with anyio.CancelScope() as serving:
+                    stop.enter(serving)
+                    async with anyio.create_task_group() as inner:
+                        service = Service(runner)
+                        stop.services.append(service)
+                        await inner.start(service.run)
+                        log.info(
+                            "Claude Runner is running (data in %s, instance %s)",
+                            config.data_dir,
+                            service.instance,
+                        )
+        tg.cancel_scope.cancel()  # stop listening
+
+
+def _bound_shutdown(config: Config) -> None:
+    """If the orderly shutdown hangs, end the process anyway after ``SHUTDOWN_SECONDS``."""
+
+    def force() -> None:
+        log.error("shutdown did not finish within %.0f s; exiting now", SHUTDOWN_SECONDS)
+        logging.shutdown()
+        os._exit(EXIT_FORCED)
+
+    timer = threading.Timer(SHUTDOWN_SECONDS, force)
+    timer.daemon = True
+    timer.start()
+
+
+def _terminate_early(signum: int, frame: object) -> None:
+    """SIGTERM before the event loop listens (while importing and opening the log)."""
+    raise KeyboardInterrupt
 
 
 def serve_main(args: argparse.Namespace, config: Config) -> int:
@@ -47,10 +106,11 @@ def serve_main(args: argparse.Namespace, config: Config) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    signal.signal(signal.SIGTERM, _terminate_early)
     try:
         anyio.run(_serve, config)
     except KeyboardInterrupt:
-        pass
+        log.info("stopped during start-up")
     except Exception as exc:
         log.error("the runner stopped: %s", "; ".join(_reasons(exc)))
         return 1

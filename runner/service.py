@@ -7,7 +7,6 @@ never imports them.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 from collections.abc import Callable, Coroutine
@@ -23,9 +22,10 @@ from actors.claimer import Claimer
 from actors.executor import Executor, RunContext
 from actors.executor_options import ExecutorSettings, SandboxMode, auth_mode, find_cli
 from actors.executor_sandbox import sandbox_health
+from actors.leases import LeaseKeeper
 from actors.materializer import Materializer
 from actors.pool import ExecutorPool
-from actors.recovery import instance_id, recover
+from actors.recovery import instance_id
 from actors.relay import Relay, relay_settings
 from actors.retention import Retention
 from actors.retrier import Retrier
@@ -93,6 +93,24 @@ class Service:
         self.webhooks = WebhookActor(runner.store)
         self.retention = Retention(runner.store)
         self.chain_watch = ChainWatch(runner.store)
+        self.leases = LeaseKeeper(
+            runner.store,
+            self.instance,
+            self.health,
+            on_lost=self._lease_lost,
+            confirm_gone=self._confirm_gone,
+        )
+
+    async def _lease_lost(self, why: str) -> None:
+        # Another process recovered our runs: running them on would run a slot twice.
+        self.pool.cancel_all(why)
+
+    async def _confirm_gone(self, run: RunView) -> str | None:
+        """Before a dead process's run is crashed (and retried): no process of it may still act.
+        Returns how that is known, or None to keep the run for a later sweep."""
+        data_dir = self.executor.settings.data_dir
+        note = await anyio.to_thread.run_sync(ensure_run_processes_gone, data_dir, run.run_id)
+        return None if "still alive" in note else note
 
     async def _execute(self, run: RunView) -> None:
         with job_scope(run.job_id, run.run_id):  # per-job server data (memory)
@@ -121,6 +139,12 @@ class Service:
             "database": {"path": str(db), "bytes": size},
             "relay": self.relay.status(),
             "chain": chain_health(self.runner),
+            "lease": self.leases.snapshot(),
+            "broken_jobs": [
+                {"job_id": j.job_id, "name": j.spec.name, "error": j.schedule_error}
+                for j in self.scheduler.jobs.values()
+                if j.schedule_error
+            ],
         }
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -133,13 +157,27 @@ class Service:
             [ServiceStarted(instance=self.instance, pid=os.getpid(), version=VERSION)],
             meta=Meta(actor="service"),
         )
+        try:
+            await self._run(task_status)
+        finally:
+            # Also when a signal arrives half-way through start-up: the stop is recorded and
+            # the lease released, so no other process has to wait for it to expire.
+            with anyio.CancelScope(shield=True):
+                self.pool.cancel_all("the runner is shutting down")
+                await store.append(
+                    "service",
+                    [ServiceStopped(instance=self.instance, reason="shutdown")],
+                    meta=Meta(actor="service"),
+                )
+                await self.leases.release()
+
+    async def _run(self, task_status: TaskStatus[None]) -> None:
+        store = self.runner.store
         await self.read_sandbox_mode()
         head = await store.head()
         self.retrier.from_position = head
+        crashed = await self.leases.start()
         data_dir = self.executor.settings.data_dir
-        crashed = await recover(
-            store, self.instance, functools.partial(ensure_run_processes_gone, data_dir)
-        )
         active = [r.run_id for r in await self.runner.queries.active_runs()]
         remove_stale_workspaces(data_dir, active)
         seeded = await self.runner.servers.seed_builtins(actor="service")
@@ -156,23 +194,15 @@ class Service:
             ActorSpec("materializer", self.materializer.run),
             ActorSpec("retention", self.retention.run),
             ActorSpec("chain", self.chain_watch.run),
+            ActorSpec("leases", self.leases.run),
         ]
-        try:
-            async with anyio.create_task_group() as tg:
-                await tg.start(self.relay.run)  # before the executor: runs need its port
-                await tg.start(supervise, actors, store, self.health)
-                for name, component in sorted(load_components().items()):
-                    log.info("starting component %s", name)
-                    await tg.start(component, self.runner, self)
-                task_status.started()
-        finally:
-            with anyio.CancelScope(shield=True):
-                self.pool.cancel_all("the runner is shutting down")
-                await store.append(
-                    "service",
-                    [ServiceStopped(instance=self.instance, reason="shutdown")],
-                    meta=Meta(actor="service"),
-                )
+        async with anyio.create_task_group() as tg:
+            await tg.start(self.relay.run)  # before the executor: runs need its port
+            await tg.start(supervise, actors, store, self.health)
+            for name, component in sorted(load_components().items()):
+                log.info("starting component %s", name)
+                await tg.start(component, self.runner, self)
+            task_status.started()
 
     async def _run_read_only(self, task_status: TaskStatus[None]) -> None:
         """A broken chain: serve reads (dashboard, API, MCP) but start no actor, append nothing."""

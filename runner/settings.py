@@ -45,6 +45,8 @@ def validate_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
                 "output_retention_days must be a number of days > 0 (at most 36500) or null",
                 field=key,
             )
+        if key in ("max_queued_per_job", "max_queued_per_webhook") and not 1 <= norm <= 100_000:
+            raise InvalidInput(f"{key} must be between 1 and 100000", field=key)
         if key == "default_model" and not str(norm).strip():
             raise InvalidInput("default_model must not be empty", field=key)
         if key == "allowed_builtin_tools":

@@ -9,6 +9,7 @@ import msgspec
 from quart import Blueprint, Response, g, jsonify, request
 
 from events.ids import job_stream, run_stream
+from runner.commands.bulk_cancel import CancelFilter
 from runner.errors import InvalidInput
 from runner.queries import MAX_PAGE, RunFilter
 from web.context import web
@@ -265,6 +266,34 @@ async def erase_run(run_id: str) -> Response:
     data = await body()
     reason = str(data.get("reason") or "")
     return jsonify(await web().runner.erasure.erase_run(run_id, by=actor(), reason=reason))
+
+
+@api.post("/runs/cancel")
+async def cancel_runs() -> Response:
+    """Bulk cancel: the queued (and with include_running, running) runs a filter selects."""
+    data = await body()
+    unknown = set(data) - {"job_id", "webhook_id", "trigger", "include_running", "all", "reason"}
+    if unknown:
+        raise InvalidInput(
+            f"unknown fields {sorted(unknown)}; valid: job_id, webhook_id, trigger, "
+            "include_running, all, reason"
+        )
+    for key in ("job_id", "webhook_id", "trigger", "reason"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise InvalidInput(f"{key} must be a string", field=key)
+    for key in ("include_running", "all"):
+        if not isinstance(data.get(key, False), bool):
+            raise InvalidInput(f"{key} must be true or false", field=key)
+    filt = CancelFilter(
+        job_id=data.get("job_id") or None,
+        webhook_id=data.get("webhook_id") or None,
+        trigger=data.get("trigger") or None,
+        include_running=bool(data.get("include_running", False)),
+        everything=bool(data.get("all", False)),
+    )
+    reason = str(data.get("reason") or "")[:500]
+    result = await web().runner.bulk_cancel.cancel(filt, actor=actor(), reason=reason)
+    return jsonify(msgspec.to_builtins(result))
 
 
 @api.post("/quick-run")

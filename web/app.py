@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import importlib
 import logging
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ from typing import Any
 from quart import Quart, Response, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from events.errors import ChainBrokenError
+from events.errors import ChainBrokenError, StorageUnavailable
+from events.storage_faults import classify
 from runner.access import Access
 from runner.app import Runner
 from runner.errors import CommandError
@@ -115,6 +117,23 @@ def create_app(runner: Runner, service: Any = None, *, hub_buffer: int = 512) ->
     async def chain_broken(exc: ChainBrokenError) -> Response | tuple[str, int]:
         # Read-only after a broken hash chain: an operator must act (`runner chain-accept`).
         return await _error(503, "read_only", str(exc), None)
+
+    @app.errorhandler(sqlite3.OperationalError)
+    async def sqlite_error(exc: sqlite3.OperationalError) -> Response | tuple[str, int]:
+        # A read that met a storage fault (an I/O error, a vanished file): 503, not 500.
+        fault = classify(exc)
+        if fault is None:
+            raise exc
+        return await storage_error(fault)
+
+    @app.errorhandler(StorageUnavailable)
+    async def storage_error(exc: StorageUnavailable) -> Response | tuple[str, int]:
+        # Nothing was written; the client may retry once the fault clears.
+        log.warning("answered 503: %s", exc)
+        out = await _error(503, "storage_unavailable", str(exc), None)
+        resp = out if isinstance(out, Response) else Response(out[0], status=503)
+        resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response | tuple[str, int]:

@@ -79,6 +79,11 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any] | None, list[dict[str, Any
      "Erase a finished run's output and webhook body (recorded; the chain still verifies)",
      "runs", {"type": "object", "required": ["reason"],
               "properties": {"reason": {"type": "string", "maxLength": 500}}}, [], 200),
+    ("post", "/runs/cancel", "Bulk cancel the queued (or running) runs of a job, webhook or "
+     "trigger", "runs", {"type": "object", "properties": {
+         "job_id": {"type": "string"}, "webhook_id": {"type": "string"},
+         "trigger": {"type": "string"}, "include_running": {"type": "boolean"},
+         "all": {"type": "boolean"}, "reason": {"type": "string"}}}, [], 200),
     ("post", "/quick-run", "Run an ad-hoc prompt now", "runs",
      {"type": "object", "required": ["prompt"], "properties": {
          k: JOB_BODY["properties"][k] for k in ("prompt", "tools", "mcp_servers", "model",

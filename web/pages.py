@@ -11,6 +11,7 @@ import msgspec
 from quart import Blueprint, Response, abort, redirect, render_template, request, session, url_for
 
 from projections.settings import BUILTIN_TOOLS
+from runner.commands.bulk_cancel import CancelFilter
 from runner.errors import CommandError, InvalidInput
 from runner.queries import RunFilter
 from runner.settings import validate_changes
@@ -237,6 +238,8 @@ async def job_action(job_id: str, action: str) -> AnyResponse:
     elif action == "run":
         run = await w.runner.runs.request_job(job_id, actor="admin")
         return redirect(url_for("pages.run", run_id=run.run_id))
+    elif action == "cancel-queued":
+        await w.runner.bulk_cancel.cancel(CancelFilter(job_id=job_id), actor="admin")
     else:
         abort(404)
     return redirect(request.referrer if _same_origin(request.referrer) else url_for("pages.jobs"))

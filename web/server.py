@@ -91,12 +91,14 @@ async def run_web(
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(serve_it)
-        await ready.wait()
-        url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
-        log.info("dashboard, API and webhooks on %s", url)
-        task_status.started((host, port))
         try:
+            await ready.wait()
+            url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+            log.info("dashboard, API and webhooks on %s", url)
+            task_status.started((host, port))
             await anyio.sleep_forever()
         finally:
+            # Also when cancelled before the server was ready (a signal during start-up):
+            # without the trigger the shielded server would run on and the process never end.
             app.extensions["claude_runner"].hub.close()  # end SSE streams so shutdown is quick
             stop.set()

@@ -62,6 +62,9 @@ class JobOut(BaseModel):
     last_finished_at: str | None
     run_count: int
     cost_usd: float
+    schedule_error: str | None = Field(
+        default=None, description="Why the scheduler cannot plan this job (fix the schedule)"
+    )
 
 
 def job_out(job: JobView) -> JobOut:
@@ -100,6 +103,7 @@ def job_out(job: JobView) -> JobOut:
         last_finished_at=iso(job.last_finished_at_us),
         run_count=job.run_count,
         cost_usd=round(job.cost_usd, 6),
+        schedule_error=job.schedule_error,
     )
 
 

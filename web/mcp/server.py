@@ -17,6 +17,7 @@ from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import ValidationError
 
+from events.errors import StorageUnavailable
 from runner.app import Runner
 from runner.errors import CommandError
 from web.mcp.arguments import describe_errors, tool_title, unknown_arguments
@@ -102,6 +103,10 @@ class RunnerMCP(MCPServer[Any]):
             cause = exc.__cause__
             if isinstance(cause, CommandError):
                 raise ToolError(command_message(cause)) from None
+            if isinstance(cause, StorageUnavailable):
+                raise ToolError(
+                    f"unavailable: {cause}; nothing was changed, retry in {cause.retry_after} s"
+                ) from None
             if isinstance(cause, ValueError) and type(cause).__module__.startswith("runner."):
                 raise ToolError(f"invalid: {cause}") from None
             log.error("tool %s crashed", name, exc_info=cause)
@@ -119,6 +124,7 @@ class RunnerMCP(MCPServer[Any]):
 def build_mcp(runner: Runner, service: Any | None = None, **kwargs: Any) -> RunnerMCP:
     """An ``MCPServer`` exposing the runner; ``kwargs`` go to the constructor (auth, ...)."""
     from web.mcp import (
+        tools_bulk,
         tools_jobs,
         tools_misc,
         tools_runs,
@@ -140,4 +146,5 @@ def build_mcp(runner: Runner, service: Any | None = None, **kwargs: Any) -> Runn
     tools_webhooks.register(mcp, runner)
     tools_servers.register(mcp, runner)
     tools_settings.register(mcp, runner)
+    tools_bulk.register(mcp, runner)
     return mcp
