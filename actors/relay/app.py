@@ -221,7 +221,8 @@ class RelayApp:
                             status=x.status,
                             request_id=x.request_id,
                             retries=x.retries,
-                            partial=not x.finished or (x.meter.streaming and not x.meter.complete),
+                            partial=not x.finished
+                            or (x.status == 200 and x.meter.streaming and not x.meter.complete),
                             ttfb=x.ttfb,
                             duration=time.perf_counter() - x.started,
                         )
