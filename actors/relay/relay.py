@@ -41,7 +41,7 @@ log = logging.getLogger("runner.relay")
 META = Meta(actor="relay")
 TERMINAL = frozenset(t.__name__ for t in TERMINAL_RUN_EVENTS) | {"RunCancelRequested"}
 REFUSALS_PER_RUN = 5
-"""Refusals of one run recorded as events; more are counted (``suppressed``), not recorded."""
+"""Refusals of one run recorded as events; later ones only count on the health panel."""
 UNKNOWN_EVERY = 1.0
 """Seconds between two recorded unknown-token refusals (a flood is one event per second)."""
 
