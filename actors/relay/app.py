@@ -20,7 +20,9 @@ import anyio
 import httpx2
 import msgspec
 
+from actors.relay.budgets import Reservation
 from actors.relay.meter import Meter
+from actors.relay.prices import output_usd_per_token
 from actors.relay.upstream import response_headers
 
 if TYPE_CHECKING:
@@ -149,14 +151,21 @@ class RelayApp:
         if path == COUNT_TOKENS:  # not billed, not metered
             await self._forward(scope, receive, send, target, headers, raw, None)
             return
-        decision = relay.ledger.check(grant, call.model, call.max_tokens)
+        ledger = relay.ledger
+        while (decision := ledger.check(grant, call.model, call.max_tokens)).wait:
+            with anyio.move_on_after(1.0):  # and look again now and then
+                await ledger.settled()
+            if grant.ended is not None:
+                raise Refused(402, "billing_error", f"Run ended: {grant.ended}")
         if decision.refuse is not None:
             relay.counters.refused += 1
             await relay.budget_refused(grant, decision.refuse, decision.detail)
             raise Refused(402, "billing_error", decision.detail)
         if decision.max_tokens is not None:
             raw = capped_body(raw, decision.max_tokens)
-        call_info = _CallInfo(grant=grant, body=call, capped=decision.max_tokens)
+        out = decision.max_tokens or call.max_tokens or 0
+        held = ledger.reserve(grant, out * output_usd_per_token(call.model))
+        call_info = _CallInfo(grant=grant, body=call, capped=decision.max_tokens, held=held)
         await self._forward(scope, receive, send, target, headers, raw, call_info)
 
     async def _forward(
@@ -204,7 +213,7 @@ class RelayApp:
                     call.grant.streams.discard(cut)
                     if not x.charged:
                         x.meter.finish()
-                        relay.charge(call.grant, call.body.model, x.meter, call.call_id)
+                        relay.charge(call, x.meter)
                     if x.status:
                         await relay.metered(
                             call,
@@ -212,7 +221,8 @@ class RelayApp:
                             status=x.status,
                             request_id=x.request_id,
                             retries=x.retries,
-                            partial=not x.finished or (x.meter.streaming and not x.meter.complete),
+                            partial=not x.finished
+                            or (x.status == 200 and x.meter.streaming and not x.meter.complete),
                             ttfb=x.ttfb,
                             duration=time.perf_counter() - x.started,
                         )
@@ -261,7 +271,7 @@ class RelayApp:
             return
         meter.finish()
         if call is not None:  # counted before the CLI can start its next call
-            relay.charge(call.grant, call.body.model, meter, call.call_id)
+            relay.charge(call, meter)
             x.charged = True
         x.finished = True
         await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -285,10 +295,13 @@ class _Exchange:
 
 
 class _CallInfo:
-    def __init__(self, *, grant: Any, body: CallBody, capped: int | None) -> None:
+    def __init__(
+        self, *, grant: Any, body: CallBody, capped: int | None, held: Reservation
+    ) -> None:
         self.grant = grant
         self.body = body
         self.capped = capped
+        self.held = held
         self.call_id = uuid.uuid4().hex
 
 

@@ -48,6 +48,8 @@ class Grant:
         self.spent_usd = 0.0
         """Charged against the budget: known costs plus worst-case bounds of unknown ones."""
         self.calls = 0
+        self.reserved_usd = 0.0
+        """Held by this run's calls in flight (their most expensive output)."""
         self.ended: str | None = None
         self.refusal: tuple[RefusalReason, str] | None = None
         """The budget refusal that ended the run, for its terminal event."""

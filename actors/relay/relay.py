@@ -41,7 +41,7 @@ log = logging.getLogger("runner.relay")
 META = Meta(actor="relay")
 TERMINAL = frozenset(t.__name__ for t in TERMINAL_RUN_EVENTS) | {"RunCancelRequested"}
 REFUSALS_PER_RUN = 5
-"""Refusals of one run recorded as events; more are counted (``suppressed``), not recorded."""
+"""Refusals of one run recorded as events; later ones only count on the health panel."""
 UNKNOWN_EVERY = 1.0
 """Seconds between two recorded unknown-token refusals (a flood is one event per second)."""
 
@@ -127,11 +127,14 @@ class Relay:
         return grant.spent_usd if grant is not None else None
 
     # -- the app's side --------------------------------------------------------------------
-    def charge(self, grant: Grant, model: str, meter: Meter, call_id: str) -> None:
-        usd = charged_usd(meter.model or model, meter.usage)
+    def charge(self, call: Any, meter: Meter) -> None:
+        """Count a finished (or cut) call against every budget and release what it held."""
+        grant: Grant = call.grant
+        usd = charged_usd(meter.model or call.body.model, meter.usage)
         grant.spent_usd += usd
         grant.calls += 1
-        self.ledger.add(utc_day(self.clock()), grant.job_id, usd, call_id, mine=True)
+        self.ledger.add(utc_day(self.clock()), grant.job_id, usd, call.call_id, mine=True)
+        self.ledger.release(grant, call.held)
 
     async def metered(
         self,

@@ -381,3 +381,38 @@ async def test_upstream_dying_mid_stream_is_a_cut_and_a_partial_count(
         assert relay.spent("dy") == pytest.approx(m.cost_usd)  # counted against the budget
         assert relay.counters.upstream_errors == 1
         tg.cancel_scope.cancel()
+
+
+async def test_calls_in_flight_hold_the_budget_left(
+    relay: Relay, store: SQLiteEventStore, fake_api: FakeAnthropicAPI
+) -> None:
+    """Two calls of one run at once cannot together buy more output than the budget holds:
+    the second waits for the first to settle, then gets what is left."""
+    grant = relay.open("par", "job1", 0.01, 60)
+    assert grant is not None
+    slow = fake_api.script(
+        "first", [Turn([Text("a" * 40, chunk=4)], output_tokens=100, delay=0.05)]
+    )
+    fast = fake_api.script("second", [Turn([Text("b")], output_tokens=10)])
+    done: dict[str, float] = {}
+
+    async def one(name: str, marker: str) -> None:
+        r = await call(relay, grant.token, body(marker, max_tokens=32000))
+        assert r.status_code == 200, r.text
+        done[name] = anyio.current_time()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(one, "first", slow)
+        with anyio.fail_after(10):
+            while not fake_api.requests_for("first"):
+                await anyio.sleep(0.005)
+        tg.start_soon(one, "second", fast)
+    first, second = fake_api.requests_for("first")[0], fake_api.requests_for("second")[0]
+    assert first.body and first.body["max_tokens"] == 666  # all that $0.01 buys at $15/M
+    spent_first = (120 * 3 + 100 * 15) / 1e6
+    assert second.body and second.body["max_tokens"] == int((0.01 - spent_first) / 15e-6)
+    assert done["first"] <= done["second"]
+    g = relay.grants.of_run("par")
+    assert g is not None and g.reserved_usd == pytest.approx(0, abs=1e-12)
+    assert relay.ledger.reserved_day
+    assert all(v == pytest.approx(0, abs=1e-12) for v in relay.ledger.reserved_day.values())
