@@ -74,13 +74,11 @@ def run_box(
     base: list[Mount] = [ro(cli, CLI_PATH_INSIDE)]
     if mounts:
         base += python_mounts()
-    code = [m for m in mounts if not m.writable]
-    state = [m for m in mounts if m.writable]
     return Box(
         tmp=dirs.tmp,
-        mounts=(*base, *code),
+        mounts=tuple(base),
         hide=(settings.data_dir,),
-        late_mounts=(rw(dirs.workspace), rw(dirs.config), rw(dirs.home), *state),
+        late_mounts=(rw(dirs.workspace), rw(dirs.config), rw(dirs.home), *mounts),
         cwd=str(dirs.workspace),
         env=inner_env(inside, home=str(dirs.home)),
         inherit=SDK_VARS,

@@ -113,9 +113,3 @@ def mount_args(mounts: Iterable[Mount]) -> Iterator[str]:
         yield "--bind" if m.writable else "--ro-bind"
         yield check_path(m.source)
         yield check_path(m.dest)
-
-
-def covered(path: Path, mounts: Iterable[Mount]) -> bool:
-    """Whether a read-only bind in ``mounts`` would expose ``path`` (it lies under one)."""
-    p = str(path)
-    return any(p == m.dest or p.startswith(m.dest.rstrip("/") + "/") for m in mounts)
