@@ -253,3 +253,21 @@ async def test_a_workspace_id_that_climbs_out_is_refused(
     evs = await events_of(store, "rc")
     assert isinstance(evs[-1], RunFailed) and "outside the workspaces" in evs[-1].message
     assert not (settings.data_dir.parent / "escape").exists()
+
+
+async def test_background_commands_die_at_timeout_and_leave_no_dotfiles(
+    store: SQLiteEventStore, settings: ExecutorSettings, fake_api: FakeAnthropicAPI
+) -> None:
+    cmd = "setsid nohup sleep 3151 >/dev/null 2>&1 & (sleep 3152 &) ; echo started"
+    slow = Turn([Text("working " * 200, chunk=10)], delay=0.5)
+    marker = fake_api.script("bg-timeout", [_bash(cmd), slow])
+    run = ctx("rto", f"go {marker}", tools=("Bash",), timeout_seconds=8)
+    await Executor(store, settings).execute(run)
+    evs = await events_of(store, "rto")
+    assert type(evs[-1]).__name__ == "RunTimedOut", evs[-1]
+    assert "started" in _outputs(evs)
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline and (_procs_with("sleep 3151") or _procs_with("sleep 3152")):
+        await anyio.sleep(0.05)
+    assert not _procs_with("sleep 3151") and not _procs_with("sleep 3152")
+    assert os.listdir(settings.data_dir / "workspaces" / "job1") == []  # nothing of the sandbox

@@ -27,7 +27,7 @@ from events import SQLiteEventStore
 from events.runs import RunSpec, RunSucceeded
 from runner.servers.confine import confined
 from runner.servers.discovery import discover_tools
-from runner.servers.launch import dynamic_launch
+from runner.servers.launch import Launch, dynamic_launch
 from runner.servers.materialize import write_server
 from tests.fakes.anthropic_api import FakeAnthropicAPI, Text
 from tests.perf import Row, print_table
@@ -56,7 +56,7 @@ async def _run(ex: Executor, store: SQLiteEventStore, run_id: str) -> float:
 
 
 async def _start(data: Path, boxed: bool) -> float:
-    launch = dynamic_launch(data, "bench", {})
+    launch: Launch = dynamic_launch(data, "bench", {})
     if boxed:
         launch = confined(launch, kind="dynamic", data_dir=data, mode="auto")
     t0 = time.perf_counter()
