@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,7 +108,13 @@ def test_kill_minus_nine_leaves_no_process_of_the_run(
         wait(lambda: "Running on" in log.read_text(), 60, "the service to be up")
     finally:
         second.send_signal(signal.SIGTERM)
-        assert second.wait(timeout=20) == 0
+        try:
+            code = second.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            second.kill()
+            second.wait()
+            raise
+    assert code == 0, (tmp_path / "second.log").read_text()[-2000:]
     (detail,) = events(
         tmp_path,
         "SELECT data FROM events WHERE stream = ? AND type = 'RunCrashed'",
