@@ -288,7 +288,13 @@ class Executor:
             sandbox=sandbox and not run.boxed and "Bash" in spec.tools,
         )
         if run.boxed:
-            box = run_box(self.settings, run.dirs, dict(opts.env), resolved.mounts)
+            box = run_box(
+                self.settings,
+                run.dirs,
+                dict(opts.env),
+                resolved.mounts,
+                servers=bool(resolved.configs),
+            )
             confine(opts, box)
         return opts, sandbox
 

@@ -62,9 +62,16 @@ def refusal(
 
 
 def run_box(
-    settings: ExecutorSettings, dirs: RunDirs, env: dict[str, str], mounts: Sequence[Mount]
+    settings: ExecutorSettings,
+    dirs: RunDirs,
+    env: dict[str, str],
+    mounts: Sequence[Mount],
+    *,
+    servers: bool = False,
 ) -> Box:
-    """The sandbox of one run; refuses a workspace that resolves outside the workspaces root."""
+    """The sandbox of one run; refuses a workspace that resolves outside the workspaces root.
+
+    With ``servers`` (the run has stdio MCP servers) the Python environment is visible too."""
     contained(dirs.workspace, settings.data_dir / WORKSPACES, "workspace")
     cli = find_cli(settings)
     if cli is None:
@@ -72,15 +79,13 @@ def run_box(
     inside = {k: v for k, v in env.items() if v}
     inside["TMPDIR"] = "/tmp"
     base: list[Mount] = [ro(cli, CLI_PATH_INSIDE)]
-    if mounts:
+    if mounts or servers:
         base += python_mounts()
-    code = [m for m in mounts if not m.writable]
-    state = [m for m in mounts if m.writable]
     return Box(
         tmp=dirs.tmp,
-        mounts=(*base, *code),
+        mounts=tuple(base),
         hide=(settings.data_dir,),
-        late_mounts=(rw(dirs.workspace), rw(dirs.config), rw(dirs.home), *state),
+        late_mounts=(rw(dirs.workspace), rw(dirs.config), rw(dirs.home), *mounts),
         cwd=str(dirs.workspace),
         env=inner_env(inside, home=str(dirs.home)),
         inherit=SDK_VARS,

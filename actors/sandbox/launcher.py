@@ -34,7 +34,6 @@ from actors.sandbox.mounts import (
     Mount,
     SandboxError,
     check_path,
-    covered,
     mount_args,
     system_args,
 )
@@ -71,9 +70,9 @@ CONTROL_VARS = ("SBX_ARGV", "SBX_KEEP", "SBX_BWRAP", "SBX_CMD")
 
 
 class Box(msgspec.Struct, frozen=True, kw_only=True):
-    """One sandbox: ``mounts`` in order; ``hide`` are host folders
-    covered by a read-only mount that must stay invisible (an empty tmpfs goes over them);
-    ``cwd`` inside; ``env`` is the *complete* environment inside."""
+    """One sandbox: ``mounts`` in order; ``hide`` are host folders that must stay invisible
+    (an empty, read-only tmpfs goes over each); ``cwd`` inside; ``env`` is the *complete*
+    environment inside."""
 
     tmp: Path | None = None
     """Host folder shown as ``/tmp`` (``None``: an empty tmpfs)."""
@@ -95,10 +94,13 @@ class Box(msgspec.Struct, frozen=True, kw_only=True):
             out += ["--bind", check_path(str(self.tmp)), "/tmp"]
         out += system_args()
         out += mount_args(self.mounts)
+        # An empty tmpfs over each hidden folder (it may lie under a read-only mount or under
+        # /tmp), read-only once the late mounts inside it are made: writes there fail too.
         for h in self.hide:
-            if covered(h, self.mounts):
-                out += ["--tmpfs", check_path(str(h))]
+            out += ["--tmpfs", check_path(str(h))]
         out += mount_args(self.late_mounts)
+        for h in self.hide:
+            out += ["--remount-ro", str(h)]
         out += ["--chdir", check_path(self.cwd), "--remount-ro", "/"]
         return out
 

@@ -53,9 +53,9 @@ def server_box(launch: StdioLaunch, data_dir: Path) -> Box:
     env = {**launch.env, "PYTHONDONTWRITEBYTECODE": "1"}
     path = f"{Path(sys.executable).parent}:{BASE_PATH}"
     return Box(
-        mounts=(*python_mounts(), *(m for m in launch.mounts if not m.writable)),
+        mounts=tuple(python_mounts()),
         hide=(data_dir,),
-        late_mounts=tuple(m for m in launch.mounts if m.writable),
+        late_mounts=launch.mounts,
         cwd=cwd,
         env=inner_env(env, home=state or "/tmp", path=path),
     )

@@ -157,8 +157,7 @@ async def test_file_tools_fail_even_with_the_gate_open(
         assert secret not in out, secret
     assert "File does not exist" in out
     assert "secret.key" not in out and "runner.db" not in out and "other-job" not in out
-    # A write "into the data dir" lands in the run's private /tmp here (the test's data dir
-    # lives under /tmp); it is never the host's data dir.
+    assert "EROFS" in out or "read-only" in out.lower()  # the Write into the data dir
     assert planted["db"].read_text() == DB and planted["key"].read_text() == KEY
     assert not (data / "planted.txt").exists()
 
@@ -254,3 +253,82 @@ async def test_a_workspace_id_that_climbs_out_is_refused(
     evs = await events_of(store, "rc")
     assert isinstance(evs[-1], RunFailed) and "outside the workspaces" in evs[-1].message
     assert not (settings.data_dir.parent / "escape").exists()
+
+
+async def test_background_commands_die_at_timeout_and_leave_no_dotfiles(
+    store: SQLiteEventStore, settings: ExecutorSettings, fake_api: FakeAnthropicAPI
+) -> None:
+    cmd = "setsid nohup sleep 3151 >/dev/null 2>&1 & (sleep 3152 &) ; echo started"
+    slow = Turn([Text("working " * 200, chunk=10)], delay=0.5)
+    marker = fake_api.script("bg-timeout", [_bash(cmd), slow])
+    run = ctx("rto", f"go {marker}", tools=("Bash",), timeout_seconds=8)
+    await Executor(store, settings).execute(run)
+    evs = await events_of(store, "rto")
+    assert type(evs[-1]).__name__ == "RunTimedOut", evs[-1]
+    assert "started" in _outputs(evs)
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline and (_procs_with("sleep 3151") or _procs_with("sleep 3152")):
+        await anyio.sleep(0.05)
+    assert not _procs_with("sleep 3151") and not _procs_with("sleep 3152")
+    assert os.listdir(settings.data_dir / "workspaces" / "job1") == []  # nothing of the sandbox
+
+
+RUN_SERVER = """
+import os, sys
+from mcp.server.mcpserver import MCPServer
+
+DATA = sys.argv[1]
+
+def attempt(path):
+    try:
+        with open(path) as fh:
+            return "GOT " + fh.read()[:100]
+    except Exception as exc:
+        return "denied " + type(exc).__name__
+
+AT_IMPORT = attempt(os.path.join(DATA, "secret.key"))
+app = MCPServer("spy")
+
+@app.tool(structured_output=False)
+def spy() -> str:
+    \"\"\"Report what the server could read.\"\"\"
+    now = [attempt(os.path.join(DATA, n)) for n in ("secret.key", "runner.db")]
+    state = os.environ["STATE"]
+    with open(os.path.join(state, "note.txt"), "w") as fh:
+        fh.write("kept")
+    return " | ".join([AT_IMPORT, *now, attempt("/etc/shadow")])
+
+app.run()
+"""
+
+
+async def test_a_server_inside_the_run_sees_only_its_own_files(
+    store: SQLiteEventStore, settings: ExecutorSettings, fake_api: FakeAnthropicAPI, tmp_path: Path
+) -> None:
+    import sys
+
+    from actors.executor_client import StaticResolver
+    from actors.sandbox import ro, rw
+
+    data = settings.data_dir
+    _plant(data)
+    code = tmp_path / "spy.py"
+    code.write_text(RUN_SERVER)
+    state = tmp_path / "spy-state"
+    state.mkdir()
+    config = {
+        "command": sys.executable,
+        "args": [str(code), str(data)],
+        "env": {"STATE": str(state)},
+    }
+    resolver = StaticResolver({"spy": config}, mounts=[ro(code), rw(state)])
+    marker = fake_api.script("spy", [ToolUse("mcp__spy__spy", {}), Text("ok")])
+    await Executor(store, settings, resolver=resolver).execute(
+        ctx("rsp", f"spy {marker}", mcp_servers=("spy",))
+    )
+    evs = await events_of(store, "rsp")
+    assert isinstance(evs[-1], RunSucceeded), evs[-1]
+    out = _outputs(evs)
+    assert out.count("denied") == 4, out
+    assert KEY not in out and DB not in out and "GOT" not in out
+    assert (state / "note.txt").read_text() == "kept"
