@@ -21,8 +21,9 @@ ERROR = {"$ref": "#/components/schemas/Error"}
 OBJ: dict[str, Any] = {"type": "object"}
 MAX_INT = 2**63 - 1
 """The largest whole number SQLite stores; larger positions and offsets are refused (422)."""
-NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$"
-"""A display name: not blank, no control characters (ANSI escapes, NUL, newlines)."""
+_CONTROLS = r"\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+NO_CONTROLS = rf"^[^{_CONTROLS}]*$"
+"""Linear-time patterns only: the API validates bodies of up to 1 MiB against them."""
 NOT_BLANK = r"\S"
 LIMIT = {
     "name": "limit",
@@ -58,11 +59,24 @@ def _nullable(kind: str, **more: Any) -> dict[str, Any]:
     return {"oneOf": [{"type": kind, **more}, {"type": "null"}]}
 
 
-NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME, "pattern": NAME_PATTERN}
+NAME = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_NAME,
+    "pattern": NOT_BLANK,
+    "allOf": [{"pattern": NO_CONTROLS}],
+    "description": "not blank; no control characters (ANSI escapes, NUL, newlines, bidi)",
+}
 NAMES = {
     "type": "array",
     "maxItems": 100,
-    "items": {"type": "string", "minLength": 1, "maxLength": 300, "pattern": NAME_PATTERN},
+    "items": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 300,
+        "pattern": NOT_BLANK,
+        "allOf": [{"pattern": NO_CONTROLS}],
+    },
 }
 RUN_FIELDS: dict[str, Any] = {
     "tools": NAMES,
