@@ -21,6 +21,7 @@ from events.system import AdminCreated, AdminPasswordChanged, ApiTokenCreated, A
 from projections.access import AdminView, ApiTokenView
 from projections.read import decode_row
 from runner.errors import Conflict, InvalidInput, NotFound
+from runner.jobs_input import check_display_name
 from runner.secrets import hash_token, new_token
 
 ADMIN_USER = "admin"
@@ -100,6 +101,7 @@ class Access:
             raise InvalidInput("give the token a name (what script uses it)", field="name")
         if len(name) > MAX_TOKEN_NAME:
             raise InvalidInput(f"name is longer than {MAX_TOKEN_NAME} characters", field="name")
+        check_display_name(name)
         token_id = new_id("tok")
         token = TOKEN_PREFIX + new_token(32)
         await self.store.append(

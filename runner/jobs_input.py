@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -19,6 +20,22 @@ MAX_PROMPT = 100_000
 JOB_FIELDS = frozenset(JobSpec.__struct_fields__)
 OVERLAP = ("skip", "buffer_one", "allow", "cancel_previous")
 CATCH_UP = ("skip", "latest", "all")
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def check_display_name(name: str, field: str = "name") -> str:
+    """Refuse control characters in a name shown on terminals and pages (ANSI escapes, NUL,
+    newlines that forge rows, bidi overrides that reorder text); returns ``name``."""
+    bad = _CONTROL.search(name)
+    if bad is not None:
+        raise InvalidInput(
+            f"{field} contains the control character U+{ord(bad.group()):04X} at position "
+            f"{bad.start()}; use printable characters only",
+            field=field,
+        )
+    return name
 
 
 def _num(data: Mapping[str, Any], key: str, *, integer: bool = False) -> float | int | None:

@@ -12,15 +12,14 @@ from events.ids import job_stream, run_stream
 from runner.commands.bulk_cancel import CancelFilter
 from runner.errors import InvalidInput
 from runner.queries import MAX_PAGE, RunFilter
+from web.api_input import json_body
 from web.context import web
 from web.live import run_frames
-from web.openapi import openapi_document
+from web.openapi import MAX_INT, RUN_STATES, TRIGGERS, openapi_document
 from web.views import event_json, job_json, preview, run_json
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
-RUN_STATES = ("requested", "claimed", "running", "succeeded", "failed", "timed_out",
-              "cancelled", "crashed", "skipped")  # fmt: skip
-TRIGGERS = ("schedule", "manual", "webhook", "retry", "quick", "mcp", "catch_up")
+__all__ = ["RUN_STATES", "TRIGGERS", "api", "body", "int_arg", "run_filter"]
 
 
 def actor() -> str:
@@ -29,21 +28,12 @@ def actor() -> str:
 
 async def body() -> dict[str, Any]:
     """The request's JSON object, or a 400/422 error saying what is wrong."""
-    raw = await request.get_data()
-    if not raw:
-        return {}
-    try:
-        data = msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}")
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise InvalidInput("the body must be a JSON object")
-    return data
+    return await json_body()
 
 
-def int_arg(name: str, default: int | None, *, low: int = 0, high: int | None = None) -> int | None:
+def int_arg(
+    name: str, default: int | None, *, low: int = 0, high: int | None = MAX_INT
+) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
@@ -93,12 +83,12 @@ def run_filter(args: Any) -> RunFilter:
     if trigger and trigger not in TRIGGERS:
         raise InvalidInput(f"trigger must be one of {', '.join(TRIGGERS)}", field="trigger")
     since, until = date_arg("since"), date_arg("until")
-    if since and until and until < since:
-        raise InvalidInput("until must not be before since", field="until")
 
     def us(d: dt.date | None, extra: int = 0) -> int | None:
         if d is None:
             return None
+        if d == dt.date.max and extra:
+            return MAX_INT  # an empty range (until before since) simply matches nothing
         t = dt.datetime.combine(d + dt.timedelta(days=extra), dt.time(), tzinfo=dt.UTC)
         return int(t.timestamp() * 1_000_000)
 
@@ -164,6 +154,8 @@ async def get_job(job_id: str) -> Response:
 async def update_job(job_id: str) -> Response:
     data = await body()
     version = data.pop("expected_version", None)
+    if isinstance(version, float) and version.is_integer():
+        version = int(version)  # JSON has one number type: 3.0 is the whole number 3
     if version is not None and not isinstance(version, int):
         raise InvalidInput("expected_version must be a whole number", field="expected_version")
     job, warnings = await web().runner.jobs.update(

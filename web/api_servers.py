@@ -26,6 +26,7 @@ import msgspec
 from quart import Blueprint, Response, g, jsonify, request
 
 from runner.errors import CommandError, InvalidInput
+from web.api_input import json_body
 from web.context import web
 
 __all__ = ["api_servers"]
@@ -45,18 +46,7 @@ def _actor() -> str:
 
 
 async def _body() -> dict[str, Any]:
-    raw = await request.get_data()
-    if not raw:
-        return {}
-    try:
-        data = msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise InvalidInput("the request body must be a JSON object")
-    return data
+    return await json_body()
 
 
 @api_servers.errorhandler(CommandError)

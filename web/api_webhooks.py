@@ -29,6 +29,7 @@ from runner.app import Runner
 from runner.commands.webhooks import DEFAULT_GRACE_SECONDS, for_runner, hook_path, public_view
 from runner.errors import CommandError, InvalidInput, NotFound
 from runner.queries import Page
+from web.api_input import json_body
 
 __all__ = ["api_webhooks_blueprint"]
 
@@ -83,12 +84,7 @@ def _int_arg(name: str) -> int | None:
 
 
 async def _body() -> dict[str, Any]:
-    data = await request.get_json(force=True, silent=True)
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise InvalidInput("the request body must be a JSON object")
-    return data
+    return await json_body()
 
 
 def api_webhooks_blueprint(runner: Runner) -> Blueprint:
@@ -117,9 +113,10 @@ def api_webhooks_blueprint(runner: Runner) -> Blueprint:
 
     @bp.errorhandler(CommandError)
     async def command_error(exc: CommandError) -> Response:
-        return _json(
-            {"error": {"code": exc.code, "message": exc.message, "field": exc.field}}, exc.status
-        )
+        error = {"code": exc.code, "message": exc.message}
+        if exc.field:
+            error["field"] = exc.field
+        return _json({"error": error}, exc.status)
 
     @bp.get("")
     async def list_webhooks() -> Response:

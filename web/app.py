@@ -21,7 +21,7 @@ from runner.access import Access
 from runner.app import Runner
 from runner.errors import CommandError
 from runner.queries_web import WebQueries
-from web import auth
+from web import api_input, auth
 from web.api import api
 from web.api_servers import api_servers
 from web.context import KEY, Web
@@ -79,6 +79,7 @@ def create_app(runner: Runner, service: Any = None, *, hub_buffer: int = 512) ->
     app.register_blueprint(mcp_consent)  # OAuth consent page of /mcp (web/mcp/consent.py)
     _register_hooks(app, runner)
     app.before_request(auth.guard)
+    app.before_request(api_input.check)  # /api/v1 input against the OpenAPI document
     app.after_request(auth.security_headers)
     app.jinja_env.globals.update(
         csrf_token=auth.csrf_token, current_user=auth.current_user, now=dt.datetime.now
@@ -141,7 +142,13 @@ def create_app(runner: Runner, service: Any = None, *, hub_buffer: int = 512) ->
         message = exc.description or exc.name
         if status == 413:
             message = f"the request body is larger than {MAX_BODY // 1024} KiB"
-        return await _error(status, _CODES.get(status, "error"), str(message), None)
+        resp = await _error(status, _CODES.get(status, "error"), str(message), None)
+        allowed = api_input.allowed_methods(request.path) or getattr(exc, "valid_methods", None)
+        if status == 405 and allowed:  # RFC 9110 §15.5.6: a 405 lists the allowed methods
+            if isinstance(resp, tuple):
+                resp = Response(resp[0], resp[1], content_type="text/html; charset=utf-8")
+            resp.headers["Allow"] = ", ".join(sorted(allowed))
+        return resp
 
     return app
 

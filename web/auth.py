@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
 import secrets
 import time
@@ -17,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 from quart import Response, g, jsonify, redirect, request, session, url_for
 from werkzeug.wrappers.response import Response as WerkzeugResponse
@@ -36,6 +38,7 @@ CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
+HSTS = "max-age=31536000; includeSubDomains"
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 AnyResponse = Response | WerkzeugResponse
 
@@ -69,12 +72,25 @@ def password_version(password_hash: str) -> str:
 
 
 class LoginLimiter:
-    """Failed logins per client address and in total within a sliding window."""
+    """Failed sign-ins per client address (IPv6 per /64) and in total, in a sliding window.
 
-    def __init__(self, per_client: int = 5, total: int = 50, window: float = 300.0) -> None:
+    An address with ``per_client`` recent failures waits until the oldest leaves the window.
+    Past ``total`` failures from everywhere (a spray from many addresses) an address that has
+    failed at all waits too, but an address with a clean record may still try: the owner is
+    slowed by an attack, never locked out from everywhere.
+    """
+
+    def __init__(
+        self,
+        per_client: int = 5,
+        total: int = 50,
+        window: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.per_client = per_client
         self.total = total
         self.window = window
+        self.clock = clock
         self._failures: dict[str, deque[float]] = {}
         self._all: deque[float] = deque()
 
@@ -84,26 +100,40 @@ class LoginLimiter:
 
     def retry_after(self, client: str) -> float:
         """Seconds until ``client`` may try again (0 when allowed)."""
-        now = time.monotonic()
-        q = self._failures.get(client, deque())
+        now = self.clock()
+        key = client_key(client)
+        q = self._failures.get(key, deque())
         self._trim(q, now)
         self._trim(self._all, now)
         waits = [0.0]
         if len(q) >= self.per_client:
             waits.append(q[0] + self.window - now)
-        if len(self._all) >= self.total:
-            waits.append(self._all[0] + self.window - now)
+        if q and len(self._all) >= self.total:
+            waits.append(q[-1] + self.window - now)
         return max(waits)
 
     def failed(self, client: str) -> None:
-        now = time.monotonic()
-        self._failures.setdefault(client, deque()).append(now)
+        now = self.clock()
+        self._failures.setdefault(client_key(client), deque()).append(now)
         self._all.append(now)
         if len(self._failures) > 10_000:  # bound memory under a spray of addresses
             self._failures.pop(next(iter(self._failures)))
 
     def succeeded(self, client: str) -> None:
-        self._failures.pop(client, None)
+        self._failures.pop(client_key(client), None)
+
+
+def client_key(address: str) -> str:
+    """The rate-limit key of an address: IPv4 as is, IPv6 by its /64 (one host's range)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def current_user() -> str | None:
@@ -208,7 +238,29 @@ def security_headers(resp: Response) -> Response:
     h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if not request.path.startswith("/static/"):
         h.setdefault("Cache-Control", "no-store")
+    if (web().runner.config.public_url or "").startswith("https://"):
+        h.setdefault("Strict-Transport-Security", HSTS)
     return resp
+
+
+def safe_next(target: str | None, fallback: str) -> str:
+    """``target`` when it is a path on this site, else ``fallback`` (no open redirect).
+
+    Browsers (WHATWG URL parsing) treat ``\\`` like ``/`` and drop tabs and newlines, so
+    ``/\\evil.example`` and ``/\t/evil.example`` mean ``//evil.example``: another host. A target
+    must be one absolute path whose second character is neither separator, free of control
+    characters and backslashes, with no scheme or authority after normalisation.
+    """
+    if not target or not target.startswith("/") or len(target) > 2000:
+        return fallback
+    if any(ch == "\\" or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
+        return fallback
+    if target.startswith("//"):
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return fallback
+    return target
 
 
 def client_address() -> str:

@@ -16,8 +16,10 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from runner.app import Runner
 from runner.commands.webhooks import for_runner
 from runner.webhooks.ingest import IngestResult, WebhookIngest
+from web.edge import BeforeBody, Early
+from web.mcp_mount import Scope
 
-__all__ = ["hooks_blueprint"]
+__all__ = ["early_rejection", "hooks_blueprint"]
 
 log = logging.getLogger("web.hooks")
 
@@ -82,3 +84,32 @@ def hooks_blueprint(runner: Runner, ingest: WebhookIngest | None = None) -> Blue
         return await receive(webhook_id, token)
 
     return bp
+
+
+def early_rejection(pipeline: WebhookIngest) -> BeforeBody:
+    """For :class:`web.edge.Edge`: answer a POST to an unknown or disabled webhook id, or with a
+    wrong URL token, before its body is read (a slow body cannot hold the connection)."""
+
+    async def check(scope: Scope) -> Early | None:
+        parts = str(scope.get("path", "")).split("/")
+        if scope.get("method") != "POST" or len(parts) not in (3, 4) or parts[1] != "hooks":
+            return None
+        webhook_id = parts[2]
+        token = parts[3] if len(parts) == 4 else None
+        headers = [
+            (bytes(k).decode("latin-1"), bytes(v).decode("latin-1"))
+            for k, v in scope.get("headers") or ()
+        ]
+        source = str((scope.get("client") or ("", 0))[0])
+        try:
+            result = await pipeline.precheck(
+                webhook_id, url_token=token, headers=headers, source=source
+            )
+        except Exception:
+            log.exception("webhook %s: precheck failed", webhook_id)
+            return 503, {"error": "unavailable"}, {"Retry-After": "5"}
+        if result is None:
+            return None
+        return result.status, dict(result.body), dict(result.headers)
+
+    return check

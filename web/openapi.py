@@ -1,61 +1,252 @@
-"""The OpenAPI 3.1 description of ``/api/v1`` (hand-built; a test checks it covers every route)."""
+"""The OpenAPI 3.1 description of ``/api/v1`` (hand-built; a test checks it covers every route).
+
+The document is also the first gate of every API request (``web/api_input.py`` validates query
+parameters and JSON bodies against it), so what it says is what the server enforces. Checks JSON
+Schema cannot express (cron grammar, IANA zones, templates, tool-server code, names that must
+exist) are the commands' and answer 422 naming the field; the operations that have them say so.
+"""
 
 from __future__ import annotations
 
 from functools import cache
 from typing import Any
 
+from runner.access import MAX_TOKEN_NAME
+from runner.jobs_input import CATCH_UP, MAX_NAME, MAX_PROMPT, OVERLAP
+from runner.queries import MAX_PAGE
+from runner.settings import BUILTIN_TOOLS
+from runner.webhooks.verify import SCHEMES
+
 ERROR = {"$ref": "#/components/schemas/Error"}
 OBJ: dict[str, Any] = {"type": "object"}
-PAGE = {"$ref": "#/components/schemas/Page"}
-PAGING = [
-    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
-    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+MAX_INT = 2**63 - 1
+"""The largest whole number SQLite stores; larger positions and offsets are refused (422)."""
+_CONTROLS = r"\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+NO_CONTROLS = rf"^[^{_CONTROLS}]*$"
+"""Linear-time patterns only: the API validates bodies of up to 1 MiB against them."""
+NOT_BLANK = r"\S"
+LIMIT = {
+    "name": "limit",
+    "in": "query",
+    "description": f"page size; values above {MAX_PAGE} are served as {MAX_PAGE}",
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_INT},
+}
+OFFSET = {
+    "name": "offset",
+    "in": "query",
+    "schema": {"type": "integer", "minimum": 0, "maximum": MAX_INT},
+}
+PAGING = [LIMIT, OFFSET]
+AFTER = [
+    {
+        "name": "after",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_INT},
+    }
 ]
-AFTER = [{"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}}]
+DATE = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
 
 
-def _q(*names: str) -> list[dict[str, Any]]:
-    return [{"name": n, "in": "query", "schema": {"type": "string"}} for n in names]
+def _q(*names: str, **schemas: dict[str, Any]) -> list[dict[str, Any]]:
+    out = [
+        {"name": n, "in": "query", "schema": {"type": "string", "maxLength": 200}} for n in names
+    ]
+    out += [{"name": n, "in": "query", "schema": s} for n, s in schemas.items()]
+    return out
 
 
-JOB_BODY: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string", "maxLength": 200},
-        "prompt": {"type": "string", "maxLength": 100000},
-        "cron": {"type": ["string", "null"], "examples": ["0 7 * * 1-5"]},
-        "timezone": {"type": "string", "examples": ["Europe/Brussels"]},
-        "enabled": {"type": "boolean"},
-        "model": {"type": ["string", "null"]},
-        "tools": {"type": "array", "items": {"type": "string"}},
-        "mcp_servers": {"type": "array", "items": {"type": "string"}},
-        "timeout_seconds": {"type": ["number", "null"]},
-        "max_turns": {"type": ["integer", "null"]},
-        "budget_usd": {"type": ["number", "null"]},
-        "retry": OBJ,
-        "overlap": {"enum": ["skip", "buffer_one", "allow", "cancel_previous"]},
-        "catch_up": {"enum": ["skip", "latest", "all"]},
-        "catch_up_window_seconds": {"type": "number"},
+def _nullable(kind: str, **more: Any) -> dict[str, Any]:
+    return {"oneOf": [{"type": kind, **more}, {"type": "null"}]}
+
+
+NAME = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_NAME,
+    "pattern": NOT_BLANK,
+    "allOf": [{"pattern": NO_CONTROLS}],
+    "description": "not blank; no control characters (ANSI escapes, NUL, newlines, bidi)",
+}
+NAMES = {
+    "type": "array",
+    "maxItems": 100,
+    "items": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 300,
+        "pattern": NOT_BLANK,
+        "allOf": [{"pattern": NO_CONTROLS}],
     },
 }
+RUN_FIELDS: dict[str, Any] = {
+    "tools": NAMES,
+    "mcp_servers": NAMES,
+    "model": {"type": ["string", "null"], "maxLength": 200, "pattern": r"^[^\x00-\x1f\x7f-\x9f]*$"},
+    "timeout_seconds": _nullable("number", exclusiveMinimum=0, maximum=86400),
+    "max_turns": _nullable("integer", minimum=1, maximum=1000),
+    "budget_usd": _nullable("number", exclusiveMinimum=0, maximum=1e9),
+}
+JOB_PROPS: dict[str, Any] = {
+    "name": NAME,
+    "prompt": {"type": "string", "maxLength": MAX_PROMPT, "pattern": NOT_BLANK},
+    "cron": {
+        "type": ["string", "null"],
+        "maxLength": 200,
+        "examples": ["0 7 * * 1-5"],
+        "description": "5-field cron (or @daily, ...); null, '' or 'manual' for none",
+    },
+    "timezone": {
+        "type": "string",
+        "maxLength": 64,
+        "examples": ["Europe/Brussels"],
+        "description": "an IANA time zone",
+    },
+    "enabled": {"type": "boolean"},
+    **RUN_FIELDS,
+    "retry": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "max_attempts": {"type": "integer", "minimum": 1, "maximum": 10},
+            "backoff_seconds": {"type": "number", "minimum": 0, "maximum": 1e9},
+            "backoff_factor": {"type": "number", "minimum": 1, "maximum": 1e9},
+            "max_backoff_seconds": {"type": "number", "minimum": 0, "maximum": 1e9},
+        },
+    },
+    "overlap": {"enum": list(OVERLAP)},
+    "catch_up": {"enum": list(CATCH_UP)},
+    "catch_up_window_seconds": {"type": "number", "minimum": 0, "maximum": 1e9},
+}
+JOB_BODY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": JOB_PROPS,
+}
+JOB_CREATE = {**JOB_BODY, "required": ["name", "prompt"]}
+JOB_PATCH = {
+    **JOB_BODY,
+    "minProperties": 1,
+    "properties": {
+        **JOB_PROPS,
+        "expected_version": {"type": "integer", "minimum": 0, "maximum": MAX_INT},
+    },
+}
+HOOK_PROPS: dict[str, Any] = {
+    "name": NAME,
+    "prompt_template": {
+        "type": "string",
+        "maxLength": MAX_PROMPT,
+        "pattern": NOT_BLANK,
+        "description": "a prompt with {{ payload.field }} placeholders",
+    },
+    "description": {"type": "string", "maxLength": 2000},
+    **RUN_FIELDS,
+    "rate_per_minute": {"type": "number", "exclusiveMinimum": 0, "maximum": 100_000},
+    "burst": {"type": "integer", "minimum": 1, "maximum": 10_000},
+}
+HOOK_CREATE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "prompt_template"],
+    "properties": {
+        **HOOK_PROPS,
+        "scheme": {"enum": list(SCHEMES)},
+        "secret": {"type": ["string", "null"], "maxLength": 1000},
+    },
+}
+HOOK_PATCH = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": HOOK_PROPS,
+}
+ENV = {
+    "type": "array",
+    "maxItems": 100,
+    "items": {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "description": {"type": "string", "maxLength": 2000},
+            "required": {"type": "boolean"},
+            "sensitive": {"type": "boolean"},
+        },
+    },
+}
+SERVER_PROPS: dict[str, Any] = {
+    "code": {
+        "type": ["string", "null"],
+        "maxLength": 200_000,
+        "description": "Python source of an MCPServer tool server",
+    },
+    "config": {
+        "oneOf": [{"type": "object"}, {"type": "null"}],
+        "description": "an external server: {command, args, env} or {url, headers}",
+    },
+    "description": {"type": ["string", "null"], "maxLength": 2000},
+    "env": {"oneOf": [ENV, {"type": "null"}]},
+    "sensitivity": {
+        "oneOf": [{"type": "object", "additionalProperties": {"type": "boolean"}}, {"type": "null"}]
+    },
+}
+SERVER_CREATE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name"],
+    "properties": {
+        **SERVER_PROPS,
+        "name": {"type": "string", "minLength": 1, "maxLength": 64},
+        "enabled": {"type": "boolean"},
+        "kind": {"enum": ["dynamic", "external", None]},
+    },
+}
+SERVER_PATCH = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": SERVER_PROPS,
+}
+SETTINGS_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        "max_concurrent_runs": {"type": "integer", "minimum": 1, "maximum": 100},
+        "default_model": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NOT_BLANK},
+        "default_timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400},
+        "default_budget_usd": _nullable("number", exclusiveMinimum=0, maximum=1e9),
+        "daily_budget_usd": _nullable("number", exclusiveMinimum=0, maximum=1e9),
+        "allowed_builtin_tools": {
+            "type": "array",
+            "uniqueItems": True,
+            "items": {"enum": list(BUILTIN_TOOLS)},
+        },
+        "sandbox_mode": {"enum": ["auto", "required", "off"]},
+    },
+}
+RUN_STATES = ("requested", "claimed", "running", "succeeded", "failed", "timed_out",
+              "cancelled", "crashed", "skipped")  # fmt: skip
+TRIGGERS = ("schedule", "manual", "webhook", "retry", "quick", "mcp", "catch_up")
+SEMANTIC = "x-semantic-checks"
+"""Marks an operation whose body has checks JSON Schema cannot express (422 naming the field)."""
 
 # (method, path, summary, tag, request body schema, extra parameters, success status)
-ROUTES: list[tuple[str, str, str, str, dict[str, Any] | None, list[dict[str, Any]], int]] = [
+Route = tuple[str, str, str, str, dict[str, Any] | None, list[dict[str, Any]], int]
+ROUTES: list[Route] = [
     ("get", "/openapi.json", "This document", "meta", None, [], 200),
     ("get", "/health", "Actors, queue, CLI, auth mode, sandbox, database size", "meta", None, [],
      200),
     ("post", "/cron/preview", "Validate a cron expression and preview its next fires", "jobs",
-     {"type": "object", "required": ["cron"], "properties": {"cron": {"type": "string"},
-      "timezone": {"type": "string"}, "count": {"type": "integer"}}}, [], 200),
+     {"type": "object", "required": ["cron"], "properties": {
+         "cron": {"type": "string", "minLength": 1, "maxLength": 200},
+         "timezone": {"type": ["string", "null"], "maxLength": 64},
+         "count": {"type": "integer", "minimum": 1, "maximum": 20}}}, [], 200),
     ("get", "/jobs", "List jobs", "jobs", None, PAGING, 200),
-    ("post", "/jobs", "Create a job", "jobs", {**JOB_BODY, "required": ["name", "prompt"]}, [],
-     201),
+    ("post", "/jobs", "Create a job", "jobs", JOB_CREATE, [], 201),
     ("get", "/jobs/{job_id}", "Get a job", "jobs", None, [], 200),
-    ("patch", "/jobs/{job_id}", "Change some fields of a job", "jobs",
-     {**JOB_BODY, "properties": {**JOB_BODY["properties"],
-      "expected_version": {"type": "integer"}}}, [], 200),
-    ("put", "/jobs/{job_id}", "Change some fields of a job (same as PATCH)", "jobs", JOB_BODY,
+    ("patch", "/jobs/{job_id}", "Change some fields of a job", "jobs", JOB_PATCH, [], 200),
+    ("put", "/jobs/{job_id}", "Change some fields of a job (same as PATCH)", "jobs", JOB_PATCH,
      [], 200),
     ("delete", "/jobs/{job_id}", "Delete a job (cancels its queued and running runs)", "jobs",
      None, [], 200),
@@ -63,18 +254,20 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any] | None, list[dict[str, Any
     ("post", "/jobs/{job_id}/resume", "Resume a job's schedule", "jobs", None, [], 200),
     ("post", "/jobs/{job_id}/run", "Run a job now", "jobs", None, [], 201),
     ("get", "/jobs/{job_id}/events", "The job's raw event stream (secrets masked)", "history",
-     None, PAGING[:1] + AFTER, 200),
+     None, [LIMIT, *AFTER], 200),
     ("get", "/runs", "List runs (filter by job, state, trigger, date)", "runs", None,
-     PAGING + _q("job_id", "state", "trigger", "since", "until"), 200),
+     [*PAGING, *_q("job_id", state={"enum": list(RUN_STATES)}, trigger={"enum": list(TRIGGERS)},
+                   since=DATE, until=DATE)], 200),
     ("get", "/runs/{run_id}", "Get a run (cost is the CLI's estimate)", "runs", None, [], 200),
     ("get", "/runs/{run_id}/output", "A run's trace blocks", "runs", None,
-     [*AFTER, {"name": "limit", "in": "query", "schema": {"type": "integer"}}], 200),
+     [*AFTER, {"name": "limit", "in": "query",
+               "schema": {"type": "integer", "minimum": 1, "maximum": 5000}}], 200),
     ("get", "/runs/{run_id}/events", "The run's raw event stream (secrets masked)", "history",
-     None, PAGING[:1] + AFTER, 200),
+     None, [LIMIT, *AFTER], 200),
     ("get", "/runs/{run_id}/stream", "Live trace as server-sent events (resume: Last-Event-ID)",
      "runs", None, AFTER, 200),
     ("post", "/runs/{run_id}/cancel", "Cancel (kill) a run", "runs",
-     {"type": "object", "properties": {"reason": {"type": "string"}}}, [], 200),
+     {"type": "object", "properties": {"reason": {"type": ["string", "null"]}}}, [], 200),
     ("post", "/runs/{run_id}/erase",
      "Erase a finished run's output and webhook body (recorded; the chain still verifies)",
      "runs", {"type": "object", "required": ["reason"],
@@ -85,31 +278,32 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any] | None, list[dict[str, Any
          "trigger": {"type": "string"}, "include_running": {"type": "boolean"},
          "all": {"type": "boolean"}, "reason": {"type": "string"}}}, [], 200),
     ("post", "/quick-run", "Run an ad-hoc prompt now", "runs",
-     {"type": "object", "required": ["prompt"], "properties": {
-         k: JOB_BODY["properties"][k] for k in ("prompt", "tools", "mcp_servers", "model",
-                                                "timeout_seconds", "max_turns", "budget_usd")}},
-     [], 201),
-    ("get", "/costs", "Cost and tokens per day, job or model", "costs", None,
-     _q("group_by", "start", "end"), 200),
+     {"type": "object", "required": ["prompt"], "additionalProperties": False,
+      "properties": {"prompt": JOB_PROPS["prompt"], **RUN_FIELDS}}, [], 201),
+    ("get", "/costs", "Cost and tokens per day, job or model (a range of 10 years at most)",
+     "costs", None, _q(group_by={"enum": ["day", "job", "model"]}, start=DATE, end=DATE), 200),
     ("get", "/settings", "Current settings", "settings", None, [], 200),
-    ("put", "/settings", "Change settings", "settings", OBJ, [], 200),
-    ("patch", "/settings", "Change settings (same as PUT)", "settings", OBJ, [], 200),
+    ("put", "/settings", "Change settings", "settings", SETTINGS_BODY, [], 200),
+    ("patch", "/settings", "Change settings (same as PUT)", "settings", SETTINGS_BODY, [], 200),
     ("get", "/events", "The raw log (or one stream), keyset-paged", "history", None,
-     PAGING[:1] + AFTER + _q("stream"), 200),
+     [LIMIT, *AFTER, *_q("stream")], 200),
     ("get", "/tokens", "List API tokens (never the secret)", "access", None, [], 200),
     ("post", "/tokens", "Create an API token (shown once)", "access",
-     {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}, [],
-     201),
+     {"type": "object", "required": ["name"], "properties": {
+         "name": {**NAME, "maxLength": MAX_TOKEN_NAME}}}, [], 201),
     ("delete", "/tokens/{token_id}", "Revoke an API token", "access", None, [], 200),
     # Webhooks (blueprint in web/api_webhooks.py); the secret is shown on create and rotate.
     ("get", "/webhooks", "List webhooks", "webhooks", None, PAGING, 200),
-    ("post", "/webhooks", "Create a webhook (secret shown once)", "webhooks", OBJ, [], 201),
+    ("post", "/webhooks", "Create a webhook (secret shown once)", "webhooks", HOOK_CREATE, [],
+     201),
     ("get", "/webhooks/{webhook_id}", "Get a webhook", "webhooks", None, [], 200),
-    ("patch", "/webhooks/{webhook_id}", "Change a webhook", "webhooks", OBJ, [], 200),
+    ("patch", "/webhooks/{webhook_id}", "Change a webhook", "webhooks", HOOK_PATCH, [], 200),
     ("post", "/webhooks/{webhook_id}/enable", "Enable a webhook", "webhooks", None, [], 200),
     ("post", "/webhooks/{webhook_id}/disable", "Disable a webhook", "webhooks", None, [], 200),
     ("post", "/webhooks/{webhook_id}/rotate-secret", "Rotate the secret (grace period)",
-     "webhooks", OBJ, [], 200),
+     "webhooks", {"type": "object", "properties": {
+         "grace_seconds": {"type": "number", "minimum": 0, "maximum": 30 * 86400},
+         "secret": {"type": ["string", "null"], "maxLength": 1000}}}, [], 200),
     ("delete", "/webhooks/{webhook_id}", "Delete a webhook", "webhooks", None, [], 200),
     ("get", "/webhooks/{webhook_id}/deliveries", "Deliveries received", "webhooks", None,
      PAGING, 200),
@@ -122,14 +316,17 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any] | None, list[dict[str, Any
     # Tool servers (blueprint in web/api_servers.py); credential values go in, never out.
     ("get", "/servers", "List tool servers (status, tools, masked credentials)", "servers",
      None, [], 200),
-    ("post", "/servers", "Create a Python (code) or external (config) server", "servers", OBJ,
-     [], 201),
+    ("post", "/servers", "Create a Python (code) or external (config) server", "servers",
+     SERVER_CREATE, [], 201),
     ("post", "/servers/import", "Import servers from a .mcp.json object or a plugin folder",
-     "servers", OBJ, [], 201),
+     "servers", {"type": "object", "anyOf": [{"required": ["mcp_json"]},
+                                             {"required": ["plugin_path"]}],
+                 "properties": {"mcp_json": OBJ, "plugin_path": {"type": "string"},
+                                "prefix": {"type": ["string", "null"]}}}, [], 201),
     ("get", "/servers/{name}", "Get a server (code=1 adds its code)", "servers", None,
-     _q("code"), 200),
+     _q(code={"enum": ["0", "1", "true", "false", "yes", "no"]}), 200),
     ("patch", "/servers/{name}", "Change a server's code, config or description", "servers",
-     OBJ, [], 200),
+     SERVER_PATCH, [], 200),
     ("delete", "/servers/{name}", "Delete a server, its files and credentials", "servers",
      None, [], 200),
     ("post", "/servers/{name}/enable", "Enable a server", "servers", None, [], 200),
@@ -140,13 +337,32 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any] | None, list[dict[str, Any
      None, [], 200),
     ("put", "/servers/{name}/credentials/{variable}", "Set a credential (stored encrypted)",
      "servers", {"type": "object", "required": ["value"], "properties": {
-         "value": {"type": "string"}, "sensitive": {"type": "boolean"}}}, [], 200),
+         "value": {"type": "string", "maxLength": 100_000}, "sensitive": {"type": "boolean"}}},
+     [], 200),
     ("delete", "/servers/{name}/credentials/{variable}", "Delete a stored credential",
      "servers", None, [], 200),
     ("post", "/servers/{name}/tools/{tool}/invoke", "Call one tool once (recorded)", "servers",
-     {"type": "object", "properties": {"arguments": {"type": "object"},
-                                       "timeout": {"type": "number"}}}, [], 200),
+     {"type": "object", "properties": {
+         "arguments": {"type": ["object", "null"]},
+         "timeout": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 86400}}},
+     [], 200),
 ]  # fmt: skip
+
+#: Operations with checks beyond the schema (a 422 names the field), and optional bodies.
+SEMANTIC_OPS = frozenset({
+    "post /cron/preview", "post /jobs", "patch /jobs/{job_id}", "put /jobs/{job_id}",
+    "post /quick-run", "get /costs", "post /webhooks", "patch /webhooks/{webhook_id}",
+    "post /webhooks/{webhook_id}/rotate-secret", "post /servers", "post /servers/import",
+    "patch /servers/{name}", "put /servers/{name}/credentials/{variable}",
+    "post /servers/{name}/tools/{tool}/invoke",
+})  # fmt: skip
+OPTIONAL_BODY = frozenset({
+    "post /runs/{run_id}/cancel", "post /webhooks/{webhook_id}/rotate-secret",
+    "post /servers/{name}/tools/{tool}/invoke",
+})  # fmt: skip
+
+#: Other success answers: an import that created nothing (every entry failed) is a 200.
+EXTRA_SUCCESS = {"post /servers/import": (200, "Nothing was created; see errors")}
 
 ERRORS = {
     "400": "Malformed request",
@@ -155,22 +371,29 @@ ERRORS = {
     "404": "Unknown id",
     "409": "Conflict",
     "413": "Body too large",
-    "422": "Invalid input (see error.field)",
+    "415": "The body is not JSON",
+    "422": "Invalid input (see error.field); also a body that is not UTF-8 JSON nested at most "
+    "32 deep",
+    "429": "Too many requests from this address",
+    "503": "The service is busy or its storage is failing; retry later",
 }
+
+
+def operation_id(method: str, path: str) -> str:
+    """``get_jobs_job_id`` for ``GET /jobs/{job_id}``."""
+    flat = path.strip("/").replace("/", "_").replace("{", "").replace("}", "")
+    return f"{method}_{flat}".replace(".", "_").replace("-", "_")
 
 
 @cache
 def openapi_document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for method, path, summary, tag, req, params, status in ROUTES:
+        key = f"{method} {path}"
         op: dict[str, Any] = {
             "summary": summary,
             "tags": [tag],
-            "operationId": f"{method}_{path.strip('/').replace('/', '_').replace('{', '')}".replace(
-                "}", ""
-            )
-            .replace(".", "_")
-            .replace("-", "_"),
+            "operationId": operation_id(method, path),
             "responses": {
                 str(status): {"description": "OK", "content": {"application/json": {}}},
                 **{
@@ -182,12 +405,29 @@ def openapi_document() -> dict[str, Any]:
                 },
             },
         }
+        if key in EXTRA_SUCCESS:
+            code, text = EXTRA_SUCCESS[key]
+            op["responses"][str(code)] = {
+                "description": text,
+                "content": {"application/json": {}},
+            }
         names = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
         op["parameters"] = [
-            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
-        ] + params
+            {"name": n, "in": "path", "required": True,
+             "schema": {"type": "string", "minLength": 1, "maxLength": 300}}
+            for n in names
+        ] + params  # fmt: skip
         if req is not None:
-            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": req}}}
+            op["requestBody"] = {
+                "required": key not in OPTIONAL_BODY,
+                "content": {"application/json": {"schema": req}},
+            }
+        if key in SEMANTIC_OPS:
+            op[SEMANTIC] = True
+            op["description"] = (
+                "Some fields are checked beyond this schema (cron grammar, IANA zones, "
+                "templates, server code, names that must exist); a 422 names the field."
+            )
         if path.endswith("/stream"):
             op["responses"][str(status)]["content"] = {"text/event-stream": {}}
         paths.setdefault("/api/v1" + path, {})[method] = op
@@ -197,7 +437,8 @@ def openapi_document() -> dict[str, Any]:
             "title": "Claude Runner API",
             "version": "1",
             "description": "Every dashboard action. Authenticate with a session (plus the "
-            "X-CSRF-Token header) or 'Authorization: Bearer <token>'. Costs are estimates.",
+            "X-CSRF-Token header) or 'Authorization: Bearer <token>'. Costs are estimates. "
+            "Query parameters and JSON bodies are checked against this document.",
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {"session": []}],

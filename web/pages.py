@@ -16,7 +16,7 @@ from runner.errors import CommandError, InvalidInput
 from runner.queries import RunFilter
 from runner.settings import validate_changes
 from web.api import RUN_STATES, TRIGGERS, run_filter
-from web.auth import AnyResponse, client_address, csrf_token, password_version
+from web.auth import AnyResponse, client_address, csrf_token, password_version, safe_next
 from web.context import web
 from web.job_form import field_errors, form_context, job_form_data, values_of
 from web.render import block_html, cost_chart
@@ -65,12 +65,7 @@ def _banner(facts: dict[str, Any]) -> str | None:
 
 
 def _safe_next(target: str | None) -> str:
-    if not target:
-        return url_for("pages.overview")
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("pages.overview")
-    return target
+    return safe_next(target, url_for("pages.overview"))
 
 
 # --- sign in ------------------------------------------------------------------------------

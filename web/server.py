@@ -15,6 +15,8 @@ from hypercorn.config import Config as HyperConfig
 from runner.app import Runner
 from web.app import create_app
 from web.dispatch import PathDispatcher
+from web.edge import Edge, EdgeLimits
+from web.hooks import early_rejection
 from web.mcp_mount import ASGIApp, mcp_mounts
 
 log = logging.getLogger("web.server")
@@ -44,10 +46,14 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def build_asgi(runner: Runner, service: Any) -> tuple[PathDispatcher, Any]:
-    """The ASGI app of the port and the Quart app behind it."""
+def build_asgi(runner: Runner, service: Any) -> tuple[Edge, Any]:
+    """The ASGI app of the port (the edge around the dispatcher) and the Quart app behind it."""
     app = create_app(runner, service)
-    return PathDispatcher(cast(ASGIApp, app), mcp_mounts(runner, service)), app
+    dispatcher = PathDispatcher(cast(ASGIApp, app), mcp_mounts(runner, service))
+    pipeline = app.extensions.get("webhook_ingest")
+    limits = EdgeLimits(hsts=(runner.config.public_url or "").startswith("https://"))
+    early = early_rejection(pipeline) if pipeline is not None else None
+    return Edge(dispatcher, limits, before_body=early), app
 
 
 async def run_web(

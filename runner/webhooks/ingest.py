@@ -37,7 +37,7 @@ from runner.webhooks.dedupe import (
     provider_delivery_id,
 )
 from runner.webhooks.ratelimit import RateLimiter
-from runner.webhooks.verify import DEFAULT_TOLERANCE, HeadersLike, verify
+from runner.webhooks.verify import DEFAULT_TOLERANCE, HeadersLike, verify, verify_url_token
 
 __all__ = ["MAX_BODY_BYTES", "IngestResult", "WebhookIngest"]
 
@@ -91,6 +91,22 @@ class WebhookIngest:
         if entry is None or not entry.hook.enabled:
             return None
         return entry
+
+    async def precheck(
+        self, webhook_id: str, *, url_token: str | None, headers: HeadersLike, source: str = ""
+    ) -> IngestResult | None:
+        """Before a body byte is read: unknown or disabled id (404), wrong URL token (401)."""
+        entry = await self.endpoint(webhook_id)
+        if entry is None:
+            self.stats["not_found"] += 1
+            return NOT_FOUND
+        if entry.hook.scheme == "url_token":
+            result = verify_url_token(url_token, entry.secrets(self.clock()))
+            if not result.ok:
+                self.stats["unauthorized"] += 1
+                await self._reject(webhook_id, result.reason, 401, source, headers)
+                return UNAUTHORIZED
+        return None
 
     async def too_large(
         self, webhook_id: str, headers: HeadersLike, *, source: str = ""

@@ -95,7 +95,8 @@ async def test_sdk_oauth_client_end_to_end(served: Served, browser: Browser) -> 
 
     async def on_callback() -> AuthorizationCodeResult:
         q = query(landed[-1])
-        return AuthorizationCodeResult(code=q["code"], state=q.get("state"))
+        # RFC 9207: the SDK checks the advertised iss against the issuer it discovered
+        return AuthorizationCodeResult(code=q["code"], state=q.get("state"), iss=q.get("iss"))
 
     storage = Storage()
     auth = OAuthClientProvider(

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from runner.app import Runner
 from runner.webhooks.ratelimit import RateLimiter
 from web.mcp.oauth import LOOPBACK, SCOPE, RunnerOAuthProvider, provider_for
+from web.mcp.oauth_exact import OAuthExact
 from web.mcp.server import RunnerMCP, build_mcp
 
 PATHS = frozenset({"/mcp", "/mcp/", "/authorize", "/token", "/register", "/revoke"})
@@ -165,4 +166,5 @@ def build_http_app(
         streamable_http_path="/mcp",
         transport_security=transport_security(provider.issuer),
     )
-    return mcp, AuthRateLimit(app)
+    exact = OAuthExact(app, issuer=provider.issuer, resource=provider.resource)
+    return mcp, AuthRateLimit(exact)

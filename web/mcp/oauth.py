@@ -214,7 +214,9 @@ class RunnerOAuthProvider:
                 )
             ],
         )
-        return construct_redirect_uri(str(p.params.redirect_uri), code=code, state=p.params.state)
+        return construct_redirect_uri(
+            str(p.params.redirect_uri), code=code, state=p.params.state, iss=self.issuer
+        )
 
     def deny(self, txn: str) -> str | None:
         """The admin refused: where to send the browser (``error=access_denied``)."""
@@ -226,6 +228,7 @@ class RunnerOAuthProvider:
             error="access_denied",
             error_description="the administrator denied access",
             state=p.params.state,
+            iss=self.issuer,
         )
 
     # -- codes and tokens ----------------------------------------------------------------------
@@ -324,22 +327,28 @@ class RunnerOAuthProvider:
 
     async def _reuse_detected(self, refresh_token: str) -> None:
         """A rotated-out refresh token came back: someone holds a copy (OAuth 2.1 §4.3.1).
-        Revoke every token issued from it since, so neither copy keeps working."""
+        Revoke the whole family of that grant (every refresh token before and after it, each
+        with its access token, the reused one's included), so no copy keeps working."""
         old = await self._row(OAuthTokenView, "v_oauth_tokens", hash_token(refresh_token))
         if old is None or old.kind != "refresh" or not old.revoked:
             return
         successors: dict[str, str] = {}
+        predecessor: dict[str, str] = {}
         for rec in await self.runner.store.read_stream(f"oauth-{old.client_id}"):
             ev = rec.event
             if isinstance(ev, OAuthTokensIssued) and ev.replaces_refresh_hash and ev.refresh_hash:
                 successors[ev.replaces_refresh_hash] = ev.refresh_hash
-        revoke: list[Any] = []
-        current = old.token_hash
-        while current in successors and len(revoke) < 10_000:
-            current = successors[current]
-            revoke.append(OAuthTokenRevoked(client_id=old.client_id, token_hash=current))
-        if revoke:
-            await self._append(old.client_id, revoke)
+                predecessor[ev.refresh_hash] = ev.replaces_refresh_hash
+        root = old.token_hash
+        while root in predecessor and len(predecessor) < 100_000:
+            root = predecessor.pop(root)
+        family = [root]
+        while family[-1] in successors and len(family) < 10_000:
+            family.append(successors.pop(family[-1]))
+        await self._append(
+            old.client_id,
+            [OAuthTokenRevoked(client_id=old.client_id, token_hash=h) for h in family],
+        )
 
     async def exchange_refresh_token(
         self,
