@@ -13,13 +13,17 @@ from quart import Blueprint, Response, abort, redirect, render_template, request
 from projections.settings import BUILTIN_TOOLS
 from runner.errors import CommandError, InvalidInput
 from runner.queries import RunFilter
-from runner.settings import validate_changes
 from web.api import RUN_STATES, TRIGGERS, run_filter
 from web.auth import AnyResponse, client_address, csrf_token, password_version
 from web.context import web
+from web.form_labels import friendly
 from web.job_form import field_errors, form_context, job_form_data, values_of
-from web.render import block_html, cost_chart
-from web.views import event_json, schedule
+from web.list_paging import PAGE, job_schedule, pager
+from web.list_paging import offset_arg as _offset
+from web.render import cost_chart
+from web.run_pages import queue_reason, source_names, trace_and_facts
+from web.settings_form import settings_errors, settings_form, stash_token, take_token
+from web.views import EVENT_TYPES, event_json, stream_link
 
 pages = Blueprint("pages", __name__)
 STREAM_RE = re.compile(r"^[a-z]+-[A-Za-z0-9_.:-]{1,100}$|^(settings|service)$")
@@ -121,9 +125,14 @@ async def overview() -> str:
     now = dt.datetime.now(dt.UTC)
     today = now.date()
     week = today - dt.timedelta(days=today.weekday())
-    by = "model" if request.args.get("by") == "model" else "job"
-    labels, series = await w.wq.cost_series(days=14, by=by)
-    names = await w.wq.job_names() if by == "job" else {}
+    by = request.args.get("by", "")
+    by = by if by in ("model", "source") else "job"
+    if by == "source":
+        labels, series = await w.wq.cost_by_source(days=14)
+        names = await source_names(series)
+    else:
+        labels, series = await w.wq.cost_series(days=14, by=by)
+        names = await w.wq.job_names() if by == "job" else {}
     failures, failure_count = await w.wq.failures_since(_us(now - dt.timedelta(hours=24)))
     facts = await health_facts()
     return await render_template(
@@ -146,9 +155,25 @@ async def overview() -> str:
 
 @pages.get("/jobs")
 async def jobs() -> str:
-    page = await web().runner.queries.jobs()
-    rows = [(j, schedule(j.spec.cron, j.spec.timezone)) for j in page.items]
-    return await render_template("jobs.html", rows=rows, total=page.total)
+    w = web()
+    search = request.args.get("q", "")[:200]
+    offset = _offset()
+    items, total = await w.wq.jobs_page(search=search, offset=offset, limit=PAGE)
+    rows = [(j, job_schedule(j)) for j in items]
+    return await render_template(
+        "jobs.html",
+        rows=rows,
+        total=total,
+        search=search,
+        **pager(offset, len(items), total),
+    )
+
+
+@pages.get("/jobs/suggest")
+async def job_suggest() -> dict[str, Any]:
+    """Type-ahead for job filters: the first jobs whose name contains ``q``."""
+    found = await web().wq.job_suggestions(request.args.get("q", ""))
+    return {"jobs": [{"id": i, "name": n} for i, n in found]}
 
 
 @pages.route("/jobs/new", methods=["GET", "POST"])
@@ -177,7 +202,7 @@ async def job(job_id: str) -> str:
     w = web()
     j = await w.runner.queries.job(job_id)
     runs = await w.runner.queries.runs(RunFilter(job_id=job_id), limit=20)
-    sched = schedule(j.spec.cron, j.spec.timezone)
+    sched = job_schedule(j)
     return await render_template("job.html", job=j, sched=sched, runs=runs.items, total=runs.total)
 
 
@@ -252,14 +277,14 @@ async def runs() -> tuple[str, int] | str:
     except ValueError:
         errors["offset"] = "offset must be a whole number"
         filt, offset = RunFilter(), 0
+    job_name = await w.wq.job_name(filt.job_id) if filt.job_id else None
+    if filt.job_id and job_name is None:  # typed a name rather than picking a suggestion
+        named = await w.runner.queries.job_by_name(filt.job_id[:200])
+        if named is None:
+            errors["job_id"] = f"no job has the id or name “{filt.job_id[:200]}”"
+        else:
+            filt.job_id, job_name = named.job_id, named.spec.name
     page = await w.runner.queries.runs(filt, limit=50, offset=offset)
-    args = {k: v for k, v in request.args.items() if k != "offset" and v}
-    nxt = (
-        "?" + urlencode({**args, "offset": offset + 50})
-        if offset + len(page.items) < page.total
-        else None
-    )
-    prev = "?" + urlencode({**args, "offset": max(0, offset - 50)}) if offset > 0 else None
     html = await render_template(
         "runs.html",
         page=page,
@@ -267,9 +292,9 @@ async def runs() -> tuple[str, int] | str:
         errors=errors,
         states=RUN_STATES,
         triggers=TRIGGERS,
-        jobs=await w.wq.job_names(),
-        next_url=nxt,
-        prev_url=prev,
+        job_name=job_name,
+        job_id=filt.job_id,
+        **pager(offset, len(page.items), page.total),
     )
     return (html, 422) if errors else html
 
@@ -278,10 +303,10 @@ async def runs() -> tuple[str, int] | str:
 async def run(run_id: str) -> str:
     w = web()
     r = await w.runner.queries.run(run_id)
-    rows = await w.runner.queries.output(run_id, limit=5000)
-    last = rows[-1].position if rows else 0
-    blocks = [block_html(x) for x in rows]
-    return await render_template("run.html", run=r, blocks=blocks, last=last)
+    blocks, last, live = await trace_and_facts(r)
+    return await render_template(
+        "run.html", run=r, blocks=blocks, last=last, live=live, queued=await queue_reason(r)
+    )
 
 
 @pages.post("/runs/<run_id>/cancel")
@@ -298,8 +323,13 @@ async def run_cancel(run_id: str) -> AnyResponse:
 async def quick() -> AnyResponse | tuple[str, int] | str:
     w = web()
     if request.method != "POST":
-        ctx = await form_context({"tools": []})
-        return await render_template("quick.html", errors={}, **ctx)
+        values: dict[str, Any] = {"tools": []}
+        source = request.args.get("from", "")
+        if source:  # edit and run again: start from that run's own settings
+            spec = (await w.runner.queries.run(source[:100])).spec
+            values = values_of(spec)
+        ctx = await form_context(values)
+        return await render_template("quick.html", errors={}, source=source, **ctx)
     form = await request.form
     data = job_form_data(form)
     errors = await field_errors({**data, "name": "quick run", "cron": None, "timezone": "UTC"})
@@ -327,12 +357,26 @@ async def quick() -> AnyResponse | tuple[str, int] | str:
 
 @pages.get("/history")
 async def history_all() -> str:
-    raw = request.args.get("after", "")
-    after = int(raw) if raw.isdigit() else 0
-    recs = await web().wq.log_page(after=after, limit=100)
+    """The log newest first, filtered by type and stream (exact, or a kind such as ``run-``)."""
+    raw = request.args.get("before", "")
+    before = int(raw) if raw.isdigit() else None
+    type_ = request.args.get("type", "").strip()[:100]
+    stream = request.args.get("stream", "").strip()[:200]
+    recs = await web().wq.log_newest(before=before, limit=100, type_=type_, stream=stream)
     items = [event_json(r) for r in recs]
-    nxt = recs[-1].position if len(recs) == 100 else None
-    return await render_template("history.html", stream=None, items=items, next_after=nxt)
+    args = {k: v for k, v in (("type", type_), ("stream", stream)) if v}
+    older = recs[-1].position if len(recs) == 100 else None
+    return await render_template(
+        "history.html",
+        stream=None,
+        items=items,
+        links=[stream_link(r.stream) for r in recs],
+        older_url="?" + urlencode({**args, "before": older}) if older else None,
+        newer_url="?" + urlencode(args) if before else None,
+        type_=type_,
+        stream_filter=stream,
+        types=EVENT_TYPES,
+    )
 
 
 @pages.get("/history/<stream>")
@@ -343,49 +387,61 @@ async def history(stream: str) -> str:
     recs = await w.runner.store.read_stream(stream)
     if not recs:
         abort(404)
-    items = [event_json(r) for r in recs[-2000:]]
-    return await render_template("history.html", stream=stream, items=items, next_after=None)
+    recs = recs[-2000:][::-1]
+    return await render_template(
+        "history.html",
+        stream=stream,
+        owner=stream_link(stream),
+        items=[event_json(r) for r in recs],
+        links=[None] * len(recs),
+        older_url=None,
+        newer_url=None,
+        type_="",
+        stream_filter="",
+        types=EVENT_TYPES,
+    )
 
 
 @pages.route("/settings", methods=["GET", "POST"])
-async def settings() -> tuple[str, int] | str:
+async def settings() -> AnyResponse | tuple[str, int]:
+    """Settings and API tokens; every successful POST redirects (reloading repeats nothing)."""
     w = web()
     errors: dict[str, str] = {}
-    new_token = None
+    typed: dict[str, Any] | None = None
     status = 200
     if request.method == "POST":
         form = await request.form
         action = form.get("action", "settings")
         try:
             if action == "settings":
-                changes: dict[str, Any] = {
-                    "max_concurrent_runs": form.get("max_concurrent_runs", ""),
-                    "default_model": form.get("default_model", ""),
-                    "default_timeout_seconds": form.get("default_timeout_seconds", ""),
-                    "default_budget_usd": form.get("default_budget_usd", "").strip() or None,
-                    "daily_budget_usd": form.get("daily_budget_usd", "").strip() or None,
-                    "allowed_builtin_tools": form.getlist("allowed_builtin_tools"),
-                    "sandbox_mode": form.get("sandbox_mode", ""),
-                }
+                typed = settings_form(form)
+                wanted, errors = settings_errors(typed)
+                if errors:
+                    raise InvalidInput(next(iter(errors.values())))
                 current = msgspec.to_builtins(await w.runner.queries.settings())
-                wanted = validate_changes(changes)
                 diff = {k: v for k, v in wanted.items() if current.get(k) != v}
                 if diff:
                     await w.runner.settings.change(diff, actor="admin")
-            elif action == "create_token":
-                new_token = await w.access.create_token(form.get("name", ""), actor="admin")
-            elif action == "revoke_token":
+                return redirect(url_for("pages.settings", saved=1))
+            if action == "create_token":
+                token = await w.access.create_token(form.get("name", ""), actor="admin")
+                return redirect(url_for("pages.settings", shown=stash_token(token)))
+            if action == "revoke_token":
                 await w.access.revoke_token(form.get("token_id", ""), actor="admin")
+                return redirect(url_for("pages.settings", revoked=1))
         except CommandError as exc:
             key = exc.field or "form"
-            errors["token_" + key if action == "create_token" else key] = exc.message
+            if not errors:
+                errors["token_" + key if action == "create_token" else key] = friendly(exc.message)
             status = exc.status
     html = await render_template(
         "settings.html",
         s=await w.runner.queries.settings(),
+        typed=typed,
         tools=BUILTIN_TOOLS,
         tokens=await w.access.tokens(),
-        new_token=new_token,
+        new_token=take_token(request.args.get("shown", "")),
+        saved=request.args.get("saved") == "1",
         errors=errors,
     )
     return html, status

@@ -1,0 +1,39 @@
+"""Paging and schedule helpers shared by the dashboard's lists (offset pages, a pager's links)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from quart import request
+
+from projections import JobView
+from web.views import schedule
+
+PAGE = 50
+
+
+def offset_arg(name: str = "offset") -> int:
+    raw = request.args.get(name, "")
+    return min(int(raw), 10**9) if raw.isdigit() else 0
+
+
+def pager(offset: int, shown: int, total: int, *, size: int = PAGE) -> dict[str, Any]:
+    """``prev_url``/``next_url`` keeping the other query arguments, and the range shown."""
+    args = {k: v for k, v in request.args.items() if k != "offset" and v}
+    nxt = "?" + urlencode({**args, "offset": offset + size}) if offset + shown < total else None
+    prev = "?" + urlencode({**args, "offset": max(0, offset - size)}) if offset > 0 else None
+    return {
+        "prev_url": prev,
+        "next_url": nxt,
+        "first": offset + 1 if shown else 0,
+        "last_shown": offset + shown,
+    }
+
+
+def job_schedule(job: JobView) -> dict[str, Any]:
+    """The schedule in words and next fires; a paused job has no next fires."""
+    sched = schedule(job.spec.cron, job.spec.timezone)
+    if not job.enabled:
+        sched = {**sched, "next": [], "paused": True}
+    return sched
