@@ -37,3 +37,18 @@ def job_schedule(job: JobView) -> dict[str, Any]:
     if not job.enabled:
         sched = {**sched, "next": [], "paused": True}
     return sched
+
+
+def page_in_memory(items: list[Any], name_of: Any, *, size: int = PAGE) -> dict[str, Any]:
+    """Search (``q``, name contains) and page a short list held in memory (webhooks, servers)."""
+    search = request.args.get("q", "").strip()[:200]
+    if search:
+        items = [i for i in items if search.lower() in str(name_of(i)).lower()]
+    offset = offset_arg()
+    shown = items[offset : offset + size]
+    return {
+        "items": shown,
+        "total": len(items),
+        "search": search,
+        **pager(offset, len(shown), len(items), size=size),
+    }
