@@ -104,6 +104,24 @@ def paced(steps: int, delay: float) -> list[Any]:
     return [*turns, Text("All steps done.")]
 
 
+async def test_first_visit_leads_to_a_first_job_or_quick_run(stack: dict[str, Any]) -> None:
+    from playwright.async_api import expect
+
+    for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        page = await new_page(stack, viewport, bypass_csp=True)
+        empty = page.locator("#first-run")
+        await expect(empty).to_be_visible()
+        await expect(page.locator(".stat")).to_have_count(0)  # no $0.0000 cards, no empty chart
+        await shot(page, f"overview-empty-{label}")
+        assert not await axe_serious(page)
+        await empty.locator("text=Create your first job").click()
+        await expect(page.locator("h1")).to_have_text("New job")
+        await page.go_back()
+        await empty.locator("text=Try a quick run").click()
+        await expect(page.locator("h1")).to_have_text("Quick run")
+        await page.context.close()
+
+
 async def test_live_run_view_facts_move_and_steps_pair(stack: dict[str, Any]) -> None:
     from playwright.async_api import expect
 
@@ -149,6 +167,11 @@ async def test_live_run_view_facts_move_and_steps_pair(stack: dict[str, Any]) ->
     await expect(page.locator("#f-cost")).not_to_contain_text("≈")  # the CLI's own figure
     await expect(page.locator("#f-origin")).to_contain_text("quick run by dashboard user admin")
     await shot(page, "run-done-desktop")
+    await page.set_viewport_size(PHONE)
+    await shot(page, "run-done-phone")
+    wide = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert wide <= 0, f"the run page overflows a phone by {wide} px"
+    await page.set_viewport_size(DESKTOP)
     # Re-run and edit-and-run.
     await page.click("#edit-rerun")
     await expect(page.locator("textarea[name=prompt]")).to_have_value(

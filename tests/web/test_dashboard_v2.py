@@ -219,3 +219,34 @@ def test_live_cost_estimate_by_model_family() -> None:
     assert price_of("claude-3-opus")[0] == 15.0
     assert price_of("claude-haiku-4-5")[0] == 1.0
     assert price_of(None) == price_of("claude-sonnet-4")
+
+
+async def test_change_feed_filters_and_drops_a_stuck_browser(runner: Runner) -> None:
+    """Fault: a browser that stops reading is dropped (bounded buffer); its feed ends and the
+    EventSource reconnects. Only lifecycle events become ``change`` frames."""
+    from web.live import encode
+    from web.run_pages import change_frames
+    from web.sse import Hub
+
+    run, _ = await runner.runs.quick("x", actor="test")
+    await runner.store.append(f"run-{run.run_id}", [
+        RunOutput(run_id=run.run_id, seq=0, kind="text", text=XSS),
+        RunClaimed(run_id=run.run_id, claimer="c"),
+    ])  # fmt: skip
+    recs = await runner.store.read_stream(f"run-{run.run_id}")
+    hub = Hub(runner.store, encode, buffer=8)
+    feed = change_frames(hub, 0)
+    assert await feed.__anext__() == b"retry: 2000\n\n"
+    for rec in recs:
+        hub.publish(rec)
+    batch = await feed.__anext__()
+    assert batch.count(b"event: change") == 2 and b"script" not in batch  # requested, claimed
+    small = Hub(runner.store, encode, buffer=1)
+    stuck = change_frames(small, 0)
+    await stuck.__anext__()
+    for rec in recs:
+        small.publish(rec)
+    assert small.dropped == 1 and small.clients == 0
+    with pytest.raises(StopAsyncIteration):
+        await stuck.__anext__()
+    await feed.aclose()
