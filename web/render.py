@@ -214,7 +214,7 @@ def cost_chart(labels: list[str], series: dict[str, list[float]], names: dict[st
                 )
             )
         )
-    parts.append(str(Markup('<text x="0" y="14" class="ax">{}</text>').format(money(top))))
+    parts.append(str(Markup('<text x="0" y="16" class="ax">{}</text>').format(money(top))))
     legend = "".join(
         str(Markup('<span class="lg"><i class="c{}"></i>{}</span>').format(c, names.get(k, k)))
         for c, (k, _) in enumerate(shown)

@@ -5,7 +5,7 @@ change feed that keeps the lists moving (one hub client on every stream, run lif
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from markupsafe import Markup
@@ -193,7 +193,7 @@ async def rerun(run_id: str) -> AnyResponse:
     return redirect(url_for("pages.run", run_id=new.run_id))
 
 
-async def change_frames(hub: Hub, last_id: int) -> AsyncIterator[bytes]:
+async def change_frames(hub: Hub, last_id: int) -> AsyncGenerator[bytes, None]:
     """A ``change`` frame per run lifecycle event anywhere in the log, live (the page refetches
     itself, so a reconnect needs no replay); ends when the hub drops the client."""
     with hub.open(ALL) as client:

@@ -306,3 +306,26 @@ async def test_every_page_axe_clean_and_fits_a_phone(stack: dict[str, Any]) -> N
     problems += [f"/login: {v}" for v in await axe_serious(anon)]
     await anon.context.close()
     assert not problems, "\n".join(problems)
+
+
+async def test_form_errors_are_wired_and_shown_once(stack: dict[str, Any]) -> None:
+    from playwright.async_api import expect
+
+    page = await new_page(stack)
+    await page.goto(stack["base"] + "/jobs/new")
+    await page.fill("input[name=name]", "Bad cron")
+    await page.fill("textarea[name=prompt]", "p")
+    await page.fill("#cron", "99 * * * *")
+    await page.fill("input[name=timeout_seconds]", "-1")
+    await page.click("#job-form button[type=submit]")
+    await expect(page.locator("#err-cron")).to_be_visible()
+    await expect(page.locator("text=invalid cron expression")).to_have_count(1)  # not twice
+    cron = page.locator("#cron")
+    await expect(cron).to_have_value("99 * * * *")  # what was typed is kept
+    await expect(cron).to_have_attribute("aria-invalid", "true")
+    await expect(cron).to_have_attribute("aria-describedby", "err-cron")
+    timeout = page.locator("input[name=timeout_seconds]")
+    await expect(timeout).to_have_attribute("aria-describedby", "err-timeout_seconds")
+    await expect(page.locator("#err-timeout_seconds")).to_contain_text("Timeout (s)")
+    await expect(cron).to_be_focused()  # the first invalid field has the focus
+    await page.context.close()

@@ -49,10 +49,15 @@
           }
         }).catch(function () {});
     };
-    var later = function () { clearTimeout(timer); timer = setTimeout(update, 250); };
+    var serverError = document.getElementById("err-cron");
+    var later = function () {
+      if (serverError) { serverError.hidden = true; }  // the preview speaks for the field now
+      clearTimeout(timer);
+      timer = setTimeout(update, 250);
+    };
     cron.addEventListener("input", later);
     if (tz) { tz.addEventListener("input", later); }
-    update();
+    if (!serverError) { update(); }  // else the server's message is already next to the field
   }
 
 })();

@@ -96,6 +96,11 @@
     };
     var schedule = function () { clearTimeout(timer); timer = setTimeout(refresh, 700); };
     var feed = new EventSource(main.getAttribute("data-live"));
+    var broken = false;
     feed.addEventListener("change", schedule);
+    feed.addEventListener("error", function () { broken = true; });
+    feed.addEventListener("open", function () {  // back after a gap: catch up once
+      if (broken) { broken = false; schedule(); }
+    });
   }
 })();
