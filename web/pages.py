@@ -193,7 +193,7 @@ async def job_new() -> AnyResponse | tuple[str, int] | str:
         job, _ = await w.runner.jobs.create(data, actor="admin")
     except CommandError as exc:
         ctx = await form_context(values)
-        errors = errors or {exc.field or "form": exc.message}
+        errors = errors or {exc.field or "form": friendly(exc.message)}
         return await render_template("job_form.html", job=None, errors=errors, **ctx), exc.status
     return redirect(url_for("pages.job", job_id=job.job_id))
 
@@ -228,7 +228,7 @@ async def job_edit(job_id: str) -> AnyResponse | tuple[str, int] | str:
         await w.runner.jobs.update(job_id, data, actor="admin", expected_version=version)
     except CommandError as exc:
         ctx = await form_context({**data, "extra_tools": form.get("extra_tools", "")})
-        errors = errors or {exc.field or "form": exc.message}
+        errors = errors or {exc.field or "form": friendly(exc.message)}
         return await render_template("job_form.html", job=j, errors=errors, **ctx), exc.status
     return redirect(url_for("pages.job", job_id=job_id))
 
@@ -278,6 +278,7 @@ async def runs() -> tuple[str, int] | str:
     except ValueError:
         errors["offset"] = "offset must be a whole number"
         filt, offset = RunFilter(), 0
+    filt.webhook_id = request.args.get("webhook_id", "")[:100] or None
     job_name = await w.wq.job_name(filt.job_id) if filt.job_id else None
     if filt.job_id and job_name is None:  # typed a name rather than picking a suggestion
         named = await w.runner.queries.job_by_name(filt.job_id[:200])
@@ -348,7 +349,7 @@ async def quick() -> AnyResponse | tuple[str, int] | str:
         )
     except CommandError as exc:
         ctx = await form_context({**data, "extra_tools": form.get("extra_tools", "")})
-        errors = errors or {exc.field or "form": exc.message}
+        errors = errors or {exc.field or "form": friendly(exc.message)}
         return await render_template("quick.html", errors=errors, **ctx), exc.status
     return redirect(url_for("pages.run", run_id=r.run_id))
 

@@ -185,7 +185,7 @@ async def test_live_run_view_facts_move_and_steps_pair(stack: dict[str, Any]) ->
 async def test_lists_move_without_reload(stack: dict[str, Any]) -> None:
     from playwright.async_api import expect
 
-    page = await new_page(stack)
+    page = await new_page(stack, timezone_id="Asia/Tokyo")
     await page.goto(stack["base"] + "/runs")
     rows = page.locator("table.runs tbody tr[data-run]")
     count = await rows.count()
@@ -195,6 +195,14 @@ async def test_lists_move_without_reload(stack: dict[str, Any]) -> None:
     await expect(row).to_contain_text("quick run by the CLI")
     await expect(row.locator(".state")).to_have_text("succeeded", timeout=60_000)
     assert await rows.count() == count + 1
+    # Times in the browser's zone, relative; absolute on hover; one click for UTC.
+    when = row.locator("time.rel")
+    await expect(when).to_have_text(re.compile(r"just now|min ago"))
+    assert "UTC" not in (await when.get_attribute("title") or "")  # the page's zone is Asia/Tokyo
+    await page.click("#tz-toggle")
+    await expect(page.locator("#tz-toggle")).to_have_attribute("aria-pressed", "true")
+    assert (await when.get_attribute("title") or "").endswith(" UTC")
+    await page.click("#tz-toggle")
     await page.context.close()
 
 

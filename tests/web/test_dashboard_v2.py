@@ -60,6 +60,8 @@ async def test_every_run_says_what_started_it(client: Client, runner: Runner) ->
     assert 'id="f-origin"><span class="origin" data-trigger="webhook">webhook <a' in page
     filtered = await html_of(client, "/runs?trigger=webhook")
     assert "run_hook1" in filtered and "run_cli" not in filtered
+    by_hook = await html_of(client, "/runs?webhook_id=wh_abc")
+    assert "run_hook1" in by_hook and "run_retry2" not in by_hook and "started by webhook" in by_hook
 
 
 async def test_a_queued_run_says_why(client: Client, runner: Runner) -> None:
