@@ -83,7 +83,10 @@ def frame(position: int | None, event: str, data: dict[str, Any]) -> bytes:
 
 
 def encode(rec: Recorded) -> bytes | None:
-    """The SSE frame of one run event (None for events the live view does not show)."""
+    """The SSE frame of one run event (None for events the live view does not show); a job's
+    events become ``job`` frames, which only the lists' change feed listens to."""
+    if rec.stream.startswith("job-"):
+        return frame(rec.position, "job", {})
     row = output_row(rec)
     if row is not None:
         return frame(rec.position, "block", {"html": str(block_html(row)), "kind": row.kind})

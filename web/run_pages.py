@@ -22,7 +22,7 @@ from web.sse import ALL, Hub
 
 run_pages = Blueprint("run_pages", __name__)
 ACTIVE = ("requested", "claimed", "running")
-_LIST_EVENTS = (b"event: state\n", b"event: end\n")
+_LIST_EVENTS = (b"event: state\n", b"event: end\n", b"event: job\n")
 
 
 def _slot(ts: float | None) -> Markup:

@@ -61,7 +61,9 @@ async def test_every_run_says_what_started_it(client: Client, runner: Runner) ->
     filtered = await html_of(client, "/runs?trigger=webhook")
     assert "run_hook1" in filtered and "run_cli" not in filtered
     by_hook = await html_of(client, "/runs?webhook_id=wh_abc")
-    assert "run_hook1" in by_hook and "run_retry2" not in by_hook and "started by webhook" in by_hook
+    assert (
+        "run_hook1" in by_hook and "run_retry2" not in by_hook and "started by webhook" in by_hook
+    )
 
 
 async def test_a_queued_run_says_why(client: Client, runner: Runner) -> None:
@@ -243,6 +245,10 @@ async def test_change_feed_filters_and_drops_a_stuck_browser(runner: Runner) -> 
         hub.publish(rec)
     batch = await feed.__anext__()
     assert batch.count(b"event: change") == 2 and b"script" not in batch  # requested, claimed
+    job, _ = await runner.jobs.create({"name": "J", "prompt": "p"}, actor="test")
+    for rec in await runner.store.read_stream(f"job-{job.job_id}"):
+        hub.publish(rec)
+    assert (await feed.__anext__()).count(b"event: change") == 1  # a new job moves the list too
     small = Hub(runner.store, encode, buffer=1)
     stuck = change_frames(small, 0)
     await stuck.__anext__()
