@@ -11,7 +11,7 @@ from events.sqlite_schema import EVENT_COLUMNS
 from events.sqlite_store import SQLiteEventStore
 from projections import JobView, RunView
 from projections.read import decode_row
-from runner.queries import MAX_PAGE
+from runner.queries import MAX_PAGE, RunFilter
 
 FAILED_STATES = ("failed", "timed_out", "crashed")
 
@@ -73,6 +73,37 @@ class WebQueries:
             if day in index:
                 series.setdefault(str(key), [0.0] * days)[index[day]] += float(cost or 0.0)
         return labels, series
+
+    async def runs_before(
+        self, filt: RunFilter, *, before: tuple[int, str] | None, limit: int = 50
+    ) -> tuple[list[RunView], tuple[int, str] | None]:
+        """Runs newest first after the keyset cursor ``before`` = (requested_at_us, run_id), and
+        the cursor of the next page (None on the last)."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        for col, val in (("job_id", filt.job_id), ("state", filt.state),
+                         ("trigger", filt.trigger), ("webhook_id", filt.webhook_id)):  # fmt: skip
+            if val:
+                clauses.append(f"{col} = ?")
+                params.append(val)
+        if filt.since_us is not None:
+            clauses.append("requested_at >= ?")
+            params.append(filt.since_us)
+        if filt.until_us is not None:
+            clauses.append("requested_at < ?")
+            params.append(filt.until_us)
+        if before is not None:
+            clauses.append("(requested_at < ? OR (requested_at = ? AND k < ?))")
+            params += [before[0], before[0], before[1]]
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        lim = min(limit, MAX_PAGE)
+        rows = await self.store.query(
+            f"SELECT doc FROM v_runs {where} ORDER BY requested_at DESC, k DESC LIMIT ?",
+            (*params, lim + 1),
+        )
+        items = [decode_row(RunView, r[0]) for r in rows[:lim]]
+        more = len(rows) > lim and items
+        return items, ((items[-1].requested_at_us, items[-1].run_id) if more else None)
 
     async def job_names(self) -> dict[str, str]:
         rows = await self.store.query("SELECT k, name FROM v_jobs")

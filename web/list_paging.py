@@ -31,6 +31,22 @@ def pager(offset: int, shown: int, total: int, *, size: int = PAGE) -> dict[str,
     }
 
 
+def run_cursor(raw: str) -> tuple[int, str] | None:
+    """``<requested_at_us>.<run_id>`` from a ``before`` argument (None when absent or odd)."""
+    at, _, run_id = raw.partition(".")
+    if not at.isdigit() or not run_id or len(run_id) > 100:
+        return None
+    return int(at), run_id
+
+
+def keyset_pager(cursor: tuple[int, str] | None, *, first_page: bool) -> dict[str, Any]:
+    """Links for keyset pages: older (from ``cursor``) and back to the newest."""
+    args = {k: v for k, v in request.args.items() if k not in ("before", "offset") and v}
+    older = "?" + urlencode({**args, "before": f"{cursor[0]}.{cursor[1]}"}) if cursor else None
+    newest = "?" + urlencode(args) if not first_page else None
+    return {"prev_url": newest, "next_url": older, "first": None, "last_shown": None}
+
+
 def job_schedule(job: JobView) -> dict[str, Any]:
     """The schedule in words and next fires; a paused job has no next fires."""
     sched = schedule(job.spec.cron, job.spec.timezone)

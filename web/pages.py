@@ -18,7 +18,7 @@ from web.auth import AnyResponse, client_address, csrf_token, password_version
 from web.context import web
 from web.form_labels import friendly
 from web.job_form import field_errors, form_context, job_form_data, values_of
-from web.list_paging import PAGE, job_schedule, pager
+from web.list_paging import PAGE, job_schedule, keyset_pager, pager, run_cursor
 from web.list_paging import offset_arg as _offset
 from web.render import cost_chart
 from web.run_pages import queue_reason, source_names, trace_and_facts
@@ -286,17 +286,25 @@ async def runs() -> tuple[str, int] | str:
             errors["job_id"] = f"no job has the id or name “{filt.job_id[:200]}”"
         else:
             filt.job_id, job_name = named.job_id, named.spec.name
-    page = await w.runner.queries.runs(filt, limit=50, offset=offset)
+    if "offset" in request.args:  # older links: offset paging still answers
+        page = await w.runner.queries.runs(filt, limit=PAGE, offset=offset)
+        items, total, paging = page.items, page.total, pager(offset, len(page.items), page.total)
+    else:  # keyset: ?before=<requested_at_us>.<run_id>
+        before = run_cursor(request.args.get("before", ""))
+        items, nxt = await w.wq.runs_before(filt, before=before, limit=PAGE)
+        total = (await w.runner.queries.runs(filt, limit=1)).total
+        paging = keyset_pager(nxt, first_page=before is None)
     html = await render_template(
         "runs.html",
-        page=page,
+        items=items,
+        total=total,
         args=request.args,
         errors=errors,
         states=RUN_STATES,
         triggers=TRIGGERS,
         job_name=job_name,
         job_id=filt.job_id,
-        **pager(offset, len(page.items), page.total),
+        **paging,
     )
     return (html, 422) if errors else html
 
