@@ -206,11 +206,12 @@ def cost_chart(labels: list[str], series: dict[str, list[float]], names: dict[st
                     ).format(pad + i * bar + 1, y, max(bar - 2, 1), h, PALETTE[c], title)
                 )
             )
-    for i in (0, n // 2, n - 1):
+    for i, anchor in ((0, "start"), (n // 2, "middle"), (n - 1, "end")):
+        x = pad + i * bar + (bar / 2 if anchor == "middle" else bar if anchor == "end" else 0)
         parts.append(
             str(
-                Markup('<text x="{:.1f}" y="{}" class="ax">{}</text>').format(
-                    pad + i * bar, height - 6, labels[i][5:] if labels else ""
+                Markup('<text x="{:.1f}" y="{}" class="ax" text-anchor="{}">{}</text>').format(
+                    x, height - 6, anchor, labels[i][5:] if labels else ""
                 )
             )
         )

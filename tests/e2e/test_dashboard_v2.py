@@ -133,7 +133,7 @@ async def test_live_run_view_facts_move_and_steps_pair(stack: dict[str, Any]) ->
     await page.fill("textarea[name=prompt]", "[[script:paced]] work through the steps")
     await page.check("input[name=tools][value=Read]")
     await page.click("button[type=submit]")
-    await expect(page.locator("#run-state")).to_contain_text("running", timeout=60_000)
+    await expect(page.locator("#run-state")).to_contain_text("running", timeout=120_000)
     out = page.locator("#f-out")
     before = await out.text_content()
     await expect(page.locator("#activity")).to_be_visible()
@@ -260,7 +260,7 @@ async def test_keyboard_only_create_run_kill(stack: dict[str, Any]) -> None:
     await expect(page.locator("h1")).to_have_text("Keyboard job")
     await tab_to(page, "#run-now")
     await page.keyboard.press("Enter")
-    await expect(page.locator("#run-state")).to_contain_text("running", timeout=60_000)
+    await expect(page.locator("#run-state")).to_contain_text("running", timeout=120_000)
     await tab_to(page, "#kill")
     await page.keyboard.press("Enter")  # the confirmation dialog is accepted
     await expect(page.locator("#run-state")).to_contain_text("cancelled", timeout=30_000)

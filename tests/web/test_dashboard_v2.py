@@ -49,8 +49,10 @@ async def test_every_run_says_what_started_it(client: Client, runner: Runner) ->
     await request(runner, "run_cli", "cli", trigger="quick")
     await request(runner, "run_mcp", "mcp:admin@client-x", trigger="mcp")
     await request(runner, "run_sched", "scheduler", trigger="schedule", scheduled_for=1.8e9)
+    await request(runner, "run_evil", f"mcp:x@{XSS}", trigger="mcp")  # a hostile client name
     assert (await runner.queries.run("run_cli")).requested_by == "cli"
     runs = await html_of(client, "/runs")
+    assert "<script>alert" not in runs and "<img src=x" not in runs
     assert 'href="/webhooks/wh_abc"' in runs and "/webhooks/wh_abc/deliveries/dl_" in runs
     assert 'retry 2 of <a href="/runs/run_hook1">' in runs
     assert "quick run by the CLI" in runs and "MCP by MCP client admin@client-x" in runs
