@@ -294,7 +294,8 @@ async def test_every_page_axe_clean_and_fits_a_phone(stack: dict[str, Any]) -> N
              f"/jobs/{job.job_id}/edit", f"/jobs/{job.job_id}/delete", "/runs",
              f"/runs?job_id={job.job_id}", f"/runs/{run.run_id}", "/quick", "/history",
              "/history?type=RunRequested", f"/history/run-{run.run_id}", "/settings", "/webhooks",
-             "/webhooks/new", f"/webhooks/{hook.webhook_id}", "/servers"]  # fmt: skip
+             "/webhooks/new", f"/webhooks/{hook.webhook_id}", "/servers", "/servers/memory",
+             f"/runs?webhook_id={hook.webhook_id}"]  # fmt: skip
     problems: list[str] = []
     for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         page = await new_page(stack, viewport, bypass_csp=True)  # axe is injected as a script
