@@ -282,3 +282,24 @@ async def test_runs_keyset_pages_cover_every_run_once(client: Client, runner: Ru
     assert legacy.count("<tr data-run=") == 20
     odd = await html_of(client, "/runs?before=nonsense")  # a bad cursor is the first page
     assert odd.count("<tr data-run=") == 50
+
+
+async def test_rerun_and_edit_and_run(client: Client, runner: Runner) -> None:
+    run, _ = await runner.runs.quick("again please", tools=["Read"], budget_usd=0.5, actor="test")
+    resp = await client.form(f"/runs/{run.run_id}/rerun", {})
+    assert resp.status_code == 302
+    new_id = resp.headers["Location"].rsplit("/", 1)[1]
+    new = await runner.queries.run(new_id)
+    assert new_id != run.run_id and new.spec == run.spec and new.requested_by == "admin"
+    job, _ = await runner.jobs.create({"name": "J", "prompt": "job prompt"}, actor="test")
+    job_run = await runner.runs.request_job(job.job_id, actor="test")
+    again = await client.form(f"/runs/{job_run.run_id}/rerun", {})
+    assert (
+        await runner.queries.run(again.headers["Location"].rsplit("/", 1)[1])
+    ).job_id == job.job_id
+    form = await html_of(client, f"/quick?from={run.run_id}")
+    assert ">again please</textarea>" in form and 'value="Read" checked' in form
+    assert (
+        await client.form(f"/runs/{run.run_id}/rerun", {"csrf_token": "forged"})
+    ).status_code == 403
+    assert (await client.get("/quick?from=run_nope")).status_code == 404
