@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import msgspec
 from quart import Blueprint, Response, abort, redirect, render_template, request, session, url_for
@@ -17,13 +17,13 @@ from web.api import RUN_STATES, TRIGGERS, run_filter
 from web.auth import AnyResponse, client_address, csrf_token, password_version
 from web.context import web
 from web.form_labels import friendly
+from web.history_view import log_context, stream_context
 from web.job_form import field_errors, form_context, job_form_data, values_of
 from web.list_paging import PAGE, job_schedule, keyset_pager, pager, run_cursor
 from web.list_paging import offset_arg as _offset
 from web.render import cost_chart
 from web.run_pages import queue_reason, source_names, trace_and_facts
 from web.settings_form import settings_errors, settings_form, stash_token, take_token
-from web.views import EVENT_TYPES, event_json, stream_link
 
 pages = Blueprint("pages", __name__)
 STREAM_RE = re.compile(r"^[a-z]+-[A-Za-z0-9_.:-]{1,100}$|^(settings|service)$")
@@ -368,48 +368,17 @@ async def quick() -> AnyResponse | tuple[str, int] | str:
 @pages.get("/history")
 async def history_all() -> str:
     """The log newest first, filtered by type and stream (exact, or a kind such as ``run-``)."""
-    raw = request.args.get("before", "")
-    before = int(raw) if raw.isdigit() else None
-    type_ = request.args.get("type", "").strip()[:100]
-    stream = request.args.get("stream", "").strip()[:200]
-    recs = await web().wq.log_newest(before=before, limit=100, type_=type_, stream=stream)
-    items = [event_json(r) for r in recs]
-    args = {k: v for k, v in (("type", type_), ("stream", stream)) if v}
-    older = recs[-1].position if len(recs) == 100 else None
-    return await render_template(
-        "history.html",
-        stream=None,
-        items=items,
-        links=[stream_link(r.stream) for r in recs],
-        older_url="?" + urlencode({**args, "before": older}) if older else None,
-        newer_url="?" + urlencode(args) if before else None,
-        type_=type_,
-        stream_filter=stream,
-        types=EVENT_TYPES,
-    )
+    return await render_template("history.html", **await log_context(request.args))
 
 
 @pages.get("/history/<stream>")
 async def history(stream: str) -> str:
     if not STREAM_RE.match(stream):
         abort(404)
-    w = web()
-    recs = await w.runner.store.read_stream(stream)
-    if not recs:
+    ctx = await stream_context(stream)
+    if ctx is None:
         abort(404)
-    recs = recs[-2000:][::-1]
-    return await render_template(
-        "history.html",
-        stream=stream,
-        owner=stream_link(stream),
-        items=[event_json(r) for r in recs],
-        links=[None] * len(recs),
-        older_url=None,
-        newer_url=None,
-        type_="",
-        stream_filter="",
-        types=EVENT_TYPES,
-    )
+    return await render_template("history.html", **ctx)
 
 
 @pages.route("/settings", methods=["GET", "POST"])
