@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cron_descriptor import Options, get_description
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
 
@@ -151,7 +152,7 @@ _DOW = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Satur
 
 
 def describe(expr: str) -> str:
-    """The schedule in words for common shapes; the expression itself otherwise."""
+    """The schedule in words: short phrases for common shapes, cron-descriptor for the rest."""
     minute, hour, dom, month, dow = expr.split()
     if expr == "* * * * *":
         return "every minute"
@@ -172,4 +173,17 @@ def describe(expr: str) -> str:
                 return f"every {_DOW[int(dow) % 7]} {at}"
         if dom.isdigit() and month == "*" and dow == "*":
             return f"on day {int(dom)} of every month {at}"
-    return f"cron {expr}"
+    return _words(expr)
+
+
+_DESCRIBE = Options()
+_DESCRIBE.use_24hour_time_format = True
+_DESCRIBE.verbose = False
+
+
+def _words(expr: str) -> str:
+    try:
+        text = str(get_description(expr, _DESCRIBE))
+    except Exception:  # the library's own errors vary by version; the expression is valid
+        return f"cron {expr}"
+    return text[:1].lower() + text[1:]

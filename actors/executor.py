@@ -128,6 +128,7 @@ class _Run:
             tool=tool,
             reason=self.redact(reason),
             target=self.redact(target),
+            tool_use_id=tool_use_id,
         )
         await self.emit([ev])
 

@@ -138,6 +138,8 @@ class RunToolDenied(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     tool: str
     reason: str
     target: str = ""
+    tool_use_id: str | None = None
+    """The call refused (absent in events written before it was recorded)."""
 
 
 class RunCancelRequested(msgspec.Struct, frozen=True, tag=True, kw_only=True):

@@ -75,6 +75,7 @@ def _denied(view: View, rec: Recorded) -> Iterable[Change]:
             kind="denied",
             text=ev.reason,
             tool_name=ev.tool,
+            tool_use_id=ev.tool_use_id,
             data={"target": ev.target} if ev.target else None,
             is_error=True,
             recorded_at_us=rec.recorded_at_us,

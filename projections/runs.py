@@ -68,6 +68,9 @@ class RunView(msgspec.Struct, frozen=True, kw_only=True):
     denials: int = 0
     version: int = 0
     """The run stream's version as of the last lifecycle event (not output blocks)."""
+    requested_by: str = ""
+    """Who asked for the run: the ``RunRequested`` event's actor (``admin``, ``cli``,
+    ``mcp:<subject>@<client>``, ``scheduler``…); empty for rows folded before it was kept."""
 
 
 RUNS = Table(
@@ -142,6 +145,7 @@ def _requested(view: View, rec: Recorded) -> Iterable[Change]:
             job_name=job.spec.name if job else None,
             model=ev.spec.model,
             version=rec.version,
+            requested_by=rec.meta.actor,
         ),
     )
 

@@ -28,7 +28,9 @@ from web.context import KEY, Web
 from web.live import encode
 from web.mcp.consent import consent as mcp_consent
 from web.pages import pages
-from web.render import duration, money, number, when
+from web.render import clock, duration, money, number, reltime, when
+from web.run_pages import globals_for as run_pages_globals
+from web.run_pages import run_pages
 from web.servers_pages import servers_pages
 from web.sse import Hub
 from web.webhooks_pages import webhooks_pages
@@ -77,6 +79,7 @@ def create_app(runner: Runner, service: Any = None, *, hub_buffer: int = 512) ->
     app.register_blueprint(api_servers)  # /api/v1/servers (web/api_servers.py)
     app.register_blueprint(webhooks_pages)  # webhooks dashboard (web/webhooks_pages.py)
     app.register_blueprint(mcp_consent)  # OAuth consent page of /mcp (web/mcp/consent.py)
+    app.register_blueprint(run_pages)  # re-run, list change feed (web/run_pages.py)
     _register_hooks(app, runner)
     app.before_request(auth.guard)
     app.before_request(api_input.check)  # /api/v1 input against the OpenAPI document
@@ -85,6 +88,8 @@ def create_app(runner: Runner, service: Any = None, *, hub_buffer: int = 512) ->
         csrf_token=auth.csrf_token, current_user=auth.current_user, now=dt.datetime.now
     )
     app.jinja_env.filters.update(when=when, money=money, number=number, duration=duration)
+    app.jinja_env.filters.update(reltime=reltime, clock=clock)  # browser-local times
+    run_pages_globals(app.jinja_env.globals)
     hub_task: list[asyncio.Task[None]] = []
 
     @app.before_serving

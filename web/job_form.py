@@ -11,6 +11,7 @@ from projections.settings import BUILTIN_TOOLS
 from runner.errors import InvalidInput
 from runner.jobs_input import build_spec, validate_tools
 from web.context import web
+from web.form_labels import friendly_all
 
 NUM_FIELDS = ("timeout_seconds", "max_turns", "budget_usd", "catch_up_window_seconds")
 
@@ -49,6 +50,11 @@ _FALLBACK: dict[str, Any] = {
 
 
 async def field_errors(data: dict[str, Any]) -> dict[str, str]:
+    """Every invalid field of a job form at once, in the form's words."""
+    return friendly_all(await _field_errors(data))
+
+
+async def _field_errors(data: dict[str, Any]) -> dict[str, str]:
     """Every invalid field of a job form at once (the commands stop at the first one)."""
     q = web().runner.queries
     settings = await q.settings()

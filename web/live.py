@@ -18,17 +18,23 @@ from events.runs import (
     RunClaimed,
     RunOutput,
     RunOutputTruncated,
+    RunRequested,
     RunStarted,
     RunToolDenied,
     RunUsage,
 )
 from events.sqlite_store import SQLiteEventStore
 from projections import OutputRow
+from web.estimate import estimate_usd
 from web.render import block_html
 from web.sse import Hub
 
 END_MARK = b"\nevent: end\n"
-_STATE_OF: dict[type, str] = {RunClaimed: "claimed", RunStarted: "running"}
+_STATE_OF: dict[type, str] = {
+    RunRequested: "requested",
+    RunClaimed: "claimed",
+    RunStarted: "running",
+}
 
 
 def output_row(rec: Recorded) -> OutputRow | None:
@@ -54,6 +60,7 @@ def output_row(rec: Recorded) -> OutputRow | None:
             kind="denied",
             text=ev.reason,
             tool_name=ev.tool,
+            tool_use_id=ev.tool_use_id,
             data={"target": ev.target} if ev.target else None,
             is_error=True,
             **base,
@@ -76,7 +83,10 @@ def frame(position: int | None, event: str, data: dict[str, Any]) -> bytes:
 
 
 def encode(rec: Recorded) -> bytes | None:
-    """The SSE frame of one run event (None for events the live view does not show)."""
+    """The SSE frame of one run event (None for events the live view does not show); a job's
+    events become ``job`` frames, which only the lists' change feed listens to."""
+    if rec.stream.startswith("job-"):
+        return frame(rec.position, "job", {})
     row = output_row(rec)
     if row is not None:
         return frame(rec.position, "block", {"html": str(block_html(row)), "kind": row.kind})
@@ -84,19 +94,28 @@ def encode(rec: Recorded) -> bytes | None:
     if isinstance(ev, TERMINAL_RUN_EVENTS):
         state = rec.type.removeprefix("Run").lower()
         state = {"timedout": "timed_out"}.get(state, state)
-        return frame(rec.position, "end", {"state": state})
+        return frame(rec.position, "end", {"state": state, "at": rec.recorded_at_us})
     if isinstance(ev, RunUsage):
         u = ev.usage
         return frame(
             rec.position,
             "usage",
-            {"input": u.input_tokens, "output": u.output_tokens, "model": ev.model},
+            {
+                "input": u.input_tokens,
+                "output": u.output_tokens,
+                "cache_write": u.cache_creation_input_tokens,
+                "cache_read": u.cache_read_input_tokens,
+                "model": ev.model,
+                "message": ev.message_id,
+                "cost": round(estimate_usd(ev.model, u), 6),
+            },
         )
+    at = rec.recorded_at_us
     if isinstance(ev, RunCancelRequested):
-        return frame(rec.position, "state", {"state": "cancelling"})
+        return frame(rec.position, "state", {"state": "cancelling", "at": at})
     label = _STATE_OF.get(type(ev))
     if label:
-        return frame(rec.position, "state", {"state": label})
+        return frame(rec.position, "state", {"state": label, "at": at})
     return None
 
 

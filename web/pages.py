@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import msgspec
 from quart import Blueprint, Response, abort, redirect, render_template, request, session, url_for
@@ -14,13 +14,17 @@ from projections.settings import BUILTIN_TOOLS
 from runner.commands.bulk_cancel import CancelFilter
 from runner.errors import CommandError, InvalidInput
 from runner.queries import RunFilter
-from runner.settings import validate_changes
 from web.api import RUN_STATES, TRIGGERS, run_filter
 from web.auth import AnyResponse, client_address, csrf_token, password_version, safe_next
 from web.context import web
+from web.form_labels import friendly
+from web.history_view import log_context, stream_context
 from web.job_form import field_errors, form_context, job_form_data, values_of
-from web.render import block_html, cost_chart
-from web.views import event_json, schedule
+from web.list_paging import PAGE, job_schedule, keyset_pager, pager, run_cursor
+from web.list_paging import offset_arg as _offset
+from web.render import cost_chart
+from web.run_pages import queue_reason, source_names, trace_and_facts
+from web.settings_form import settings_errors, settings_form, stash_token, take_token
 
 pages = Blueprint("pages", __name__)
 STREAM_RE = re.compile(r"^[a-z]+-[A-Za-z0-9_.:-]{1,100}$|^(settings|service)$")
@@ -127,9 +131,14 @@ async def overview() -> str:
     now = dt.datetime.now(dt.UTC)
     today = now.date()
     week = today - dt.timedelta(days=today.weekday())
-    by = "model" if request.args.get("by") == "model" else "job"
-    labels, series = await w.wq.cost_series(days=14, by=by)
-    names = await w.wq.job_names() if by == "job" else {}
+    by = request.args.get("by", "")
+    by = by if by in ("model", "source") else "job"
+    if by == "source":
+        labels, series = await w.wq.cost_by_source(days=14)
+        names = await source_names(series)
+    else:
+        labels, series = await w.wq.cost_series(days=14, by=by)
+        names = await w.wq.job_names() if by == "job" else {}
     failures, failure_count = await w.wq.failures_since(_us(now - dt.timedelta(hours=24)))
     facts = await health_facts()
     return await render_template(
@@ -139,7 +148,8 @@ async def overview() -> str:
         total=await q.totals(),
         chart=cost_chart(labels, series, names),
         by=by,
-        running=await q.active_runs(),
+        running=(active := await q.active_runs())[:20],
+        running_count=len(active),
         failures=failures,
         failure_count=failure_count,
         health=facts,
@@ -152,9 +162,25 @@ async def overview() -> str:
 
 @pages.get("/jobs")
 async def jobs() -> str:
-    page = await web().runner.queries.jobs()
-    rows = [(j, schedule(j.spec.cron, j.spec.timezone)) for j in page.items]
-    return await render_template("jobs.html", rows=rows, total=page.total)
+    w = web()
+    search = request.args.get("q", "")[:200]
+    offset = _offset()
+    items, total = await w.wq.jobs_page(search=search, offset=offset, limit=PAGE)
+    rows = [(j, job_schedule(j)) for j in items]
+    return await render_template(
+        "jobs.html",
+        rows=rows,
+        total=total,
+        search=search,
+        **pager(offset, len(items), total),
+    )
+
+
+@pages.get("/jobs/suggest")
+async def job_suggest() -> dict[str, Any]:
+    """Type-ahead for job filters: the first jobs whose name contains ``q``."""
+    found = await web().wq.job_suggestions(request.args.get("q", ""))
+    return {"jobs": [{"id": i, "name": n} for i, n in found]}
 
 
 @pages.route("/jobs/new", methods=["GET", "POST"])
@@ -173,7 +199,7 @@ async def job_new() -> AnyResponse | tuple[str, int] | str:
         job, _ = await w.runner.jobs.create(data, actor="admin")
     except CommandError as exc:
         ctx = await form_context(values)
-        errors = errors or {exc.field or "form": exc.message}
+        errors = errors or {exc.field or "form": friendly(exc.message)}
         return await render_template("job_form.html", job=None, errors=errors, **ctx), exc.status
     return redirect(url_for("pages.job", job_id=job.job_id))
 
@@ -183,7 +209,7 @@ async def job(job_id: str) -> str:
     w = web()
     j = await w.runner.queries.job(job_id)
     runs = await w.runner.queries.runs(RunFilter(job_id=job_id), limit=20)
-    sched = schedule(j.spec.cron, j.spec.timezone)
+    sched = job_schedule(j)
     return await render_template("job.html", job=j, sched=sched, runs=runs.items, total=runs.total)
 
 
@@ -208,7 +234,7 @@ async def job_edit(job_id: str) -> AnyResponse | tuple[str, int] | str:
         await w.runner.jobs.update(job_id, data, actor="admin", expected_version=version)
     except CommandError as exc:
         ctx = await form_context({**data, "extra_tools": form.get("extra_tools", "")})
-        errors = errors or {exc.field or "form": exc.message}
+        errors = errors or {exc.field or "form": friendly(exc.message)}
         return await render_template("job_form.html", job=j, errors=errors, **ctx), exc.status
     return redirect(url_for("pages.job", job_id=job_id))
 
@@ -260,24 +286,33 @@ async def runs() -> tuple[str, int] | str:
     except ValueError:
         errors["offset"] = "offset must be a whole number"
         filt, offset = RunFilter(), 0
-    page = await w.runner.queries.runs(filt, limit=50, offset=offset)
-    args = {k: v for k, v in request.args.items() if k != "offset" and v}
-    nxt = (
-        "?" + urlencode({**args, "offset": offset + 50})
-        if offset + len(page.items) < page.total
-        else None
-    )
-    prev = "?" + urlencode({**args, "offset": max(0, offset - 50)}) if offset > 0 else None
+    filt.webhook_id = request.args.get("webhook_id", "")[:100] or None
+    job_name = await w.wq.job_name(filt.job_id) if filt.job_id else None
+    if filt.job_id and job_name is None:  # typed a name rather than picking a suggestion
+        named = await w.runner.queries.job_by_name(filt.job_id[:200])
+        if named is None:
+            errors["job_id"] = f"no job has the id or name “{filt.job_id[:200]}”"
+        else:
+            filt.job_id, job_name = named.job_id, named.spec.name
+    if "offset" in request.args:  # older links: offset paging still answers
+        page = await w.runner.queries.runs(filt, limit=PAGE, offset=offset)
+        items, total, paging = page.items, page.total, pager(offset, len(page.items), page.total)
+    else:  # keyset: ?before=<requested_at_us>.<run_id>
+        before = run_cursor(request.args.get("before", ""))
+        items, nxt = await w.wq.runs_before(filt, before=before, limit=PAGE)
+        total = (await w.runner.queries.runs(filt, limit=1)).total
+        paging = keyset_pager(nxt, first_page=before is None)
     html = await render_template(
         "runs.html",
-        page=page,
+        items=items,
+        total=total,
         args=request.args,
         errors=errors,
         states=RUN_STATES,
         triggers=TRIGGERS,
-        jobs=await w.wq.job_names(),
-        next_url=nxt,
-        prev_url=prev,
+        job_name=job_name,
+        job_id=filt.job_id,
+        **paging,
     )
     return (html, 422) if errors else html
 
@@ -286,10 +321,10 @@ async def runs() -> tuple[str, int] | str:
 async def run(run_id: str) -> str:
     w = web()
     r = await w.runner.queries.run(run_id)
-    rows = await w.runner.queries.output(run_id, limit=5000)
-    last = rows[-1].position if rows else 0
-    blocks = [block_html(x) for x in rows]
-    return await render_template("run.html", run=r, blocks=blocks, last=last)
+    blocks, last, live = await trace_and_facts(r)
+    return await render_template(
+        "run.html", run=r, blocks=blocks, last=last, live=live, queued=await queue_reason(r)
+    )
 
 
 @pages.post("/runs/<run_id>/cancel")
@@ -306,8 +341,13 @@ async def run_cancel(run_id: str) -> AnyResponse:
 async def quick() -> AnyResponse | tuple[str, int] | str:
     w = web()
     if request.method != "POST":
-        ctx = await form_context({"tools": []})
-        return await render_template("quick.html", errors={}, **ctx)
+        values: dict[str, Any] = {"tools": []}
+        source = request.args.get("from", "")
+        if source:  # edit and run again: start from that run's own settings
+            spec = (await w.runner.queries.run(source[:100])).spec
+            values = values_of(spec)
+        ctx = await form_context(values)
+        return await render_template("quick.html", errors={}, source=source, **ctx)
     form = await request.form
     data = job_form_data(form)
     errors = await field_errors({**data, "name": "quick run", "cron": None, "timezone": "UTC"})
@@ -325,7 +365,7 @@ async def quick() -> AnyResponse | tuple[str, int] | str:
         )
     except CommandError as exc:
         ctx = await form_context({**data, "extra_tools": form.get("extra_tools", "")})
-        errors = errors or {exc.field or "form": exc.message}
+        errors = errors or {exc.field or "form": friendly(exc.message)}
         return await render_template("quick.html", errors=errors, **ctx), exc.status
     return redirect(url_for("pages.run", run_id=r.run_id))
 
@@ -335,66 +375,60 @@ async def quick() -> AnyResponse | tuple[str, int] | str:
 
 @pages.get("/history")
 async def history_all() -> str:
-    raw = request.args.get("after", "")
-    after = int(raw) if raw.isdigit() else 0
-    recs = await web().wq.log_page(after=after, limit=100)
-    items = [event_json(r) for r in recs]
-    nxt = recs[-1].position if len(recs) == 100 else None
-    return await render_template("history.html", stream=None, items=items, next_after=nxt)
+    """The log newest first, filtered by type and stream (exact, or a kind such as ``run-``)."""
+    return await render_template("history.html", **await log_context(request.args))
 
 
 @pages.get("/history/<stream>")
 async def history(stream: str) -> str:
     if not STREAM_RE.match(stream):
         abort(404)
-    w = web()
-    recs = await w.runner.store.read_stream(stream)
-    if not recs:
+    ctx = await stream_context(stream)
+    if ctx is None:
         abort(404)
-    items = [event_json(r) for r in recs[-2000:]]
-    return await render_template("history.html", stream=stream, items=items, next_after=None)
+    return await render_template("history.html", **ctx)
 
 
 @pages.route("/settings", methods=["GET", "POST"])
-async def settings() -> tuple[str, int] | str:
+async def settings() -> AnyResponse | tuple[str, int]:
+    """Settings and API tokens; every successful POST redirects (reloading repeats nothing)."""
     w = web()
     errors: dict[str, str] = {}
-    new_token = None
+    typed: dict[str, Any] | None = None
     status = 200
     if request.method == "POST":
         form = await request.form
         action = form.get("action", "settings")
         try:
             if action == "settings":
-                changes: dict[str, Any] = {
-                    "max_concurrent_runs": form.get("max_concurrent_runs", ""),
-                    "default_model": form.get("default_model", ""),
-                    "default_timeout_seconds": form.get("default_timeout_seconds", ""),
-                    "default_budget_usd": form.get("default_budget_usd", "").strip() or None,
-                    "daily_budget_usd": form.get("daily_budget_usd", "").strip() or None,
-                    "job_daily_budget_usd": form.get("job_daily_budget_usd", "").strip() or None,
-                    "allowed_builtin_tools": form.getlist("allowed_builtin_tools"),
-                    "sandbox_mode": form.get("sandbox_mode", ""),
-                }
+                typed = settings_form(form)
+                wanted, errors = settings_errors(typed)
+                if errors:
+                    raise InvalidInput(next(iter(errors.values())))
                 current = msgspec.to_builtins(await w.runner.queries.settings())
-                wanted = validate_changes(changes)
                 diff = {k: v for k, v in wanted.items() if current.get(k) != v}
                 if diff:
                     await w.runner.settings.change(diff, actor="admin")
-            elif action == "create_token":
-                new_token = await w.access.create_token(form.get("name", ""), actor="admin")
-            elif action == "revoke_token":
+                return redirect(url_for("pages.settings", saved=1))
+            if action == "create_token":
+                token = await w.access.create_token(form.get("name", ""), actor="admin")
+                return redirect(url_for("pages.settings", shown=stash_token(token)))
+            if action == "revoke_token":
                 await w.access.revoke_token(form.get("token_id", ""), actor="admin")
+                return redirect(url_for("pages.settings", revoked=1))
         except CommandError as exc:
             key = exc.field or "form"
-            errors["token_" + key if action == "create_token" else key] = exc.message
+            if not errors:
+                errors["token_" + key if action == "create_token" else key] = friendly(exc.message)
             status = exc.status
     html = await render_template(
         "settings.html",
         s=await w.runner.queries.settings(),
+        typed=typed,
         tools=BUILTIN_TOOLS,
         tokens=await w.access.tokens(),
-        new_token=new_token,
+        new_token=take_token(request.args.get("shown", "")),
+        saved=request.args.get("saved") == "1",
         errors=errors,
     )
     return html, status

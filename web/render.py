@@ -11,6 +11,7 @@ import json
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
 import nh3
 from markdown_it import MarkdownIt
 from markupsafe import Markup
@@ -46,36 +47,104 @@ def pretty(data: Any) -> str:
         return str(data)
 
 
+def clock(us: int | None) -> Markup:
+    """A ``<time>`` the browser shows as a local clock time (UTC without script)."""
+    if not us:
+        return Markup("")
+    t = dt.datetime.fromtimestamp(us / 1_000_000, tz=dt.UTC)
+    return Markup('<time class="clock" datetime="{}" title="{} UTC">{}</time>').format(
+        t.isoformat(timespec="milliseconds"), f"{t:%Y-%m-%d %H:%M:%S}", f"{t:%H:%M:%S}"
+    )
+
+
+def reltime(us: int | None) -> Markup:
+    """A ``<time>`` the browser shows relative to now, the absolute local time on hover."""
+    if not us:
+        return Markup("—")
+    t = dt.datetime.fromtimestamp(us / 1_000_000, tz=dt.UTC)
+    return Markup('<time class="rel" datetime="{}" title="{} UTC">{} UTC</time>').format(
+        t.isoformat(timespec="seconds"), f"{t:%Y-%m-%d %H:%M:%S}", f"{t:%Y-%m-%d %H:%M}"
+    )
+
+
+def tool_input(row: OutputRow) -> Any:
+    """The call's input itself (events keep it as ``{"input": …}``; large ones as text)."""
+    data = row.data
+    if isinstance(data, dict) and set(data) == {"input"}:
+        return data["input"]
+    if data is not None:
+        return data
+    try:
+        return json.loads(row.text)
+    except ValueError:
+        return row.text
+
+
+def raw_json(row: OutputRow) -> str:
+    """The block as recorded, for the raw view."""
+    doc = {k: v for k, v in msgspec.to_builtins(row).items() if v not in (None, "", False)}
+    return pretty(doc)[:MAX_RENDER]
+
+
+_BAR = Markup(
+    '<div class="bar"><button type="button" class="mini" data-act="copy">Copy</button>'
+    '<button type="button" class="mini" data-act="raw" aria-pressed="false">Raw JSON</button></div>'
+)
+
+
+def _step(cls: str, row: OutputRow, head: Markup, body: Markup, *, open_: bool = True) -> Markup:
+    return Markup(
+        '<details class="{}" data-pos="{}" data-use="{}" data-tool="{}"{}>'
+        "<summary>{} {}</summary>{}<div class=\"view\">{}</div>"
+        '<pre class="raw" hidden>{}</pre></details>'
+    ).format(
+        cls, row.position, row.tool_use_id or "", row.tool_name or "",
+        Markup(" open") if open_ else Markup(""), head, clock(row.recorded_at_us), _BAR, body,
+        raw_json(row),
+    )  # fmt: skip
+
+
 def block_html(row: OutputRow) -> Markup:
-    """One trace block as HTML (escaped or sanitized), the same on the run page and over SSE."""
+    """One trace block as HTML (escaped or sanitized), the same on the run page and over SSE.
+
+    A tool call is a step (``<details>``) its result and any denial join in the browser (by
+    ``data-use``), which then shows the step's duration.
+    """
     kind = row.kind
     pos = row.position
     if kind == "text":
         body = markdown(row.text)
-        return Markup('<div class="blk blk-text" data-pos="{}">{}</div>').format(pos, body)
+        return Markup('<div class="blk blk-text" data-pos="{}">{}{}</div>').format(
+            pos, clock(row.recorded_at_us), body
+        )
     if kind == "thinking":
         return Markup(
-            '<details class="blk blk-thinking" data-pos="{}"><summary>Thinking</summary>'
+            '<details class="blk blk-thinking" data-pos="{}"><summary>Thinking {}</summary>'
             "<pre>{}</pre></details>"
-        ).format(pos, row.text)
+        ).format(pos, clock(row.recorded_at_us), row.text)
     if kind == "tool_use":
-        return Markup(
-            '<div class="blk blk-tool" data-pos="{}"><div class="blk-h">Tool call '
-            "<code>{}</code></div><pre>{}</pre></div>"
-        ).format(pos, row.tool_name or "?", pretty(row.data if row.data is not None else row.text))
+        head = Markup('Tool call <code>{}</code> <span class="dur muted"></span>').format(
+            row.tool_name or "?"
+        )
+        body = Markup('<pre class="in">{}</pre><div class="res"></div>').format(
+            pretty(tool_input(row))
+        )
+        return _step("blk blk-tool step", row, head, body)
     if kind == "tool_result":
         cls = "blk blk-result blk-err" if row.is_error else "blk blk-result"
         result: str = row.text if row.text else pretty(row.data)
-        label = "Tool error" if row.is_error else "Tool result"
-        return Markup(
-            '<details class="{}" data-pos="{}" open><summary>{}</summary><pre>{}</pre></details>'
-        ).format(cls, pos, label, result[:MAX_RENDER])
+        label = Markup("Tool error" if row.is_error else "Tool result")
+        body = Markup("<pre>{}</pre>").format(result[:MAX_RENDER])
+        return _step(cls, row, label, body)
     if kind == "denied":
         target = (row.data or {}).get("target", "")
         return Markup(
-            '<div class="blk blk-denied" data-pos="{}"><strong>Denied</strong> <code>{}</code> '
-            '{} <span class="muted">{}</span></div>'
-        ).format(pos, row.tool_name or "?", row.text, target)
+            '<div class="blk blk-denied" data-pos="{}" data-use="{}" data-tool="{}" role="note">'
+            "<strong>Denied</strong> <code>{}</code> {} <span class=\"muted\">{}</span> {}</div>"
+        ).format(
+            pos, row.tool_use_id or "", row.tool_name or "", row.tool_name or "?", row.text,
+            target, clock(row.recorded_at_us),
+        )  # fmt: skip
     cls = "blk blk-err" if kind == "error" or row.is_error else "blk blk-sys"
     return Markup('<div class="{}" data-pos="{}"><pre>{}</pre></div>').format(
         cls, pos, f"[{kind}] {row.text}" if row.text else f"[{kind}] {pretty(row.data)}"
@@ -137,15 +206,16 @@ def cost_chart(labels: list[str], series: dict[str, list[float]], names: dict[st
                     ).format(pad + i * bar + 1, y, max(bar - 2, 1), h, PALETTE[c], title)
                 )
             )
-    for i in (0, n // 2, n - 1):
+    for i, anchor in ((0, "start"), (n // 2, "middle"), (n - 1, "end")):
+        x = pad + i * bar + (bar / 2 if anchor == "middle" else bar if anchor == "end" else 0)
         parts.append(
             str(
-                Markup('<text x="{:.1f}" y="{}" class="ax">{}</text>').format(
-                    pad + i * bar, height - 6, labels[i][5:] if labels else ""
+                Markup('<text x="{:.1f}" y="{}" class="ax" text-anchor="{}">{}</text>').format(
+                    x, height - 6, anchor, labels[i][5:] if labels else ""
                 )
             )
         )
-    parts.append(str(Markup('<text x="0" y="14" class="ax">{}</text>').format(money(top))))
+    parts.append(str(Markup('<text x="0" y="16" class="ax">{}</text>').format(money(top))))
     legend = "".join(
         str(Markup('<span class="lg"><i class="c{}"></i>{}</span>').format(c, names.get(k, k)))
         for c, (k, _) in enumerate(shown)

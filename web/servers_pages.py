@@ -22,6 +22,7 @@ from werkzeug.wrappers.response import Response as WResponse
 
 from runner.errors import CommandError
 from web.context import web
+from web.list_paging import page_in_memory
 
 __all__ = ["servers_pages"]
 
@@ -46,10 +47,11 @@ def _back(name: str, **params: str) -> WResponse:
 
 @servers_pages.get("/servers")
 async def servers() -> str:
-    rows = await web().runner.servers.describe_all()
+    listed = page_in_memory(await web().runner.servers.describe_all(), lambda s: s["name"])
     return await render_template(
-        "servers.html", rows=rows, status_text=STATUS_TEXT, errors={}, form={}
-    )
+        "servers.html", rows=listed["items"], listed=listed, status_text=STATUS_TEXT, errors={},
+        form={},
+    )  # fmt: skip
 
 
 @servers_pages.post("/servers")

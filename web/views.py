@@ -7,8 +7,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
+from quart import url_for
+from werkzeug.routing import BuildError
 
 from actors.cron import CronError, describe, next_fires, validate_cron, zone
+from events.catalogue import EVENT_TYPES as CATALOGUE
 from events.envelope import Recorded
 from projections import JobView, RunView
 from runner.errors import InvalidInput
@@ -65,3 +68,26 @@ def event_json(rec: Recorded) -> dict[str, Any]:
         "actor": rec.meta.actor,
         "data": redact_event_data(msgspec.to_builtins(rec.event)),
     }
+
+
+EVENT_TYPES: tuple[str, ...] = tuple(sorted(CATALOGUE))
+
+
+def stream_link(stream: str) -> tuple[str, str] | None:
+    """``(url, label)`` of the page a stream belongs to (run, job, webhook, server), if any."""
+    kind, _, ident = stream.partition("-")
+    try:
+        if kind == "run":
+            return url_for("pages.run", run_id=ident), "run page"
+        if kind == "job":
+            return url_for("pages.job", job_id=ident), "job page"
+        if kind == "webhook":
+            ident = ident.removeprefix("rejections-")
+            return url_for("webhooks_pages.webhook", webhook_id=ident), "webhook page"
+        if kind == "server":
+            return url_for("servers_pages.server", name=ident), "server page"
+    except BuildError:
+        return None
+    if stream == "settings":
+        return url_for("pages.settings"), "settings"
+    return None

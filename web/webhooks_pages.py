@@ -33,6 +33,7 @@ from runner.commands.webhooks import DEFAULT_GRACE_SECONDS, for_runner, hook_pat
 from runner.errors import CommandError, NotFound
 from runner.webhooks.verify import SCHEMES
 from web.context import web
+from web.list_paging import page_in_memory
 
 __all__ = ["webhooks_pages"]
 
@@ -182,8 +183,10 @@ def pretty_body(d: DeliveryView) -> str:
 
 @webhooks_pages.get("/webhooks")
 async def webhooks() -> str:
-    hooks = await web().runner.queries.webhooks()
-    return await render_template("webhooks/list.html", hooks=hooks, scheme_text=SCHEME_TEXT)
+    listed = page_in_memory(await web().runner.queries.webhooks(), lambda h: h.name)
+    return await render_template(
+        "webhooks/list.html", hooks=listed["items"], listed=listed, scheme_text=SCHEME_TEXT
+    )
 
 
 @webhooks_pages.route("/webhooks/new", methods=["GET", "POST"])

@@ -66,6 +66,8 @@ async def test_file_tools_confined_and_bash_sandboxed(
         ]
     )
     assert all("outside the job's workspace" in d.reason for d in denied)
+    calls = {e.tool_use_id for e in evs if isinstance(e, RunOutput) and e.kind == "tool_use"}
+    assert all(d.tool_use_id in calls for d in denied)  # the dashboard attaches each to its call
     assert (ws / "in.txt").read_text() == "inside"
     assert not (outside / "out.txt").exists() and not (outside / "bash.txt").exists()
     assert not (settings.data_dir / "escape-rel.txt").exists()

@@ -220,23 +220,38 @@ async def test_runs_page_filters_and_validation(client: Client, runner: Runner) 
     assert 'id="err-state"' in await bad.get_data(as_text=True)
 
 
-async def test_settings_page_and_tokens(client: Client) -> None:
+async def test_settings_page_and_tokens(client: Client, runner: Runner) -> None:
     resp = await client.form("/settings", {"action": "settings", "max_concurrent_runs": "0",
-                                           "default_model": "m", "default_timeout_seconds": "60",
+                                           "default_model": "m", "default_timeout_seconds": "soon",
                                            "sandbox_mode": "auto",
                                            "allowed_builtin_tools": "Read"})  # fmt: skip
     assert resp.status_code == 422
-    assert 'id="err-max_concurrent_runs"' in await resp.get_data(as_text=True)
+    html = await resp.get_data(as_text=True)
+    # every invalid field at once, in the form's words, with what was typed kept
+    assert 'id="err-max_concurrent_runs"' in html and 'id="err-default_timeout_seconds"' in html
+    assert "Default timeout (s) must be a number of seconds" in html
+    assert "max_concurrent_runs must" not in html and 'value="soon"' in html
     ok = await client.form("/settings", {"action": "settings", "max_concurrent_runs": "4",
                                          "default_model": "m", "default_timeout_seconds": "60",
                                          "sandbox_mode": "off",
                                          "allowed_builtin_tools": "Read"})  # fmt: skip
-    assert ok.status_code == 200
+    assert ok.status_code == 302 and ok.headers["Location"].endswith("/settings?saved=1")
     made = await client.form("/settings", {"action": "create_token", "name": "ci"})
-    html = await made.get_data(as_text=True)
+    assert made.status_code == 302  # post/redirect/get: a reload cannot create a second token
+    shown = await client.get(made.headers["Location"])
+    html = await shown.get_data(as_text=True)
     assert 'id="new-token">crt_' in html
+    reload = await (await client.get(made.headers["Location"])).get_data(as_text=True)
+    assert "crt_" not in reload  # shown once, even at the same address
     again = await (await client.get("/settings")).get_data(as_text=True)
-    assert "crt_" not in again  # shown once
+    assert "crt_" not in again
+    assert len([t for t in await web_access(runner).tokens() if t.name == "ci"]) == 1
+
+
+def web_access(runner: Runner) -> Any:
+    from runner.access import Access
+
+    return Access(runner.store)
 
 
 async def test_overview_banner_when_cli_missing(runner: Runner) -> None:

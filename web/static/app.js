@@ -49,56 +49,41 @@
           }
         }).catch(function () {});
     };
-    var later = function () { clearTimeout(timer); timer = setTimeout(update, 250); };
+    var serverError = document.getElementById("err-cron");
+    var later = function () {
+      if (serverError) { serverError.hidden = true; }  // the preview speaks for the field now
+      clearTimeout(timer);
+      timer = setTimeout(update, 250);
+    };
     cron.addEventListener("input", later);
     if (tz) { tz.addEventListener("input", later); }
-    update();
+    if (!serverError) { update(); }  // else the server's message is already next to the field
   }
 
-  // Live view: blocks arrive over SSE; a reconnect resumes from Last-Event-ID.
-  var trace = document.getElementById("trace");
-  if (trace && trace.getAttribute("data-stream") && window.EventSource) {
-    var last = parseInt(trace.getAttribute("data-after") || "0", 10);
-    var status = document.getElementById("live-status");
-    var stateBox = document.getElementById("run-state");
-    var src = new EventSource(trace.getAttribute("data-stream") + "?after=" + last);
-    var nearBottom = function () {
-      return window.innerHeight + window.scrollY >= document.body.scrollHeight - 120;
-    };
-    var setState = function (s) {
-      if (!stateBox) { return; }
-      stateBox.textContent = "";
-      stateBox.appendChild(el("span", "state st-" + s, s));
-    };
-    var seen = function (ev) {
-      var pos = parseInt(ev.lastEventId || "0", 10);
-      if (pos && pos <= last) { return true; }
-      if (pos) { last = pos; }
-      return false;
-    };
-    src.addEventListener("open", function () { if (status) { status.textContent = "Live"; } });
-    src.addEventListener("error", function () {
-      if (status) { status.textContent = "Reconnecting…"; }
-    });
-    src.addEventListener("block", function (ev) {
-      if (seen(ev)) { return; }
-      var stick = nearBottom();
-      var d = JSON.parse(ev.data);
-      trace.insertAdjacentHTML("beforeend", d.html);  // sanitized on the server
-      if (stick) { window.scrollTo(0, document.body.scrollHeight); }
-    });
-    src.addEventListener("state", function (ev) {
-      if (seen(ev)) { return; }
-      setState(JSON.parse(ev.data).state);
-    });
-    src.addEventListener("end", function (ev) {
-      src.close();
-      var s = JSON.parse(ev.data).state;
-      setState(s);
-      if (status) { status.textContent = "Finished: " + s; }
-      var kill = document.getElementById("kill");
-      if (kill) { kill.disabled = true; }
-      setTimeout(function () { window.location.reload(); }, 800);
-    });
-  }
+})();
+/* Job filter type-ahead: suggestions from the server as you type (scales to any number of jobs). */
+(function () {
+  var input = document.getElementById("job-filter");
+  var list = document.getElementById("job-options");
+  if (!input || !list || !window.fetch) { return; }
+  var timer = null, seq = 0;
+  input.addEventListener("input", function () {
+    clearTimeout(timer);
+    timer = setTimeout(function () {
+      var mine = ++seq;
+      fetch(input.getAttribute("data-suggest") + "?q=" + encodeURIComponent(input.value.trim()),
+        { credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (d) {
+          if (mine !== seq) { return; }
+          list.textContent = "";
+          (d.jobs || []).forEach(function (j) {
+            var o = document.createElement("option");
+            o.value = j.id;
+            o.textContent = j.name;
+            list.appendChild(o);
+          });
+        }).catch(function () {});
+    }, 200);
+  });
 })();
