@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from events.runs import RunOutput, RunStarted, RunToolDenied
+from events.runs import RunClaimed, RunOutput, RunStarted, RunToolDenied
 from runner.app import Runner
 from tests.helpers import open_runner
 from tests.web.support import PASSWORD, Client
@@ -177,6 +177,7 @@ async def test_run_page_sanitizes_trace(client: Client, runner: Runner) -> None:
     )  # fmt: skip
     html = await (await client.get(f"/runs/{rid}")).get_data(as_text=True)
     assert "<h1>Title</h1>" in html and "<strong>bold</strong>" in html
+    assert "Node" not in html  # not claimed by any process yet
     assert "<script>alert" not in html and "<img src=x" not in html
     assert 'href="javascript:' not in html and "<b onclick" not in html
     assert '<details class="blk blk-thinking"' in html
@@ -188,6 +189,21 @@ async def test_run_page_sanitizes_trace(client: Client, runner: Runner) -> None:
     assert "RunCancelRequested" in history and "<script>alert" not in history
     assert (await client.get("/history/run-nope")).status_code == 404
     assert (await client.get("/runs/run_nope")).status_code == 404
+
+
+async def test_run_page_names_the_node_that_ran_it(client: Client, runner: Runner) -> None:
+    """With several processes or nodes on one log, a run says which one claimed and ran it."""
+    run, _ = await runner.runs.quick("hello")
+    rid = run.run_id
+    await runner.store.append(
+        f"run-{rid}",
+        [
+            RunClaimed(run_id=rid, claimer="node-b.example:4242"),
+            RunStarted(run_id=rid, workspace="/w"),
+        ],
+    )
+    html = await (await client.get(f"/runs/{rid}")).get_data(as_text=True)
+    assert "<dt>Node</dt>" in html and "node-b.example:4242" in html
 
 
 def test_markdown_sanitizer() -> None:
