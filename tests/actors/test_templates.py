@@ -204,7 +204,10 @@ def test_never_expands_inside_values(keys: list[str], values: list[str], glue: l
     out = render(template, json.dumps(payload), {"h": "HEADER"})
     expected = "".join(f"{g}{payload[k]}" for g, k in zip(glue, keys, strict=False))
     assert out == expected
-    assert "SECRET" not in out and "HEADER" not in out
+    # A placeholder inside a value stays text: the secret and the header appear only where a
+    # value itself spells them (hypothesis found a value that is literally "SECRET").
+    for word in ("SECRET", "HEADER"):
+        assert out.count(word) == expected.count(word)
 
 
 @settings(max_examples=100, deadline=None)
