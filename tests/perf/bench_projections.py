@@ -29,7 +29,7 @@ from events.runs import (
     RunUsage,
     Usage,
 )
-from events.sqlite_schema import DDL
+from events.sqlite_schema import DDL, EVENT_COLUMNS
 from projections import ALL_PROJECTIONS, Folder
 from projections.rebuild import iter_rows, rebuild_into
 from tests.perf import Row, print_table
@@ -61,7 +61,7 @@ def generate(path: Path, n: int) -> int:
 
     def flush() -> None:
         conn.execute("BEGIN")
-        conn.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?)", rows)
+        conn.executemany(f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", rows)
         conn.execute("COMMIT")
         rows.clear()
 

@@ -251,3 +251,25 @@ def test_erase_from_the_cli_needs_a_reason(tmp_path: Path) -> None:
         timeout=60,
     )
     assert out.returncode == 2 and "--reason" in out.stderr
+
+
+async def test_export_masks_secrets_like_replay_and_takes_no_write_lock(tmp_path: Path) -> None:
+    from events.system import AdminCreated
+
+    config = load_config({"RUNNER_DATA_DIR": str(tmp_path)})
+    async with Runner.open(config) as r:
+        await r.store.append(
+            "admin-admin", [AdminCreated(username="admin", password_hash="$argon2id$SECRETHASH")]
+        )
+        conn = sqlite3.connect(tmp_path / "runner.db", isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")  # another writer holds the lock: export still reads
+        try:
+            out = cli(tmp_path, "export")
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    admin = next(x for x in lines if x["type"] == "AdminCreated")
+    assert admin["data"]["password_hash"] == "[redacted]" and "SECRETHASH" not in out.stdout
+    assert [x["position"] for x in lines] == list(range(1, len(lines) + 1))
