@@ -243,6 +243,12 @@ class Executor:
         cli = self.settings.cli_path
         if cli is not None and not (cli.is_file() and os.access(cli, os.X_OK)):
             return run.failed(Failure("cli_not_found", f"No executable Claude Code CLI at {cli}"))
+        mode = await self.sandbox_mode()
+        problem = sandbox_problem(self.settings) if mode != "off" else "off"
+        why = refusal(mode, problem, spec.tools, spec.mcp_servers)
+        if why is not None:
+            return run.failed(Failure("sandbox_unavailable", why))
+        run.boxed = problem is None
         try:
             resolved = await self.resolver.resolve(spec.mcp_servers)
         except LookupError as e:
@@ -252,12 +258,6 @@ class Executor:
             names = ", ".join(missing)
             return run.failed(Failure("invalid_request", f"Unknown tool server(s): {names}"))
         run.redact.secrets = Redactor([*run.redact.secrets, *resolved.secrets]).secrets
-        mode = await self.sandbox_mode()
-        problem = sandbox_problem(self.settings) if mode != "off" else "off"
-        why = refusal(mode, problem, spec.tools, spec.mcp_servers)
-        if why is not None:
-            return run.failed(Failure("sandbox_unavailable", why))
-        run.boxed = problem is None
         try:
             return await self._run_client(run, resolved)
         except SandboxError as exc:
@@ -265,6 +265,8 @@ class Executor:
 
     def _options(self, run: _Run, resolved: ResolvedServers) -> tuple[ClaudeAgentOptions, bool]:
         spec = run.ctx.spec
+        configs = {n: resolved.configs[n] for n in spec.mcp_servers}
+        mcp_servers, mcp_file = _mcp_config(run.dirs, configs)
         sandbox = run.boxed or inner_sandbox_available(self.settings)
         gate = Gate(
             workspace=run.dirs.workspace,
@@ -280,7 +282,7 @@ class Executor:
             run.dirs,
             model=run.model,
             tools=list(spec.tools),
-            mcp_servers=_mcp_config(run.dirs, {n: resolved.configs[n] for n in spec.mcp_servers}),
+            mcp_servers=mcp_servers,
             can_use_tool=gate.can_use_tool,
             pre_tool_use=gate.pre_tool_use,
             stderr=run.on_stderr,
@@ -288,6 +290,8 @@ class Executor:
             budget_usd=None if run.relayed else spec.budget_usd,  # the relay enforces it live
             sandbox=sandbox and not run.boxed and "Bash" in spec.tools,
         )
+        if mcp_file is not None:  # in-process servers go as a dict, the others as a file
+            opts.extra_args["mcp-config"] = str(mcp_file)
         if run.boxed:
             box = run_box(
                 self.settings,
@@ -411,22 +415,28 @@ class Executor:
                 tg.cancel_scope.cancel()
 
 
-def _mcp_config(dirs: RunDirs, configs: dict[str, Any]) -> dict[str, Any] | Path:
-    """The run's MCP servers as a 0600 file in its private config dir (removed with it).
+def _mcp_config(
+    dirs: RunDirs, configs: dict[str, Any]
+) -> tuple[dict[str, Any] | Path, Path | None]:
+    """The run's MCP servers: ``(for options.mcp_servers, extra --mcp-config file or None)``.
 
-    A dict would be put on the CLI's command line (``--mcp-config '{...}'``), where ``ps`` shows
-    every local user the credentials in it. In-process SDK servers cannot live in a file, so a
-    set that holds one stays a dict.
+    Servers with a config go into a 0600 file in the run's private config dir (removed with it):
+    a dict would be put on the CLI's command line (``--mcp-config '{...}'``), where ``ps`` shows
+    every local user the credentials in it. In-process SDK servers (no credentials in their
+    config) cannot live in a file: they stay a dict, and the file becomes a second
+    ``--mcp-config`` (the CLI merges both).
     """
-    if not configs or any(isinstance(c, dict) and c.get("type") == "sdk" for c in configs.values()):
-        return configs
+    sdk = {n: c for n, c in configs.items() if isinstance(c, dict) and c.get("type") == "sdk"}
+    rest = {n: c for n, c in configs.items() if n not in sdk}
+    if not rest:
+        return sdk, None
     path = dirs.config / "mcp.json"
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(path, flags, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         os.fchmod(fh.fileno(), 0o600)
-        json.dump({"mcpServers": configs}, fh)
-    return path
+        json.dump({"mcpServers": rest}, fh)
+    return (sdk, path) if sdk else (path, None)
 
 
 def _target(tool_input: Any) -> str:

@@ -94,4 +94,5 @@ def confined(
         cwd=None,
         secrets=launch.secrets,
         mounts=launch.mounts,
+        confined=True,
     )

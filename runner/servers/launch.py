@@ -35,6 +35,8 @@ class StdioLaunch:
     mounts: tuple[Mount, ...] = ()
     """What the server needs to see in a sandbox besides the system and the Python
     environment: its own code (read-only) and its own state folder (read-write)."""
+    confined: bool = False
+    """``command`` starts the server inside its own sandbox (see ``confine.confined``)."""
 
 
 @dataclass(frozen=True)

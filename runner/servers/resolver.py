@@ -29,9 +29,9 @@ from runner.servers.launch import (
     MissingCredentials,
     StdioLaunch,
     missing_credentials,
-    server_launch,
 )
 from runner.servers.materialize import code_path, write_server
+from runner.servers.proxy import sdk_config
 from runner.servers.sdk_config import to_sdk_config
 
 if TYPE_CHECKING:
@@ -98,20 +98,16 @@ class RunnerResolver:
                 path = code_path(self.data_dir, name)
                 if not path.is_file():
                     write_server(self.data_dir, name, srv.code)
-            try:
-                launch = server_launch(
-                    srv.kind,  # type: ignore[arg-type]
-                    name,
-                    data_dir=self.data_dir,
-                    credentials=creds,
-                    env=srv.env,
-                    config=srv.config,
-                    server_data=self.memory_dir(name),
-                )
+            try:  # confined in a sandbox of its own where the sandbox mode says so
+                launch = await self.servers.launch(srv, server_data=self.memory_dir(name))
             except MissingCredentials as exc:
                 raise LookupError(f"{name!r}: {exc}") from None
             except ServerError as exc:
                 raise LookupError(f"{name!r}: {exc}") from None
+            if isinstance(launch, StdioLaunch) and launch.confined:
+                configs[name] = sdk_config(name, launch)
+                extra.update(launch.secrets)
+                continue
             config = to_sdk_config(launch)
             if isinstance(launch, StdioLaunch):
                 config["env"] = {**_service_vars(), **config["env"]}

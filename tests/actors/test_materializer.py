@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -94,6 +95,13 @@ async def test_files_follow_the_log_and_tools_are_discovered(runner: Runner) -> 
     assert mat.discoveries >= 3
 
 
+def _env(config: dict[str, Any]) -> dict[str, str]:
+    """A server's environment: its stdio config's, or its sandboxed relay's launch."""
+    if config.get("type") == "sdk":
+        return dict(config["instance"].launch.env)
+    return dict(config["env"])
+
+
 async def test_resolver_scopes_servers_credentials_and_memory(runner: Runner) -> None:
     await runner.servers.seed_builtins()
     await runner.servers.create({"name": "greeter", "code": CODE}, discover=False)
@@ -107,9 +115,9 @@ async def test_resolver_scopes_servers_credentials_and_memory(runner: Runner) ->
     with job_scope("job_a", "run_1"):
         got = await resolver.resolve(["greeter", "memory"])
     assert sorted(got.configs) == ["greeter", "memory"]
-    env = got.configs["greeter"]["env"]
+    env = _env(got.configs["greeter"])
     assert env["GREETING_SUFFIX"] == "!!" and "OTHER_TOKEN" not in env
-    assert got.configs["memory"]["env"]["DATA_DIR"].endswith("memory/memory/job_a")
+    assert _env(got.configs["memory"])["DATA_DIR"].endswith("memory/memory/job_a")
     # every sensitive value is redacted; the non-sensitive suffix is not a secret
     assert got.secrets == ["other-token-value-123"]
     await runner.servers.disable("other")

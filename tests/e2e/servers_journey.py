@@ -52,8 +52,11 @@ def post(message: str) -> str:
     )
     (Path(os.environ["DATA_DIR"]) / "last_post.txt").write_text(digest + " " + message)
     parent = Path(f"/proc/{os.getppid()}")
-    seen = [f.name for f in (parent / "cmdline", parent / "environ")
-            if token and token.encode() in f.read_bytes()]
+    # In a sandbox of its own, the parent is that sandbox's init (bwrap, started with exactly
+    # this server's env); the CLI is not even visible. Unconfined, the parent is the CLI.
+    own_box = (parent / "comm").read_text().strip() == "bwrap"
+    seen = [] if own_box else [f.name for f in (parent / "cmdline", parent / "environ")
+                               if token and token.encode() in f.read_bytes()]
     return f"posted {message!r} sha={digest} others={others} parent={seen} raw={token}"
 
 mcp.run("stdio")

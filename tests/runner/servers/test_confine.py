@@ -10,14 +10,20 @@ from pathlib import Path
 
 import pytest
 
+from actors.executor import Executor, RunContext
+from actors.executor_options import ExecutorSettings
 from actors.sandbox import probe
+from events.runs import RunOutput, RunSpec, RunSucceeded
 from runner.app import Runner
 from runner.errors import InvalidInput
 from runner.servers.confine import SandboxRefused, confined
 from runner.servers.launch import StdioLaunch, dynamic_launch
+from runner.servers.resolver import RunnerResolver
+from tests.fakes.anthropic_api import FakeAnthropicAPI, Text, ToolUse, Turn, fake_anthropic_api
 from tests.helpers import open_runner
 
 pytestmark = pytest.mark.anyio
+__all__ = ["fake_anthropic_api"]  # the fixture
 needs_bwrap = pytest.mark.skipif(probe() is not None, reason=f"no sandbox here: {probe()}")
 
 OTHER_TOKEN = "other-server-TOKEN-8c1d2e"
@@ -143,3 +149,38 @@ def test_server_paths_outside_the_data_dir_are_refused(tmp_path: Path) -> None:
     (data / "servers" / "demo").symlink_to(outside)  # the server's folder swapped for a link
     with pytest.raises(SandboxRefused, match="maps outside"):
         confined(evil, kind="dynamic", data_dir=data, mode="auto", problem=None, check=False)
+
+
+@needs_bwrap
+async def test_in_a_run_a_servers_credential_is_out_of_bashs_reach(
+    runner: Runner, fake_anthropic_api: FakeAnthropicAPI
+) -> None:
+    """The run's server runs in a sandbox of its own (relayed to the CLI as an SDK server):
+    the run's Bash cannot see its process, so not its credential either."""
+    await runner.servers.create({"name": "other", "code": PLAIN}, discover=False)
+    await runner.servers.set_credential("other", "OTHER_TOKEN", OTHER_TOKEN)
+    api = fake_anthropic_api
+    probe_cmd = "cat /proc/[0-9]*/environ | tr '\\0' '\\n' | grep -c OTHER_TOKEN; ps -e -o comm="
+    marker = api.script(
+        "relay",
+        [
+            Turn([ToolUse("mcp__other__ping", {}), ToolUse("Bash", {"command": probe_cmd})]),
+            Text("done"),
+        ],
+    )
+    settings = ExecutorSettings(
+        data_dir=runner.config.data_dir,
+        auth_env={"ANTHROPIC_API_KEY": "k", "ANTHROPIC_BASE_URL": api.base_url},
+        max_api_retries=1,
+    )
+    ex = Executor(runner.store, settings, resolver=RunnerResolver(runner.servers))
+    spec = RunSpec(prompt=f"go {marker}", tools=("Bash",), mcp_servers=("other",))
+    await ex.execute(RunContext(run_id="rr", job_id="j1", spec=spec))
+    evs = [r.event for r in await runner.store.read_stream("run-rr")]
+    assert isinstance(evs[-1], RunSucceeded), evs[-1]
+    results = {
+        e.tool_name: e.text for e in evs if isinstance(e, RunOutput) and e.kind == "tool_result"
+    }
+    assert "pong" in results["mcp__other__ping"]
+    assert OTHER_TOKEN not in results["Bash"] and results["Bash"].splitlines()[0] == "0"
+    assert "python" not in results["Bash"]  # the server is not in the run's sandbox
