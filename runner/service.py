@@ -68,7 +68,12 @@ class Service:
         c = runner.config
         self.relay = Relay(
             runner.store,
-            relay_settings(c.auth_env, c.claude_config_dir, max_concurrent=c.relay_max_concurrent),
+            relay_settings(
+                c.auth_env,
+                c.claude_config_dir,
+                max_concurrent=c.relay_max_concurrent,
+                scrub_environ=True,
+            ),
         )
         self.executor = executor or Executor(
             runner.store,

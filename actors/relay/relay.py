@@ -23,6 +23,7 @@ from anyio.abc import TaskStatus
 
 from actors.relay.app import RelayApp
 from actors.relay.budgets import Ledger, Limits, utc_day
+from actors.relay.environ import MODEL_SECRET_VARS, scrub_environ
 from actors.relay.grants import Grant, Grants
 from actors.relay.meter import Meter
 from actors.relay.prices import Usage, charged_usd, cost_usd
@@ -228,6 +229,10 @@ class Relay:
                     self.settings.unix_path,
                 )
                 tg.start_soon(self._follow, head)
+                if self.settings.scrub_environ:
+                    gone = scrub_environ(MODEL_SECRET_VARS)
+                    if gone:
+                        log.info("blanked %s in /proc/self/environ", ", ".join(gone))
                 log.info("model relay on http://127.0.0.1:%s", self.port)
                 task_status.started(self.port)
         finally:

@@ -42,6 +42,9 @@ class RelaySettings(msgspec.Struct, frozen=True, kw_only=True):
     max_retry_wait: float = 60.0
     token_grace: float = 120.0
     """A token outlives its run's timeout by this much at most, even if nobody closes it."""
+    scrub_environ: bool = False
+    """Blank the model credential in this process's ``/proc/<pid>/environ`` once serving
+    (``runner serve`` turns it on; see ``environ.py``)."""
     exposed: tuple[str, ...] = ()
     """Names of credential variables runs still receive (Bedrock/Vertex)."""
     bypass_note: str = ""

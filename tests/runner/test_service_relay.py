@@ -52,6 +52,7 @@ async def test_a_service_run_is_relayed_and_reconciled(tmp_path: Path) -> None:
                 assert health["mode"] == "relayed" and health["credential"] == "api_key"
                 assert health["counters"]["calls"] == 2 and health["exposed_to_runs"] == []
                 assert KEY not in repr(health)
+                assert service.relay.settings.scrub_environ  # /proc/<pid>/environ blanked
                 today = await runner.queries.spend_today()
                 assert today["metered_cost_usd"] == pytest.approx(expected, abs=1e-9)
                 rows = await runner.queries.costs(

@@ -126,3 +126,30 @@ async def test_the_relay_also_listens_on_a_unix_socket(
             r = await c.post("http://relay/v1/messages", json=body, headers={"x-api-key": "nope"})
             assert r.status_code == 401
         tg.cancel_scope.cancel()
+
+
+def test_the_credential_is_blanked_in_proc_environ() -> None:
+    """Another process of the same user reads /proc/<pid>/environ: after the scrub it finds
+    the variable, but not the key; os.environ inside the process keeps working."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys; from actors.relay.environ import scrub_environ; "
+        "print(scrub_environ(['ANTHROPIC_API_KEY']), os.environ['ANTHROPIC_API_KEY'] == sys.argv[1], "
+        "flush=True); sys.stdin.read()"
+    )
+    env = {**os.environ, "ANTHROPIC_API_KEY": REAL_KEY, "KEEP_ME": "visible"}
+    with subprocess.Popen(
+        [sys.executable, "-c", code, REAL_KEY],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as child:
+        assert child.stdout is not None and child.stdin is not None
+        assert child.stdout.readline().strip() == "['ANTHROPIC_API_KEY'] True"
+        seen = Path(f"/proc/{child.pid}/environ").read_bytes()
+        child.stdin.close()
+    assert REAL_KEY.encode() not in seen
+    assert b"ANTHROPIC_API_KEY=" in seen and b"KEEP_ME=visible" in seen
