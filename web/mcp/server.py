@@ -93,14 +93,8 @@ class RunnerMCP(MCPServer[Any]):
 
 def build_mcp(runner: Runner, service: Any | None = None, **kwargs: Any) -> RunnerMCP:
     """An ``MCPServer`` exposing the runner; ``kwargs`` go to the constructor (auth, ...)."""
-    from web.mcp import (
-        tools_bulk,
-        tools_jobs,
-        tools_misc,
-        tools_runs,
-        tools_servers,
-        tools_webhooks,
-    )
+    from web.mcp import tools_jobs, tools_misc, tools_runs, tools_servers, tools_webhooks
+    from web.mcp.tools_bulk import register as register_bulk_tools
 
     mcp = RunnerMCP(
         name="claude-runner",
@@ -114,5 +108,5 @@ def build_mcp(runner: Runner, service: Any | None = None, **kwargs: Any) -> Runn
     tools_misc.register(mcp, runner, service)
     tools_webhooks.register(mcp, runner)
     tools_servers.register(mcp, runner)
-    tools_bulk.register(mcp, runner)
+    register_bulk_tools(mcp, runner)
     return mcp
