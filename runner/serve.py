@@ -13,6 +13,7 @@ import anyio
 import msgspec
 from anyio.abc import TaskStatus
 
+from events.errors import StorageUnavailable
 from runner.app import Runner
 from runner.config import Config
 from runner.service import Service
@@ -21,6 +22,7 @@ log = logging.getLogger("runner")
 #: Upper bound of an orderly shutdown (runs cancelled, stop recorded) after a signal.
 SHUTDOWN_SECONDS = 30.0
 EXIT_FORCED = 70
+EXIT_STORAGE = 75  # as the CLI: storage unavailable, try again later
 
 
 class _Stop:
@@ -113,8 +115,15 @@ def serve_main(args: argparse.Namespace, config: Config) -> int:
         log.info("stopped during start-up")
     except Exception as exc:
         log.error("the runner stopped: %s", "; ".join(_reasons(exc)))
-        return 1
+        return EXIT_STORAGE if _storage_fault(exc) else 1
     return 0
+
+
+def _storage_fault(exc: BaseException) -> bool:
+    """Did the start fail only because storage is unavailable (try again later: 75)?"""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_storage_fault(inner) for inner in exc.exceptions)
+    return isinstance(exc, StorageUnavailable)
 
 
 def _reasons(exc: BaseException) -> list[str]:

@@ -75,3 +75,29 @@ async def test_a_read_meeting_an_io_error_answers_503(
     resp = await client.get("/api/v1/jobs")
     assert resp.status_code == 503 and "Retry-After" in resp.headers
     assert (await resp.get_json())["error"]["code"] == "storage_unavailable"
+
+
+async def test_the_health_panel_shows_a_storage_fault_and_broken_jobs(runner: Runner) -> None:
+    from actors.supervisor import Health
+    from tests.web.support import PASSWORD
+    from web.app import create_app
+
+    health = Health("test:1")
+    health.storage_fault("storage unavailable (disk full): free some space")
+
+    class FakeService:
+        def status(self) -> dict[str, Any]:
+            return {**health.snapshot(), "queue_depth": 0, "cli": {"found": True, "path": "x"},
+                    "auth": "api_key", "sandbox": {"available": True}, "database": {},
+                    "broken_jobs": [{"job_id": "feb30", "name": "feb 30",
+                                     "error": "never fires"}]}  # fmt: skip
+
+    quart = create_app(runner, FakeService())
+    async with quart.test_app() as test_app:
+        c = Client(test_app.test_client())
+        assert (await c.login(PASSWORD)).status_code == 302
+        html = await (await c.get("/")).get_data(as_text=True)
+        assert "storage unavailable (disk full)" in html and "feb 30" in html
+        health.storage_fault(None)
+        html = await (await c.get("/")).get_data(as_text=True)
+        assert "storage unavailable" not in html
