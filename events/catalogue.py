@@ -39,6 +39,7 @@ from events.servers import (
     ServerUpdated,
     ToolInvoked,
 )
+from events.sessions import SessionEnded, SessionStarted
 from events.system import (
     ActorCrashed,
     AdminCreated,
@@ -117,6 +118,8 @@ Event = (
     | OAuthCodeRedeemed
     | OAuthTokensIssued
     | OAuthTokenRevoked
+    | SessionStarted
+    | SessionEnded
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {t.__name__: t for t in typing.get_args(Event)}
