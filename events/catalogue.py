@@ -43,6 +43,7 @@ from events.servers import (
     ServerUpdated,
     ToolInvoked,
 )
+from events.sessions import SessionEnded, SessionStarted
 from events.system import (
     ActorCrashed,
     AdminCreated,
@@ -130,6 +131,8 @@ Event = (
     | LeaseAcquired
     | LeaseReleased
     | LeaseExpired
+    | SessionStarted
+    | SessionEnded
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {t.__name__: t for t in typing.get_args(Event)}

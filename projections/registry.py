@@ -9,6 +9,7 @@ from projections.jobs import jobs_projection
 from projections.output import output_projection
 from projections.runs import runs_projection
 from projections.servers import servers_projection
+from projections.sessions import sessions_projection
 from projections.settings import settings_projection
 from projections.sqlite_projector import SQLiteProjector
 from projections.webhooks import webhooks_projection
@@ -22,6 +23,7 @@ ALL_PROJECTIONS: tuple[Projection, ...] = (
     servers_projection,
     settings_projection,
     access_projection,
+    sessions_projection,
 )
 
 

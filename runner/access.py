@@ -7,6 +7,7 @@ and a token is shown once, at creation, then only its hash is kept.
 from __future__ import annotations
 
 import secrets
+import time
 
 import anyio
 import msgspec
@@ -16,10 +17,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from events.envelope import Meta
 from events.errors import ConcurrencyError
 from events.ids import new_id
+from events.sessions import SessionEnded, SessionStarted
 from events.sqlite_store import SQLiteEventStore
 from events.system import AdminCreated, AdminPasswordChanged, ApiTokenCreated, ApiTokenRevoked
 from projections.access import AdminView, ApiTokenView
 from projections.read import decode_row
+from projections.sessions import SessionView
 from runner.errors import Conflict, InvalidInput, NotFound
 from runner.jobs_input import check_display_name
 from runner.secrets import hash_token, new_token
@@ -85,6 +88,53 @@ class Access:
             [AdminPasswordChanged(username=ADMIN_USER, password_hash=digest)],
             meta=Meta(actor="admin"),
         )
+
+    async def start_session(self, user: str, lifetime_s: float) -> str:
+        """A new server-side session for ``user``; returns its id (for the signed cookie only)."""
+        sid = new_token(32)
+        digest = hash_token(sid)
+        expires = int((time.time() + lifetime_s) * 1_000_000)
+        await self.store.append(
+            f"session-{digest[:32]}",
+            [SessionStarted(session_hash=digest, user=user, expires_at_us=expires)],
+            expected="no_stream",
+            meta=Meta(actor=user),
+        )
+        return sid
+
+    async def session_user(self, sid: str) -> str | None:
+        """The user of a live, unexpired session, else None."""
+        if not sid or len(sid) > 200:
+            return None
+        rows = await self.store.query("SELECT doc FROM v_sessions WHERE k = ?", (hash_token(sid),))
+        if not rows:
+            return None
+        row = decode_row(SessionView, rows[0][0])
+        if row.ended_at_us is not None or row.expires_at_us < time.time() * 1_000_000:
+            return None
+        return row.user
+
+    async def end_session(self, sid: str, *, reason: str = "logout") -> None:
+        """End one session (logout); unknown or ended sessions are left alone."""
+        if await self.session_user(sid) is None:
+            return
+        digest = hash_token(sid)
+        await self.store.append(
+            f"session-{digest[:32]}",
+            [SessionEnded(session_hash=digest, reason=reason)],
+            meta=Meta(actor="admin"),
+        )
+
+    async def end_all_sessions(self, *, reason: str = "revoked") -> int:
+        """Sign out everywhere: end every live session; returns how many ended."""
+        rows = await self.store.query("SELECT k FROM v_sessions WHERE live = 1")
+        for (digest,) in rows:
+            await self.store.append(
+                f"session-{str(digest)[:32]}",
+                [SessionEnded(session_hash=str(digest), reason=reason)],
+                meta=Meta(actor="admin"),
+            )
+        return len(rows)
 
     async def check_login(self, username: str, password: str) -> bool:
         """True when the credentials match (argon2 verify off the event loop)."""

@@ -213,8 +213,15 @@ async def guard() -> AnyResponse | None:
         return None  # a bearer request carries no ambient credential: no CSRF needed
     user = session.get("user")
     if user:
+        # Server-side: the signed cookie names a session the log says is live (logout,
+        # "sign out everywhere" and a password change end it for every copy of the cookie).
+        live = await w.access.session_user(str(session.get("sid") or ""))
         admin = await w.access.admin(str(user))
-        if admin is not None and session.get("pwv") == password_version(admin.password_hash):
+        if (
+            live == str(user)
+            and admin is not None
+            and session.get("pwv") == password_version(admin.password_hash)
+        ):
             g.user = str(user)
             g.via = "session"
         else:

@@ -8,7 +8,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
-from quart import Blueprint, Response, abort, redirect, render_template, request, session, url_for
+from quart import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from projections.settings import BUILTIN_TOOLS
 from runner.commands.bulk_cancel import CancelFilter
@@ -102,12 +112,20 @@ async def login() -> AnyResponse | tuple[str, int] | str:
     session.permanent = True
     session["user"] = user
     session["pwv"] = password_version(admin.password_hash)
+    lifetime = current_app.permanent_session_lifetime.total_seconds()
+    session["sid"] = await w.access.start_session(user, lifetime)
     csrf_token()
     return redirect(nxt)
 
 
 @pages.post("/logout")
 async def logout() -> AnyResponse:
+    """End this session (``everywhere=1``: every session) in the log, then forget the cookie."""
+    access = web().access
+    if (await request.form).get("everywhere") == "1":
+        await access.end_all_sessions(reason="revoked")
+    else:
+        await access.end_session(str(session.get("sid") or ""))
     session.clear()
     return redirect(url_for("pages.login"))
 

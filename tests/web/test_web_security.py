@@ -119,3 +119,71 @@ async def test_hsts_and_secure_cookie_when_the_public_url_is_https(runner: Runne
         assert "Secure" in resp.headers["Set-Cookie"]
         page = await c.raw.get("/login")
         assert page.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+async def _copy_of(c: Client, app: Any) -> Client:
+    """Another browser holding a copy of ``c``'s session cookie (a stolen cookie)."""
+    thief = Client(app.test_client())
+    for cookie in c.raw.cookie_jar:
+        thief.raw.cookie_jar.set_cookie(cookie)
+    thief.csrf = c.csrf
+    return thief
+
+
+async def test_a_copied_cookie_stops_working_after_logout(app: Any, runner: Runner) -> None:
+    owner = Client(app.test_client())
+    assert (await owner.login()).status_code == 302
+    thief = await _copy_of(owner, app)
+    assert (await thief.get("/api/v1/jobs")).status_code == 200
+    out = await owner.form("/logout", {})
+    assert out.status_code == 302
+    assert (await thief.get("/api/v1/jobs")).status_code == 401
+    rows = await runner.store.query("SELECT doc FROM v_sessions")
+    assert (
+        len(rows) == 1 and b'"reason":"logout"' in bytes(rows[0][0], "utf-8")
+        if isinstance(rows[0][0], str)
+        else b'"reason":"logout"' in bytes(rows[0][0])
+    )
+
+
+async def test_password_change_and_sign_out_everywhere_end_sessions(
+    app: Any, runner: Runner
+) -> None:
+    from runner.access import Access
+
+    a, b = Client(app.test_client()), Client(app.test_client())
+    await a.login()
+    await b.login()
+    await Access(runner.store).change_password(PASSWORD)  # same text, new hash: a new version
+    for c in (a, b):
+        assert (await c.get("/api/v1/jobs")).status_code == 401
+    await a.login()
+    await b.login()
+    resp = await a.form("/logout", {"everywhere": "1"})
+    assert resp.status_code == 302
+    assert (await b.get("/api/v1/jobs")).status_code == 401
+    rows = await runner.store.query("SELECT COUNT(*) FROM v_sessions WHERE live = 1")
+    assert rows[0][0] == 0
+
+
+async def test_sessions_survive_a_restart_and_hold_no_secret(tmp_path: Any) -> None:
+    from tests.helpers import open_runner
+
+    data = tmp_path / "restart"
+    async with open_runner(data, admin_password=PASSWORD) as r1:
+        quart = create_app(r1)
+        async with quart.test_app() as t1:
+            c = Client(t1.test_client())
+            await c.login()
+            cookies = list(c.raw.cookie_jar)
+            sid_blob = b"".join(bytes(str(x.value), "utf-8") for x in cookies)
+    async with open_runner(data, admin_password=PASSWORD) as r2:
+        quart = create_app(r2)
+        async with quart.test_app() as t2:
+            again = Client(t2.test_client())
+            for cookie in cookies:
+                again.raw.cookie_jar.set_cookie(cookie)
+            assert (await again.get("/api/v1/jobs")).status_code == 200
+        rows = await r2.store.query("SELECT data FROM events")
+        blob = b"".join(bytes(x[0]) if not isinstance(x[0], str) else x[0].encode() for x in rows)
+        assert sid_blob and sid_blob not in blob
