@@ -144,7 +144,18 @@ class SQLiteEventStore(GroupCommitStore):
         state, res = verify_since_checkpoint(conn, key)
         self.chain = state
         if state.ok and (recorded is None or res.checked):
-            conn.execute("BEGIN IMMEDIATE")
+            # Recording the key id and moving the checkpoint only saves work later: never wait
+            # for another process's write lock for it (a read-only command must open at once);
+            # the next open or the running service's chain watch records it instead.
+            conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                return key
+            finally:
+                conn.execute("PRAGMA busy_timeout = 10000")
             try:
                 set_info(conn, "chain_key_id", key.key_id)
                 if res.checked:
