@@ -23,6 +23,7 @@ import anyio
 import msgspec
 from claude_agent_sdk import ClaudeAgentOptions
 
+from actors.approvals import Approvals, ApprovalSettings
 from actors.executor_client import (
     AgentClient,
     ClientFactory,
@@ -45,6 +46,7 @@ from actors.executor_options import (
     sandbox_available,
 )
 from actors.executor_output import Recorder, Redactor
+from actors.untrusted import SYSTEM_NOTE
 from events.catalogue import Event
 from events.runs import (
     RunCancelled,
@@ -93,6 +95,14 @@ class _Run:
         self.client: AgentClient | None = None
         self.pid: int | None = None
         self.gate: Gate | None = None
+        self.approvals = Approvals(
+            executor.store,
+            run_id=ctx.run_id,
+            job_id=ctx.job_id,
+            spec=ctx.spec,
+            redact=self.redact.deep,
+            settings=executor.approval_settings,
+        )
         self.late: list[Event] = []
         """Denials only the CLI saw (e.g. by ``--restricted``), from the result message."""
 
@@ -126,6 +136,8 @@ class _Run:
 
 class Executor:
     """Runs claimed runs; one ``Executor`` serves any number of concurrent ``execute`` calls."""
+
+    approval_settings = ApprovalSettings()
 
     def __init__(
         self,
@@ -169,10 +181,12 @@ class Executor:
                 terminal = run.failed(Failure("internal", f"{type(exc).__name__}: {exc}"))
             # Shielded: a cancel arriving now must not leave a second terminal event behind.
             with anyio.CancelScope(shield=True):
+                await run.approvals.close()
                 await run.emit([*run.recorder.finish(), *run.late, terminal])
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True), anyio.move_on_after(10):
                 reason = self._cancel_reasons.get(ctx.run_id, "cancelled")
+                await run.approvals.close(f"the run was cancelled ({reason})")
                 cancelled = RunCancelled(
                     run_id=ctx.run_id, reason=reason, result=run.recorder.run_result()
                 )
@@ -208,6 +222,7 @@ class Executor:
             servers=spec.mcp_servers,
             sandbox=sandbox,
             on_denied=run.on_denied,
+            approvals=run.approvals,
         )
         run.gate = gate
         opts = build_options(
@@ -223,6 +238,8 @@ class Executor:
             budget_usd=spec.budget_usd,
             sandbox=sandbox and "Bash" in spec.tools,
         )
+        if spec.untrusted_input:
+            opts.system_prompt = SYSTEM_NOTE
         return opts, sandbox
 
     async def _run_client(self, run: _Run, resolved: ResolvedServers) -> Event:
@@ -237,6 +254,7 @@ class Executor:
         finished = False
         try:
             with anyio.move_on_after(timeout) as deadline:
+                run.approvals.scope = deadline
                 try:
                     await client.connect()
                     run.pid = cli_pid(client)
@@ -257,6 +275,8 @@ class Executor:
         finally:
             with anyio.CancelScope(shield=True):
                 await self._close(run, interrupt=not finished)
+        if run.approvals.failure is not None:
+            return run.failed(Failure("approval_timed_out", run.approvals.failure))
         if deadline.cancelled_caught:
             return RunTimedOut(
                 run_id=run.ctx.run_id,

@@ -9,6 +9,12 @@ from __future__ import annotations
 
 import typing
 
+from events.approvals import (
+    ApprovalAnswered,
+    ApprovalTimedOut,
+    ApprovalWithdrawn,
+    RunAwaitingApproval,
+)
 from events.jobs import JobCreated, JobDeleted, JobPaused, JobResumed, JobUpdated
 from events.runs import (
     RunCancelled,
@@ -117,6 +123,10 @@ Event = (
     | OAuthCodeRedeemed
     | OAuthTokensIssued
     | OAuthTokenRevoked
+    | RunAwaitingApproval
+    | ApprovalAnswered
+    | ApprovalTimedOut
+    | ApprovalWithdrawn
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {t.__name__: t for t in typing.get_args(Event)}

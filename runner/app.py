@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from events.sqlite_store import SQLiteEventStore
 from projections import make_projector
+from runner.commands.approvals import ApprovalCommands
 from runner.commands.credentials import CredentialCommands
 from runner.commands.jobs import JobCommands
 from runner.commands.runs import RunCommands
@@ -32,6 +33,7 @@ class Runner:
             store, self.queries, self.secret_box(), reload_box=self.secret_box
         )
         self.servers = ServerCommands(store, self.queries, config.data_dir, self.credentials)
+        self.approvals = ApprovalCommands(store)
 
     def secret_box(self) -> SecretBox:
         """A box over the current keyring (``RUNNER_SECRET_KEY`` or ``<data_dir>/secret.key``)."""

@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskStatus
 
+from actors.approval_recovery import requeue_waiting
 from actors.claimer import Claimer
 from actors.executor import Executor, RunContext
 from actors.executor_options import ExecutorSettings, auth_mode, find_cli, sandbox_available
@@ -107,10 +108,13 @@ class Service:
         )
         head = await store.head()
         self.retrier.from_position = head
+        requeued = await requeue_waiting(store, self.instance)  # before recover() crashes them
         crashed = await recover(store, self.instance)
         seeded = await self.runner.servers.seed_builtins(actor="service")
         if seeded:
             log.info("registered built-in tool servers: %s", ", ".join(seeded))
+        if requeued:
+            log.warning("re-requested %d run(s) that waited for approval", len(requeued))
         if crashed:
             log.warning("marked %d orphaned run(s) crashed: %s", len(crashed), ", ".join(crashed))
         actors = [
