@@ -21,6 +21,7 @@ from runner.queries_web import WebQueries
 from web import auth
 from web.api import api
 from web.api_servers import api_servers
+from web.approvals_pages import install as install_approvals
 from web.context import KEY, Web
 from web.live import encode
 from web.mcp.consent import consent as mcp_consent
@@ -74,6 +75,7 @@ def create_app(runner: Runner, service: Any = None, *, hub_buffer: int = 512) ->
     app.register_blueprint(api_servers)  # /api/v1/servers (web/api_servers.py)
     app.register_blueprint(webhooks_pages)  # webhooks dashboard (web/webhooks_pages.py)
     app.register_blueprint(mcp_consent)  # OAuth consent page of /mcp (web/mcp/consent.py)
+    install_approvals(app)  # approvals panel, list and API (web/approvals_pages.py)
     _register_hooks(app, runner)
     app.before_request(auth.guard)
     app.after_request(auth.security_headers)

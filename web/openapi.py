@@ -37,6 +37,15 @@ JOB_BODY: dict[str, Any] = {
         "overlap": {"enum": ["skip", "buffer_one", "allow", "cancel_previous"]},
         "catch_up": {"enum": ["skip", "latest", "all"]},
         "catch_up_window_seconds": {"type": "number"},
+        "ask_first": {
+            "type": "array",
+            "items": {"type": "string"},
+            "maxItems": 50,
+            "examples": [["mcp__email__send"]],
+        },
+        "ask_first_writes": {"type": ["boolean", "null"]},
+        "approval_timeout_seconds": {"type": ["number", "null"], "maximum": 604800},
+        "approval_on_timeout": {"enum": ["deny_and_continue", "fail_run"]},
     },
 }
 
@@ -110,6 +119,15 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any] | None, list[dict[str, Any
      "webhooks", None, [], 202),
     ("get", "/webhooks/{webhook_id}/rejections", "Rejected deliveries", "webhooks", None,
      PAGING, 200),
+    # Approvals (blueprint in web/approvals_pages.py): tool calls waiting for a person.
+    ("get", "/approvals", "Tool calls waiting for approval", "approvals", None, _q("run_id"),
+     200),
+    ("get", "/approvals/{approval_id}", "One approval request and its outcome", "approvals",
+     None, [], 200),
+    ("post", "/approvals/{approval_id}", "Approve or deny (with a message) a waiting call",
+     "approvals", {"type": "object", "required": ["decision"], "properties": {
+      "decision": {"enum": ["approved", "denied"]},
+      "message": {"type": "string", "maxLength": 2000}}}, [], 200),
     # Tool servers (blueprint in web/api_servers.py); credential values go in, never out.
     ("get", "/servers", "List tool servers (status, tools, masked credentials)", "servers",
      None, [], 200),

@@ -11,6 +11,7 @@ import msgspec
 from quart import Blueprint, Response, abort, redirect, render_template, request, session, url_for
 
 from projections.settings import BUILTIN_TOOLS
+from runner.approvals_input import APPROVAL_FIELDS
 from runner.errors import CommandError, InvalidInput
 from runner.queries import RunFilter
 from runner.settings import validate_changes
@@ -314,6 +315,7 @@ async def quick() -> AnyResponse | tuple[str, int] | str:
             timeout_seconds=data["timeout_seconds"],
             budget_usd=data["budget_usd"],
             actor="admin",
+            approvals={k: data[k] for k in APPROVAL_FIELDS},
         )
     except CommandError as exc:
         ctx = await form_context({**data, "extra_tools": form.get("extra_tools", "")})

@@ -39,6 +39,16 @@ class ApprovalCommands:
         )
         return rows
 
+    async def recent(self, *, limit: int = 50) -> list[ApprovalView]:
+        """Answered, timed-out and withdrawn requests, newest first."""
+        rows: list[ApprovalView] = await select_rows(
+            self.store,
+            APPROVALS,
+            "WHERE state != 'pending' ORDER BY requested_at DESC LIMIT ?",
+            (limit,),
+        )
+        return rows
+
     async def for_run(self, run_id: str) -> list[ApprovalView]:
         rows: list[ApprovalView] = await select_rows(
             self.store, APPROVALS, "WHERE run_id = ? ORDER BY requested_at", (run_id,)

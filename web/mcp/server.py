@@ -88,7 +88,14 @@ class RunnerMCP(MCPServer[Any]):
 
 def build_mcp(runner: Runner, service: Any | None = None, **kwargs: Any) -> RunnerMCP:
     """An ``MCPServer`` exposing the runner; ``kwargs`` go to the constructor (auth, ...)."""
-    from web.mcp import tools_jobs, tools_misc, tools_runs, tools_servers, tools_webhooks
+    from web.mcp import (
+        tools_approvals,
+        tools_jobs,
+        tools_misc,
+        tools_runs,
+        tools_servers,
+        tools_webhooks,
+    )
 
     mcp = RunnerMCP(
         name="claude-runner",
@@ -102,4 +109,5 @@ def build_mcp(runner: Runner, service: Any | None = None, **kwargs: Any) -> Runn
     tools_misc.register(mcp, runner, service)
     tools_webhooks.register(mcp, runner)
     tools_servers.register(mcp, runner)
+    tools_approvals.register(mcp, runner)
     return mcp

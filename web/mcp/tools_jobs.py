@@ -45,6 +45,19 @@ Tools = Annotated[
 Servers = Annotated[
     list[str], Field(description="MCP servers (by name) the run may use; must be enabled")
 ]
+AskFirst = Annotated[
+    list[str],
+    Field(
+        description="tools that wait for a person's approval call by call (dashboard, phone, "
+        "answer_approval): built-ins such as 'Bash' or 'Write', 'mcp__<server>__<tool>', or "
+        "'mcp__<server>__*' for every tool of a server; e.g. ['mcp__email__send']"
+    ),
+]
+ApprovalTimeout = Annotated[
+    float | None,
+    Field(gt=0, le=604800, description="seconds to wait for an answer (default 3600)"),
+]
+OnTimeout = Literal["deny_and_continue", "fail_run"]
 Overlap = Literal["skip", "buffer_one", "allow", "cancel_previous"]
 CatchUp = Literal["skip", "latest", "all"]
 
@@ -116,12 +129,18 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
             CatchUp, Field(description="fires missed while the service was down")
         ] = "skip",
         retry: RetryIn | None = None,
+        ask_first: AskFirst | None = None,
+        approval_timeout_seconds: ApprovalTimeout = None,
+        approval_on_timeout: Annotated[
+            OnTimeout, Field(description="when nobody answers in time: deny, or end the run")
+        ] = "deny_and_continue",
     ) -> JobResult:
         """Create a job. With a cron it runs on that schedule; without, only when triggered.
 
         The result includes warnings such as normalised tool names. Example: name="AI news",
         prompt="Summarise today's AI news", cron="0 7 * * *", timezone="Europe/Paris",
-        tools=["WebSearch", "WebFetch"].
+        tools=["WebSearch", "WebFetch"]. To have a person approve e.g. each email first:
+        mcp_servers=["email"], ask_first=["mcp__email__send"].
         """
         data = _fields(
             name=name,
@@ -138,6 +157,9 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
             overlap=overlap,
             catch_up=catch_up,
             retry=retry,
+            ask_first=ask_first,
+            approval_timeout_seconds=approval_timeout_seconds,
+            approval_on_timeout=approval_on_timeout,
         )
         job, warnings = await runner.jobs.create(data, actor=actor())
         return JobResult(job=job_out(job), warnings=warnings)
@@ -162,6 +184,9 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         overlap: Overlap | None = None,
         catch_up: CatchUp | None = None,
         retry: RetryIn | None = None,
+        ask_first: AskFirst | None = None,
+        approval_timeout_seconds: ApprovalTimeout = None,
+        approval_on_timeout: OnTimeout | None = None,
         expected_version: Annotated[
             int | None,
             Field(description="the job's version as you read it; refuses if it changed since"),
@@ -183,6 +208,9 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
             overlap=overlap,
             catch_up=catch_up,
             retry=retry,
+            ask_first=ask_first,
+            approval_timeout_seconds=approval_timeout_seconds,
+            approval_on_timeout=approval_on_timeout,
         )
         if cron is not None:
             data["cron"] = None if cron.strip() in ("", "manual") else cron
