@@ -39,6 +39,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     allowed_builtin_tools: tuple[str, ...] = BUILTIN_TOOLS
     sandbox_mode: SandboxMode = "auto"
     daily_budget_usd: float | None = None
+    approval_notify_email: str | None = None
+    """Mail each approval request here, through the built-in ``email`` server's SMTP settings."""
+    approval_notify_url: str | None = None
+    """POST each approval request here as JSON, HMAC-signed (``runner.approval_notify``)."""
 
 
 SETTING_NAMES = frozenset(Settings.__struct_fields__)

@@ -30,6 +30,13 @@ async def _answer(r: Runner, a: argparse.Namespace) -> int:
     return 0
 
 
+async def _key(r: Runner, a: argparse.Namespace) -> int:
+    from runner.approval_notify import signing_key
+
+    print(signing_key(r.config.data_dir).decode())
+    return 0
+
+
 def add_approval_commands(sub: Any) -> None:
     ap = sub.add_parser("approvals", help="list or answer tool calls waiting for approval")
     asub = ap.add_subparsers(dest="approvals_command", required=True, metavar="ACTION")
@@ -44,3 +51,5 @@ def add_approval_commands(sub: Any) -> None:
     g.add_argument("--deny", action="store_true")
     p.add_argument("--message", help="with --deny: what the model is told")
     p.set_defaults(handler=_answer)
+    p = asub.add_parser("signing-key", help="the HMAC key of approval notification webhooks")
+    p.set_defaults(handler=_key)

@@ -33,6 +33,7 @@ from events.envelope import Meta
 from events.system import ServiceStarted, ServiceStopped
 from projections.runs import RunView
 from runner.app import Runner
+from runner.approval_notify import ApprovalNotifier
 from runner.servers.resolver import RunnerResolver, job_scope
 
 log = logging.getLogger("runner.service")
@@ -76,6 +77,7 @@ class Service:
         )
         self.retrier = Retrier(runner.store)
         self.webhooks = WebhookActor(runner.store)
+        self.notifier = ApprovalNotifier(runner)
 
     async def _execute(self, run: RunView) -> None:
         with job_scope(run.job_id, run.run_id):  # per-job server data (memory)
@@ -108,6 +110,7 @@ class Service:
         )
         head = await store.head()
         self.retrier.from_position = head
+        self.notifier.from_position = head
         requeued = await requeue_waiting(store, self.instance)  # before recover() crashes them
         crashed = await recover(store, self.instance)
         seeded = await self.runner.servers.seed_builtins(actor="service")
@@ -124,6 +127,7 @@ class Service:
             ActorSpec("retrier", self.retrier.run),
             ActorSpec("webhook", self.webhooks.run),
             ActorSpec("materializer", self.materializer.run),
+            ActorSpec("approval_notifier", self.notifier.run),
         ]
         try:
             async with anyio.create_task_group() as tg:
