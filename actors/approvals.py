@@ -69,13 +69,20 @@ def policy_reason(spec: RunSpec, tool: str) -> str | None:
 
 
 async def resolve(
-    store: EventStore, run_id: str, approval_id: str, event: Event, *, actor: str
+    store: EventStore,
+    run_id: str,
+    approval_id: str,
+    event: Event,
+    *,
+    actor: str,
+    from_version: int = 0,
 ) -> Event:
     """Append ``event`` as the resolution of the approval unless it already has one; returns
-    the resolution that holds (``event`` or the earlier one). ``LookupError`` if unknown."""
+    the resolution that holds (``event`` or the earlier one). ``LookupError`` if unknown.
+    ``from_version``: the request's version in the run stream (skips the output before it)."""
     stream = run_stream(run_id)
     while True:
-        recs = await store.read_stream(stream)
+        recs = await store.read_stream(stream, from_version=from_version)
         asked = False
         for rec in recs:
             ev = rec.event
@@ -163,6 +170,7 @@ class Approvals:
             res = await self.store.append(
                 run_stream(self.run_id), [asked], expected="any", meta=Meta(actor="executor")
             )
+        v = res.last_version
         started = self.clock()
         self._pause()
         outcome: Event | None = None
@@ -172,7 +180,7 @@ class Approvals:
                     run_id=self.run_id, approval_id=approval_id, reason="the run ended"
                 )
                 outcome = await resolve(
-                    self.store, self.run_id, approval_id, gone, actor="executor"
+                    self.store, self.run_id, approval_id, gone, actor="executor", from_version=v
                 )
             if outcome is None:
                 with anyio.move_on_after(max(0.0, timeout)):
@@ -185,7 +193,12 @@ class Approvals:
                     on_timeout=self.spec.approval_on_timeout,
                 )
                 outcome = await resolve(
-                    self.store, self.run_id, approval_id, timed_out, actor="executor"
+                    self.store,
+                    self.run_id,
+                    approval_id,
+                    timed_out,
+                    actor="executor",
+                    from_version=v,
                 )
         finally:
             self._resume()
@@ -194,7 +207,9 @@ class Approvals:
                     gone = ApprovalWithdrawn(
                         run_id=self.run_id, approval_id=approval_id, reason="the run ended"
                     )
-                    await resolve(self.store, self.run_id, approval_id, gone, actor="executor")
+                    await resolve(
+                        self.store, self.run_id, approval_id, gone, actor="executor", from_version=v
+                    )
         return self._verdict(outcome, tool, tool_input)
 
     async def close(self, reason: str = "the run ended") -> None:

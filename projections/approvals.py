@@ -39,6 +39,8 @@ class ApprovalView(msgspec.Struct, frozen=True, kw_only=True):
     answered_at_us: int | None = None
     new_run_id: str | None = None
     tool_use_id: str | None = None
+    version: int = 0
+    """The request's version in the run stream."""
 
 
 APPROVALS = Table(
@@ -70,6 +72,7 @@ def _asked(view: View, rec: Recorded) -> Iterable[Change]:
             on_timeout=ev.on_timeout,
             requested_at_us=rec.recorded_at_us,
             tool_use_id=ev.tool_use_id,
+            version=rec.version,
         ),
     )
 

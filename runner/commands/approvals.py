@@ -85,7 +85,9 @@ class ApprovalCommands:
             message=message,
         )
         try:
-            held = await resolve(self.store, row.run_id, approval_id, ev, actor=by)
+            held = await resolve(
+                self.store, row.run_id, approval_id, ev, actor=by, from_version=row.version
+            )
         except LookupError:
             raise NotFound(f"no approval {approval_id!r}")
         if held is not ev:

@@ -252,3 +252,32 @@ async def test_injected_payload_asking_for_bash_is_held(
     assert isinstance(evs[-1], RunSucceeded), evs[-1]
     system = str((fake_api.requests_for("inj")[0].body or {}).get("system"))
     assert "untrusted-data" in system  # the system note went along
+
+
+async def test_excluded_wait_is_capped(store: SQLiteEventStore) -> None:
+    """The deadline moves by the waiting time, but never by more than the per-run maximum."""
+    from actors.approvals import Approvals
+    from events.runs import RunSpec
+
+    a = Approvals(
+        store,
+        run_id="cap",
+        job_id=None,
+        spec=RunSpec(prompt="p"),
+        redact=lambda v: v,
+        settings=ApprovalSettings(max_excluded_seconds=0.3),
+    )
+    with anyio.CancelScope() as scope:
+        scope.deadline = anyio.current_time() + 100
+        a.scope = scope
+        before = scope.deadline
+        a._pause()
+        assert scope.deadline == pytest.approx(before + 0.3, abs=0.05)
+        await anyio.sleep(0.5)  # waits longer than the cap
+        a._resume()
+        assert a.excluded == pytest.approx(0.3)
+        assert scope.deadline == pytest.approx(before + 0.3, abs=0.05)
+        a._pause()  # the budget is spent: further waits eat the run's own time
+        assert scope.deadline == pytest.approx(before + 0.3, abs=0.05)
+        a._resume()
+        assert a.excluded == pytest.approx(0.3)
