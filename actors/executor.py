@@ -24,6 +24,7 @@ import anyio
 import msgspec
 from claude_agent_sdk import ClaudeAgentOptions
 
+from actors.approvals import Approvals, ApprovalSettings
 from actors.executor_client import (
     AgentClient,
     ClientFactory,
@@ -52,6 +53,7 @@ from actors.executor_output import Recorder, Redactor
 from actors.executor_sandbox import bwrap_failure, confine, refusal, run_box
 from actors.relay import Relay, RelayUnavailable
 from actors.sandbox import SandboxError, processes, quota
+from actors.untrusted import SYSTEM_NOTE
 from events.catalogue import Event
 from events.runs import (
     RunCancelled,
@@ -109,6 +111,14 @@ class _Run:
         self.boxed = False
         """The CLI runs inside the run's bubblewrap sandbox."""
         self.disk_breach: str | None = None
+        self.approvals = Approvals(
+            executor.store,
+            run_id=ctx.run_id,
+            job_id=ctx.job_id,
+            spec=ctx.spec,
+            redact=self.redact.deep,
+            settings=executor.approval_settings,
+        )
         self.late: list[Event] = []
         """Denials only the CLI saw (e.g. by ``--restricted``), from the result message."""
 
@@ -143,6 +153,8 @@ class _Run:
 
 class Executor:
     """Runs claimed runs; one ``Executor`` serves any number of concurrent ``execute`` calls."""
+
+    approval_settings = ApprovalSettings()
 
     def __init__(
         self,
@@ -198,10 +210,12 @@ class Executor:
                 terminal = run.failed(Failure("internal", f"{type(exc).__name__}: {exc}"))
             # Shielded: a cancel arriving now must not leave a second terminal event behind.
             with anyio.CancelScope(shield=True):
+                await run.approvals.close()
                 await run.emit([*run.recorder.finish(), *run.late, terminal])
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True), anyio.move_on_after(10):
                 reason = self._cancel_reasons.get(ctx.run_id, "cancelled")
+                await run.approvals.close(f"the run was cancelled ({reason})")
                 cancelled = RunCancelled(
                     run_id=ctx.run_id, reason=reason, result=run.recorder.run_result()
                 )
@@ -275,6 +289,7 @@ class Executor:
             sandbox=sandbox,
             contained=run.boxed,
             on_denied=run.on_denied,
+            approvals=run.approvals,
         )
         run.gate = gate
         opts = build_options(
@@ -290,6 +305,8 @@ class Executor:
             budget_usd=None if run.relayed else spec.budget_usd,  # the relay enforces it live
             sandbox=sandbox and not run.boxed and "Bash" in spec.tools,
         )
+        if spec.untrusted_input:
+            opts.system_prompt = SYSTEM_NOTE
         if mcp_file is not None:  # in-process servers go as a dict, the others as a file
             opts.extra_args["mcp-config"] = str(mcp_file)
         if run.boxed:
@@ -315,6 +332,7 @@ class Executor:
         finished = False
         try:
             with anyio.move_on_after(timeout) as deadline:
+                run.approvals.scope = deadline
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._watch_disk, run, tg.cancel_scope)
                     try:
@@ -343,6 +361,8 @@ class Executor:
                 await self._close(run, interrupt=not finished)
         if run.disk_breach is not None:
             return run.failed(Failure("disk_quota", f"stopped: {run.disk_breach}"))
+        if run.approvals.failure is not None:
+            return run.failed(Failure("approval_timed_out", run.approvals.failure))
         if run.boxed and failure is not None and (why := bwrap_failure(run.stderr)):
             failure = Failure("sandbox_failed", f"the sandbox could not start: {why}")
         if deadline.cancelled_caught:

@@ -8,6 +8,9 @@
   or with sandbox mode ``off`` Claude Code's own); otherwise it is refused with a reason the
   model and the user see.
 * Other built-ins are allowed only if the job named them.
+* A call these rules allow that the run's ask-first policy names waits for a person
+  (``actors.approvals``): ``pre_tool_use`` answers "ask" (so no mode or sandbox auto-allows
+  it) and ``can_use_tool`` waits for the approval.
 
 Every denial is reported once (per tool-use id) through ``on_denied``.
 """
@@ -27,6 +30,7 @@ from claude_agent_sdk import (
 )
 from claude_agent_sdk.types import HookInput, HookJSONOutput, PermissionResult
 
+from actors.approvals import Approvals
 from actors.executor_options import FILE_TOOLS
 
 PATH_KEYS = ("file_path", "path", "notebook_path")
@@ -95,6 +99,7 @@ class Gate:
         sandbox: bool,
         on_denied: OnDenied,
         contained: bool = False,
+        approvals: Approvals | None = None,
     ) -> None:
         self.root = Path(os.path.realpath(workspace))
         self.tools = frozenset(tools)
@@ -104,6 +109,7 @@ class Gate:
         """The whole CLI runs in the run's sandbox: Bash needs no sandbox of its own."""
         self._on_denied = on_denied
         self._reported: set[str] = set()
+        self.approvals = approvals
 
     def decide(self, tool: str, tool_input: dict[str, Any]) -> tuple[str, str] | None:
         """``None`` to allow, else ``(reason, target)``."""
@@ -151,7 +157,13 @@ class Gate:
     ) -> PermissionResult:
         verdict = self.decide(tool, tool_input)
         if verdict is None:
-            return PermissionResultAllow(updated_input=tool_input)
+            why = self.approvals.asks(tool) if self.approvals else None
+            if self.approvals is None or why is None:
+                return PermissionResultAllow(updated_input=tool_input)
+            result = await self.approvals.request(tool, tool_input, ctx.tool_use_id, why)
+            if isinstance(result, PermissionResultDeny):
+                await self._deny(tool, result.message, "", ctx.tool_use_id)
+            return result
         reason, target = verdict
         await self._deny(tool, reason, target, ctx.tool_use_id)
         return PermissionResultDeny(message=reason)
@@ -166,7 +178,16 @@ class Gate:
         tool_input: dict[str, Any] = raw if isinstance(raw, dict) else {}
         verdict = self.decide(tool, tool_input)
         if verdict is None:
-            return {}
+            why = self.approvals.asks(tool) if self.approvals else None
+            if why is None:
+                return {}
+            return {
+                "hookSpecificOutput": {
+                    "hookEventName": "PreToolUse",
+                    "permissionDecision": "ask",
+                    "permissionDecisionReason": f"needs a person's approval ({why})",
+                }
+            }
         reason, target = verdict
         tid = tool_use_id or data.get("tool_use_id")
         await self._deny(tool, reason, target, tid if isinstance(tid, str) else None)

@@ -18,4 +18,8 @@ def resolve_spec(job: JobView, settings: Settings) -> RunSpec:
         timeout_seconds=s.timeout_seconds or settings.default_timeout_seconds,
         max_turns=s.max_turns,
         budget_usd=s.budget_usd if s.budget_usd is not None else settings.default_budget_usd,
+        ask_first=s.ask_first,
+        ask_first_writes=s.ask_first_writes,
+        approval_timeout_seconds=s.approval_timeout_seconds,
+        approval_on_timeout=s.approval_on_timeout,
     )

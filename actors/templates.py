@@ -19,6 +19,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from actors.untrusted import wrap
+
 __all__ = [
     "DEFAULT_MAX_CHARS",
     "MAX_TEMPLATE_CHARS",
@@ -187,14 +189,18 @@ def render(
     headers: Mapping[str, str] | None = None,
     *,
     max_chars: int = DEFAULT_MAX_CHARS,
+    mark_untrusted: bool = False,
 ) -> str:
     """Render *template* against a delivery. Never raises; output is at most about *max_chars*
-    characters (longer output is cut and ends with a ``[truncated …]`` marker)."""
+    characters (longer output is cut and ends with a ``[truncated …]`` marker). With
+    ``mark_untrusted`` every value from the delivery is a delimited block (``actors.untrusted``)."""
     ctx = body if isinstance(body, RenderContext) else RenderContext(body, headers)
     parts: list[str] = []
     length = 0
     for _pos, raw, parsed in _tokens(template):
         piece = ctx.text(parsed) if isinstance(parsed, _Placeholder) else raw
+        if mark_untrusted and isinstance(parsed, _Placeholder) and parsed.literal is None:
+            piece = wrap(piece, parsed.name)
         if length + len(piece) > max_chars:
             parts.append(piece[: max(0, max_chars - length)])
             parts.append(f"\n[truncated: output exceeded {max_chars} characters]")

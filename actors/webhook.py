@@ -109,13 +109,19 @@ class WebhookActor:
             settings = self._settings = effective(row.values if row else {})
         s = hook.spec
         spec = RunSpec(
-            prompt=render(hook.prompt_template, ev.body, ev.headers),
+            prompt=render(hook.prompt_template, ev.body, ev.headers, mark_untrusted=True),
             model=s.model or settings.default_model,
             tools=s.tools,
             mcp_servers=s.mcp_servers,
             timeout_seconds=s.timeout_seconds or settings.default_timeout_seconds,
             max_turns=s.max_turns,
             budget_usd=s.budget_usd if s.budget_usd is not None else settings.default_budget_usd,
+            ask_first=s.ask_first,
+            # None: ask before every write or execute tool (the owner opts out with False)
+            ask_first_writes=s.ask_first_writes,
+            approval_timeout_seconds=s.approval_timeout_seconds,
+            approval_on_timeout=s.approval_on_timeout,
+            untrusted_input=True,
         )
         try:
             await self.store.append(

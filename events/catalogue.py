@@ -9,6 +9,12 @@ from __future__ import annotations
 
 import typing
 
+from events.approvals import (
+    ApprovalAnswered,
+    ApprovalTimedOut,
+    ApprovalWithdrawn,
+    RunAwaitingApproval,
+)
 from events.integrity import ChainBreakAccepted, ContentErased
 from events.jobs import JobCreated, JobDeleted, JobPaused, JobResumed, JobScheduleBroken, JobUpdated
 from events.leases import LeaseAcquired, LeaseExpired, LeaseReleased
@@ -133,6 +139,10 @@ Event = (
     | LeaseExpired
     | SessionStarted
     | SessionEnded
+    | RunAwaitingApproval
+    | ApprovalAnswered
+    | ApprovalTimedOut
+    | ApprovalWithdrawn
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {t.__name__: t for t in typing.get_args(Event)}

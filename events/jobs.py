@@ -6,6 +6,8 @@ from typing import Literal
 
 import msgspec
 
+from events.approvals import OnTimeout
+
 OverlapPolicy = Literal["skip", "buffer_one", "allow", "cancel_previous"]
 CatchUpPolicy = Literal["skip", "latest", "all"]
 
@@ -37,6 +39,11 @@ class JobSpec(msgspec.Struct, frozen=True, kw_only=True):
     overlap: OverlapPolicy = "skip"
     catch_up: CatchUpPolicy = "skip"
     catch_up_window_seconds: float = 3600.0
+    ask_first: tuple[str, ...] = ()
+    """Tools a person approves call by call (see ``RunSpec.ask_first``)."""
+    ask_first_writes: bool | None = None
+    approval_timeout_seconds: float | None = None
+    approval_on_timeout: OnTimeout = "deny_and_continue"
 
 
 class JobCreated(msgspec.Struct, frozen=True, tag=True):

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from events.approvals import OnTimeout
+
 Trigger = Literal["schedule", "manual", "webhook", "retry", "quick", "mcp", "catch_up"]
 OutputKind = Literal["text", "thinking", "tool_use", "tool_result", "system", "error"]
 FailureReason = Literal[
@@ -26,6 +28,7 @@ FailureReason = Literal[
     "sandbox_unavailable",
     "sandbox_failed",
     "disk_quota",
+    "approval_timed_out",
 ]
 
 
@@ -55,6 +58,15 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     timeout_seconds: float | None = None
     max_turns: int | None = None
     budget_usd: float | None = None
+    ask_first: tuple[str, ...] = ()
+    """Tools that wait for a person's approval: names (``Bash``, ``mcp__email__send``) or
+    server prefixes (``mcp__email__*``)."""
+    ask_first_writes: bool | None = None
+    """Also ask before every write or execute tool; ``None``: only for untrusted input."""
+    approval_timeout_seconds: float | None = None
+    approval_on_timeout: OnTimeout = "deny_and_continue"
+    untrusted_input: bool = False
+    """The prompt holds outside data (a webhook payload) marked as untrusted."""
 
 
 class RunRequested(msgspec.Struct, frozen=True, tag=True, kw_only=True):

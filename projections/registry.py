@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from projections.access import access_projection
+from projections.approvals import approvals_projection
 from projections.base import Projection
 from projections.costs import costs_projection
 from projections.jobs import jobs_projection
@@ -24,6 +25,7 @@ ALL_PROJECTIONS: tuple[Projection, ...] = (
     settings_projection,
     access_projection,
     sessions_projection,
+    approvals_projection,
 )
 
 

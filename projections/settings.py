@@ -46,6 +46,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: Back-pressure: runs of one job (one webhook) waiting beyond these are RunSkipped(queue_full).
     max_queued_per_job: int = 20
     max_queued_per_webhook: int = 100
+    approval_notify_email: str | None = None
+    """Mail each approval request here, through the built-in ``email`` server's SMTP settings."""
+    approval_notify_url: str | None = None
+    """POST each approval request here as JSON, HMAC-signed (``runner.approval_notify``)."""
 
 
 SETTING_NAMES = frozenset(Settings.__struct_fields__)

@@ -14,6 +14,7 @@ import anyio
 
 from events.errors import SchemaVersionError, StorageUnavailable, StoreError
 from runner.app import Runner
+from runner.cli_approvals import add_approval_commands
 from runner.cli_jobs import add_job_commands
 from runner.cli_log import add_log_commands
 from runner.cli_migrate import add_migrate_command
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_migrate_command(sub)
     add_server_commands(sub)
     add_webhook_commands(sub)
+    add_approval_commands(sub)
     for _name, ep in sorted(_plugins().items()):
         register = ep.load()
         register(sub)

@@ -42,11 +42,13 @@ def _job_fields(args: argparse.Namespace) -> dict[str, Any]:
         "overlap",
         "catch_up",
         "catch_up_window_seconds",
+        "approval_timeout_seconds",
+        "approval_on_timeout",
     ):
         value = getattr(args, key, None)
         if value is not None:
             fields[key] = value
-    for key in ("tools", "mcp_servers"):
+    for key in ("tools", "mcp_servers", "ask_first"):
         value = getattr(args, key, None)
         if value is not None:
             fields[key] = [v for v in value.split(",") if v.strip()]
@@ -83,6 +85,17 @@ def _add_job_options(p: argparse.ArgumentParser, *, create: bool) -> None:
         "--max-attempts", dest="max_attempts", type=int, help="retry attempts (1 = none)"
     )
     p.add_argument("--backoff-seconds", dest="backoff_seconds", type=float)
+    p.add_argument(
+        "--ask-first",
+        dest="ask_first",
+        help="comma-separated tools that wait for approval (Bash, mcp__email__send, mcp__email__*)",
+    )
+    p.add_argument("--approval-timeout-seconds", dest="approval_timeout_seconds", type=float)
+    p.add_argument(
+        "--approval-on-timeout",
+        dest="approval_on_timeout",
+        choices=["deny_and_continue", "fail_run"],
+    )
     if create:
         p.add_argument("--disabled", action="store_true", help="create paused")
 

@@ -11,6 +11,7 @@ import msgspec
 
 from actors.cron import CronError, validate_cron, zone
 from events.jobs import JobSpec, RetryPolicy
+from runner.approvals_input import approval_fields
 from runner.errors import InvalidInput
 from runner.settings import BUILTIN_TOOLS
 from runner.text import validate_name
@@ -194,6 +195,11 @@ def build_spec(data: Mapping[str, Any], base: JobSpec | None = None) -> JobSpec:
     enabled = merged.get("enabled", True)
     if isinstance(enabled, str):
         enabled = enabled.lower() in ("1", "true", "yes", "on")
+    tools = tuple(_str_list(merged.get("tools"), "tools"))
+    servers = tuple(_str_list(merged.get("mcp_servers"), "mcp_servers"))
+    names = (normalize_tool(t)[0] for t in tools)
+    implied = [n[5:].split("__", 1)[0] for n in names if n.startswith("mcp__")]
+    approvals = approval_fields(merged, (*servers, *implied))
     return JobSpec(
         name=name,
         prompt=prompt,
@@ -201,8 +207,8 @@ def build_spec(data: Mapping[str, Any], base: JobSpec | None = None) -> JobSpec:
         timezone=tz,
         enabled=bool(enabled),
         model=str(model).strip() if model else None,
-        tools=tuple(_str_list(merged.get("tools"), "tools")),
-        mcp_servers=tuple(_str_list(merged.get("mcp_servers"), "mcp_servers")),
+        tools=tools,
+        mcp_servers=servers,
         timeout_seconds=timeout,
         max_turns=int(max_turns) if max_turns is not None else None,
         budget_usd=budget,
@@ -210,4 +216,5 @@ def build_spec(data: Mapping[str, Any], base: JobSpec | None = None) -> JobSpec:
         overlap=overlap,
         catch_up=catch_up,
         catch_up_window_seconds=float(window),
+        **approvals,
     )

@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskStatus
 
+from actors.approval_recovery import requeue_waiting
 from actors.chain_watch import ChainWatch
 from actors.claimer import Claimer
 from actors.executor import Executor, RunContext
@@ -37,6 +38,7 @@ from events.envelope import Meta
 from events.system import ServiceStarted, ServiceStopped
 from projections.runs import RunView
 from runner.app import Runner
+from runner.approval_notify import ApprovalNotifier
 from runner.servers.resolver import RunnerResolver, job_scope
 
 log = logging.getLogger("runner.service")
@@ -105,6 +107,7 @@ class Service:
             on_lost=self._lease_lost,
             confirm_gone=self._confirm_gone,
         )
+        self.notifier = ApprovalNotifier(runner)
 
     async def _lease_lost(self, why: str) -> None:
         # Another process recovered our runs: running them on would run a slot twice.
@@ -181,6 +184,9 @@ class Service:
         await self.read_sandbox_mode()
         head = await store.head()
         self.retrier.from_position = head
+        self.notifier.from_position = head
+        # Before the leases crash orphaned runs: a run waiting for approval is asked again.
+        requeued = await requeue_waiting(store, self.instance)
         crashed = await self.leases.start()
         data_dir = self.executor.settings.data_dir
         active = [r.run_id for r in await self.runner.queries.active_runs()]
@@ -188,6 +194,8 @@ class Service:
         seeded = await self.runner.servers.seed_builtins(actor="service")
         if seeded:
             log.info("registered built-in tool servers: %s", ", ".join(seeded))
+        if requeued:
+            log.warning("re-requested %d run(s) that waited for approval", len(requeued))
         if crashed:
             log.warning("marked %d orphaned run(s) crashed: %s", len(crashed), ", ".join(crashed))
         actors = [
@@ -200,6 +208,7 @@ class Service:
             ActorSpec("retention", self.retention.run),
             ActorSpec("chain", self.chain_watch.run),
             ActorSpec("leases", self.leases.run),
+            ActorSpec("approval_notifier", self.notifier.run),
         ]
         async with anyio.create_task_group() as tg:
             await tg.start(self.relay.run)  # before the executor: runs need its port

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from projections.settings import BUILTIN_TOOLS, SETTING_NAMES, Settings, effective
+from runner.approval_notify_input import check_notify_target
 from runner.errors import InvalidInput
 
 BUDGET_SETTINGS = ("default_budget_usd", "daily_budget_usd", "job_daily_budget_usd")
@@ -57,5 +58,7 @@ def validate_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
                     field=key,
                 )
             norm = list(norm)
+        if key in ("approval_notify_email", "approval_notify_url") and norm is not None:
+            norm = check_notify_target(key, str(norm))
         out[key] = norm
     return out

@@ -24,6 +24,7 @@ from runner.queries_web import WebQueries
 from web import api_input, auth
 from web.api import api
 from web.api_servers import api_servers
+from web.approvals_pages import install as install_approvals
 from web.context import KEY, Web
 from web.live import encode
 from web.mcp.consent import consent as mcp_consent
@@ -80,6 +81,7 @@ def create_app(runner: Runner, service: Any = None, *, hub_buffer: int = 512) ->
     app.register_blueprint(webhooks_pages)  # webhooks dashboard (web/webhooks_pages.py)
     app.register_blueprint(mcp_consent)  # OAuth consent page of /mcp (web/mcp/consent.py)
     app.register_blueprint(run_pages)  # re-run, list change feed (web/run_pages.py)
+    install_approvals(app)  # approvals panel, list and API (web/approvals_pages.py)
     _register_hooks(app, runner)
     app.before_request(auth.guard)
     app.before_request(api_input.check)  # /api/v1 input against the OpenAPI document

@@ -16,6 +16,16 @@ from web.form_labels import friendly_all
 NUM_FIELDS = ("timeout_seconds", "max_turns", "budget_usd", "catch_up_window_seconds")
 
 
+def approval_form_data(form: MultiDict[str, str]) -> dict[str, Any]:
+    """The "ask first" fields (validated by ``runner.approvals_input``)."""
+    return {
+        "ask_first": form.get("ask_first", ""),
+        "ask_first_writes": form.get("ask_first_writes", "default"),
+        "approval_timeout_seconds": form.get("approval_timeout_seconds", "").strip() or None,
+        "approval_on_timeout": form.get("approval_on_timeout") or "deny_and_continue",
+    }
+
+
 def job_form_data(form: MultiDict[str, str]) -> dict[str, Any]:
     tools = [t for t in form.getlist("tools") if t]
     tools += [t.strip() for t in form.get("extra_tools", "").replace("\n", ",").split(",")]
@@ -37,6 +47,7 @@ def job_form_data(form: MultiDict[str, str]) -> dict[str, Any]:
     }
     for key in NUM_FIELDS:
         data[key] = form.get(key, "").strip() or None
+    data.update(approval_form_data(form))
     if data["catch_up_window_seconds"] is None:
         data["catch_up_window_seconds"] = 3600
     return data
@@ -46,6 +57,8 @@ _FALLBACK: dict[str, Any] = {
     "name": "x", "prompt": "x", "cron": None, "timezone": "UTC", "model": None, "tools": [],
     "mcp_servers": [], "timeout_seconds": None, "max_turns": None, "budget_usd": None,
     "overlap": "skip", "catch_up": "skip", "catch_up_window_seconds": 3600, "retry": {},
+    "ask_first": [], "ask_first_writes": None, "approval_timeout_seconds": None,
+    "approval_on_timeout": "deny_and_continue",
 }  # fmt: skip
 
 

@@ -85,6 +85,16 @@ RUN_FIELDS: dict[str, Any] = {
     "timeout_seconds": _nullable("number", exclusiveMinimum=0, maximum=86400),
     "max_turns": _nullable("integer", minimum=1, maximum=1000),
     "budget_usd": _nullable("number", exclusiveMinimum=0, maximum=1e9),
+    # Approvals (runner/approvals_input.py): tools that wait for a person, call by call.
+    "ask_first": {
+        "type": "array",
+        "maxItems": 50,
+        "items": {"type": "string", "minLength": 1, "maxLength": 300},
+        "examples": [["mcp__email__send"]],
+    },
+    "ask_first_writes": {"type": ["boolean", "null"]},
+    "approval_timeout_seconds": _nullable("number", exclusiveMinimum=0, maximum=604800),
+    "approval_on_timeout": {"enum": ["deny_and_continue", "fail_run"]},
 }
 JOB_PROPS: dict[str, Any] = {
     "name": NAME,
@@ -313,6 +323,15 @@ ROUTES: list[Route] = [
      "webhooks", None, [], 202),
     ("get", "/webhooks/{webhook_id}/rejections", "Rejected deliveries", "webhooks", None,
      PAGING, 200),
+    # Approvals (blueprint in web/approvals_pages.py): tool calls waiting for a person.
+    ("get", "/approvals", "Tool calls waiting for approval", "approvals", None, _q("run_id"),
+     200),
+    ("get", "/approvals/{approval_id}", "One approval request and its outcome", "approvals",
+     None, [], 200),
+    ("post", "/approvals/{approval_id}", "Approve or deny (with a message) a waiting call",
+     "approvals", {"type": "object", "required": ["decision"], "properties": {
+      "decision": {"enum": ["approved", "denied"]},
+      "message": {"type": "string", "maxLength": 2000}}}, [], 200),
     # Tool servers (blueprint in web/api_servers.py); credential values go in, never out.
     ("get", "/servers", "List tool servers (status, tools, masked credentials)", "servers",
      None, [], 200),

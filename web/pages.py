@@ -21,6 +21,7 @@ from quart import (
 )
 
 from projections.settings import BUILTIN_TOOLS
+from runner.approvals_input import APPROVAL_FIELDS
 from runner.commands.bulk_cancel import CancelFilter
 from runner.errors import CommandError, InvalidInput
 from runner.queries import RunFilter
@@ -380,6 +381,7 @@ async def quick() -> AnyResponse | tuple[str, int] | str:
             timeout_seconds=data["timeout_seconds"],
             budget_usd=data["budget_usd"],
             actor="admin",
+            approvals={k: data[k] for k in APPROVAL_FIELDS},
         )
     except CommandError as exc:
         ctx = await form_context({**data, "extra_tools": form.get("extra_tools", "")})

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from actors.specs import resolve_spec
 from events.envelope import ExpectedVersion, Meta
@@ -11,6 +12,7 @@ from events.ids import new_id, run_stream
 from events.runs import RunCancelled, RunCancelRequested, RunRequested, RunSpec, Trigger
 from events.sqlite_store import SQLiteEventStore
 from projections import TERMINAL_STATES, RunView
+from runner.approvals_input import APPROVAL_FIELDS
 from runner.errors import Conflict, InvalidInput
 from runner.jobs_input import MAX_PROMPT, build_spec, validate_tools
 from runner.queries import Queries
@@ -44,8 +46,10 @@ class RunCommands:
         budget_usd: float | None = None,
         actor: str = "user",
         trigger: Trigger = "quick",
+        approvals: Mapping[str, Any] | None = None,
     ) -> tuple[RunView, list[str]]:
-        """Run an ad-hoc prompt now with the given tools and servers."""
+        """Run an ad-hoc prompt now with the given tools and servers; ``approvals`` holds the
+        optional ``ask_first`` settings (``runner.approvals_input.APPROVAL_FIELDS``)."""
         if not prompt.strip():
             raise InvalidInput("prompt must not be empty", field="prompt")
         if len(prompt) > MAX_PROMPT:
@@ -61,6 +65,7 @@ class RunCommands:
                 "timeout_seconds": timeout_seconds,
                 "max_turns": max_turns,
                 "budget_usd": budget_usd,
+                **{k: v for k, v in (approvals or {}).items() if k in APPROVAL_FIELDS},
             }
         )
         settings = await self.q.settings()
@@ -81,6 +86,10 @@ class RunCommands:
             budget_usd=checked.budget_usd
             if checked.budget_usd is not None
             else settings.default_budget_usd,
+            ask_first=checked.ask_first,
+            ask_first_writes=checked.ask_first_writes,
+            approval_timeout_seconds=checked.approval_timeout_seconds,
+            approval_on_timeout=checked.approval_on_timeout,
         )
         run = await self.request(
             RunRequested(run_id=new_id("run"), job_id=None, trigger=trigger, spec=spec),

@@ -8,6 +8,7 @@ from typing import Any
 from actors.templates import validate_template
 from events.runs import RunSpec
 from projections import WebhookView
+from runner.approvals_input import APPROVAL_FIELDS
 from runner.errors import InvalidInput
 from runner.jobs_input import build_spec, validate_tools
 
@@ -28,6 +29,7 @@ CREATE_FIELDS = frozenset(
         "secret",
         "rate_per_minute",
         "burst",
+        *APPROVAL_FIELDS,
     }
 )
 
@@ -67,6 +69,7 @@ def webhook_fields(
             "budget_usd": base.spec.budget_usd,
             "rate_per_minute": base.rate_per_minute,
             "burst": base.burst,
+            **{k: getattr(base.spec, k) for k in APPROVAL_FIELDS},
         }
     merged.update(data)
     template = merged.get("prompt_template")
@@ -85,6 +88,7 @@ def webhook_fields(
             "timeout_seconds": merged.get("timeout_seconds"),
             "max_turns": merged.get("max_turns"),
             "budget_usd": merged.get("budget_usd"),
+            **{k: merged.get(k) for k in APPROVAL_FIELDS},
         }
     )
     tools, servers, warnings = validate_tools(
@@ -117,6 +121,10 @@ def webhook_fields(
             timeout_seconds=spec.timeout_seconds,
             max_turns=spec.max_turns,
             budget_usd=spec.budget_usd,
+            ask_first=spec.ask_first,
+            ask_first_writes=spec.ask_first_writes,
+            approval_timeout_seconds=spec.approval_timeout_seconds,
+            approval_on_timeout=spec.approval_on_timeout,
         ),
         "rate_per_minute": rate,
         "burst": int(burst),

@@ -8,6 +8,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from actors.untrusted import plain, segments
 from actors.webhook import WebhookActor
 from events.envelope import Meta
 from events.runs import RunRequested
@@ -68,10 +69,20 @@ async def test_handle_renders_the_template_and_requests_once(tmp_path: Path) -> 
         assert req.run_id == ev.run_id and req.trigger == "webhook"
         assert req.webhook_id == wid and req.delivery_id == ev.delivery_id and req.job_id is None
         assert req.spec.model == "m-hook"
-        assert req.spec.prompt == (
-            'Event issues: {{payload.secret}} boom / {\n  "a": 1\n} / none / '
-            "[missing: payload.nope]"
-        )
+        # Every value from the delivery is a delimited block of untrusted data.
+        assert req.spec.untrusted_input and req.spec.ask_first_writes is None
+        assert [(k, src, text) for k, src, text in segments(req.spec.prompt)] == [
+            ("trusted", "", "Event "),
+            ("untrusted", "headers.x-github-event", "issues"),
+            ("trusted", "", ": "),
+            ("untrusted", "payload.issue.title", "{{payload.secret}} boom"),
+            ("trusted", "", " / "),
+            ("untrusted", "payload.items.0", '{\n  "a": 1\n}'),
+            ("trusted", "", " / "),
+            ("untrusted", "payload.missing", "none"),
+            ("trusted", "", " / "),
+            ("untrusted", "payload.nope", "[missing: payload.nope]"),
+        ]
 
 
 async def test_follows_the_log_and_catches_up_after_a_restart(tmp_path: Path) -> None:
@@ -89,7 +100,7 @@ async def test_follows_the_log_and_catches_up_after_a_restart(tmp_path: Path) ->
             tg.cancel_scope.cancel()
         reqs = await run_requests(runner)
         assert {r.run_id for r in reqs} == {e.run_id for e in [*missed, live]}
-        assert sorted(r.spec.prompt for r in reqs) == ["T=0", "T=1", "T=2", "T=99"]
+        assert sorted(plain(r.spec.prompt) for r in reqs) == ["T=0", "T=1", "T=2", "T=99"]
         # A second actor (another process, or a restart) finds nothing left to do.
         assert await WebhookActor(runner.store).catch_up() == []
         assert len(await run_requests(runner)) == 4
@@ -137,4 +148,4 @@ async def test_an_updated_template_is_used_for_later_deliveries(tmp_path: Path) 
                 while len(await run_requests(runner)) < 2:
                     await anyio.sleep(0.01)
             tg.cancel_scope.cancel()
-        assert sorted(r.spec.prompt for r in await run_requests(runner)) == ["v1 1", "v2 2"]
+        assert sorted(plain(r.spec.prompt) for r in await run_requests(runner)) == ["v1 1", "v2 2"]

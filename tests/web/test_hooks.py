@@ -19,6 +19,7 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config as HyperConfig
 from quart import Quart
 
+from actors.untrusted import plain
 from actors.webhook import WebhookActor
 from events.webhooks import WebhookReceived, WebhookRejected
 from runner.app import Runner
@@ -184,7 +185,7 @@ async def test_valid_delivery_is_accepted_and_becomes_one_run(env: Env, scheme: 
     assert ids["delivery_id"].startswith("dlv_") and ids["run_id"].startswith("run_")
     run = await wait_run(env, ids["run_id"])
     assert run.trigger == "webhook" and run.webhook_id == hook["webhook_id"]
-    assert run.spec.prompt == "Issue: Crash #1"
+    assert plain(run.spec.prompt) == "Issue: Crash #1"
     delivery = await env.runner.queries.delivery(ids["delivery_id"])
     assert delivery.verification == f"{scheme}:ok"
     for name, value in delivery.headers.items():
@@ -325,7 +326,7 @@ async def test_malformed_json_is_recorded_and_rendered_as_raw_text(env: Env) -> 
     delivery = await env.runner.queries.delivery(r.json()["delivery_id"])
     assert delivery.body == body.decode() and delivery.body_is_json is False
     run = await wait_run(env, r.json()["run_id"])
-    assert run.spec.prompt == "Got: " + body.decode()
+    assert plain(run.spec.prompt) == "Got: " + body.decode()
 
 
 async def test_unknown_disabled_and_deleted_hooks_answer_404(env: Env) -> None:
@@ -407,7 +408,7 @@ async def test_api_lists_deliveries_and_replays_one(env: Env) -> None:
     again = replay.json()
     assert again["replay_of"] == first["delivery_id"] and again["run_id"] != first["run_id"]
     run = await wait_run(env, again["run_id"])
-    assert run.spec.prompt == "E=issues"
+    assert plain(run.spec.prompt) == "E=issues"
     assert (await env.http.get(f"/api/v1/webhooks/{wid}/deliveries")).json()["total"] == 2
     missing = await env.http.get(f"/api/v1/webhooks/{wid}/deliveries/dlv_missing")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"

@@ -57,6 +57,11 @@ class JobOut(BaseModel):
     created_at: str | None
     updated_at: str | None
     version: int = Field(description="pass as expected_version to update_job to avoid lost edits")
+    ask_first: list[str] = Field(
+        default_factory=list, description="tools that wait for a person's approval"
+    )
+    approval_timeout_seconds: float | None = None
+    approval_on_timeout: str = "deny_and_continue"
     last_run_id: str | None
     last_state: str | None
     last_finished_at: str | None
@@ -95,6 +100,9 @@ def job_out(job: JobView) -> JobOut:
         overlap=s.overlap,
         catch_up=s.catch_up,
         catch_up_window_seconds=s.catch_up_window_seconds,
+        ask_first=list(s.ask_first),
+        approval_timeout_seconds=s.approval_timeout_seconds,
+        approval_on_timeout=s.approval_on_timeout,
         created_at=iso(job.created_at_us),
         updated_at=iso(job.updated_at_us),
         version=job.version,

@@ -124,6 +124,7 @@ class RunnerMCP(MCPServer[Any]):
 def build_mcp(runner: Runner, service: Any | None = None, **kwargs: Any) -> RunnerMCP:
     """An ``MCPServer`` exposing the runner; ``kwargs`` go to the constructor (auth, ...)."""
     from web.mcp import (
+        tools_approvals,
         tools_bulk,
         tools_jobs,
         tools_misc,
@@ -147,4 +148,5 @@ def build_mcp(runner: Runner, service: Any | None = None, **kwargs: Any) -> Runn
     tools_servers.register(mcp, runner)
     tools_settings.register(mcp, runner)
     tools_bulk.register(mcp, runner)
+    tools_approvals.register(mcp, runner)
     return mcp

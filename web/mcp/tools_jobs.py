@@ -48,6 +48,19 @@ Cron = Annotated[
     ),
 ]
 Timezone = Annotated[str, Field(description="IANA time zone for the cron, e.g. 'Europe/Paris'")]
+AskFirst = Annotated[
+    list[str],
+    Field(
+        description="tools that wait for a person's approval call by call (dashboard, phone, "
+        "answer_approval): built-ins such as 'Bash' or 'Write', 'mcp__<server>__<tool>', or "
+        "'mcp__<server>__*' for every tool of a server; e.g. ['mcp__email__send']"
+    ),
+]
+ApprovalTimeout = Annotated[
+    float | None,
+    Field(gt=0, le=604800, description="seconds to wait for an answer (default 3600)"),
+]
+OnTimeout = Literal["deny_and_continue", "fail_run"]
 Overlap = Literal["skip", "buffer_one", "allow", "cancel_previous"]
 CatchUp = Literal["skip", "latest", "all"]
 OVERLAP_HELP = (
@@ -127,12 +140,18 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         overlap: Annotated[Overlap, Field(description=OVERLAP_HELP)] = "skip",
         catch_up: Annotated[CatchUp, Field(description=CATCH_UP_HELP)] = "skip",
         retry: Retry = None,
+        ask_first: AskFirst | None = None,
+        approval_timeout_seconds: ApprovalTimeout = None,
+        approval_on_timeout: Annotated[
+            OnTimeout, Field(description="when nobody answers in time: deny, or end the run")
+        ] = "deny_and_continue",
     ) -> JobResult:
         """Create a job. With a cron it runs on that schedule; without, only when triggered.
 
         The result includes warnings such as normalised tool names. Example: name="AI news",
         prompt="Summarise today's AI news", cron="0 7 * * *", timezone="Europe/Paris",
-        tools=["WebSearch", "WebFetch"].
+        tools=["WebSearch", "WebFetch"]. To have a person approve e.g. each email first:
+        mcp_servers=["email"], ask_first=["mcp__email__send"].
         """
         data = _fields(
             name=name,
@@ -149,6 +168,9 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
             overlap=overlap,
             catch_up=catch_up,
             retry=retry,
+            ask_first=ask_first,
+            approval_timeout_seconds=approval_timeout_seconds,
+            approval_on_timeout=approval_on_timeout,
         )
         job, warnings = await runner.jobs.create(data, actor=actor())
         return JobResult(job=job_out(job), warnings=warnings)
@@ -175,6 +197,11 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         overlap: Annotated[Overlap | None, Field(description=OVERLAP_HELP)] = None,
         catch_up: Annotated[CatchUp | None, Field(description=CATCH_UP_HELP)] = None,
         retry: Retry = None,
+        ask_first: AskFirst | None = None,
+        approval_timeout_seconds: ApprovalTimeout = None,
+        approval_on_timeout: Annotated[
+            OnTimeout | None, Field(description="when nobody answers in time: deny, or end the run")
+        ] = None,
         expected_version: Annotated[
             int | None,
             Field(description="the job's version as you read it; refuses if it changed since"),
@@ -196,6 +223,9 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
             overlap=overlap,
             catch_up=catch_up,
             retry=retry,
+            ask_first=ask_first,
+            approval_timeout_seconds=approval_timeout_seconds,
+            approval_on_timeout=approval_on_timeout,
         )
         if cron is not None:
             data["cron"] = None if cron.strip() in ("", "manual") else cron

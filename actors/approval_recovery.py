@@ -1,0 +1,92 @@
+"""At start: runs that were waiting for an approval when their process stopped are asked again.
+
+The Claude Code process holding the paused tool call dies with the service, and runs are started
+with ``--no-session-persistence``, so there is no session to resume. Such a run is therefore
+ended with ``RunCancelled`` ("the service stopped while it waited for approval"), its approval
+``ApprovalWithdrawn`` (naming the new run), and — in the same atomic append — the same run is
+requested again (``trigger=retry``, next attempt). The new run starts from the prompt and asks
+again when the model reaches the tool: the person is asked once more, and nothing ran unapproved.
+This runs before ``actors.recovery.recover``, which would otherwise mark the run crashed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from actors.recovery import is_alive
+from events.approvals import ApprovalWithdrawn
+from events.envelope import AppendRequest, Meta
+from events.errors import ConcurrencyError
+from events.ids import derived_id, run_stream
+from events.runs import RunCancelled, RunRequested
+from events.sqlite_store import SQLiteEventStore
+from projections.approvals import APPROVALS, ApprovalView
+from projections.read import get_row, select_rows
+from projections.runs import RUNS, RunView
+
+log = logging.getLogger(__name__)
+STOPPED = "the service stopped while this run waited for approval"
+
+
+async def requeue_waiting(store: SQLiteEventStore, me: str) -> list[tuple[str, str]]:
+    """Re-request every run of a dead process with a pending approval: ``[(old, new)]``."""
+    done: list[tuple[str, str]] = []
+    pending: list[ApprovalView] = await select_rows(
+        store, APPROVALS, "WHERE state = 'pending' ORDER BY requested_at"
+    )
+    seen: set[str] = set()
+    for a in pending:
+        if a.run_id in seen:
+            continue
+        seen.add(a.run_id)
+        run: RunView | None = await get_row(store, RUNS, a.run_id)
+        if run is None or run.state not in ("claimed", "running"):
+            continue
+        claimer = run.claimer or ""
+        if claimer != me and is_alive(claimer):
+            continue
+        new_id = derived_id("run", "approval-restart", a.run_id)
+        withdrawn = [
+            ApprovalWithdrawn(
+                run_id=a.run_id, approval_id=p.approval_id, reason=STOPPED, new_run_id=new_id
+            )
+            for p in pending
+            if p.run_id == a.run_id
+        ]
+        again = RunRequested(
+            run_id=new_id,
+            job_id=run.job_id,
+            trigger="retry",
+            spec=run.spec,
+            scheduled_for=run.scheduled_for,
+            attempt=run.attempt + 1,
+            retry_of=run.retry_of or run.run_id,
+            webhook_id=run.webhook_id,
+            delivery_id=run.delivery_id,
+        )
+        meta = Meta(actor="recovery")
+        try:
+            await store.append_atomic(
+                [
+                    AppendRequest(
+                        stream=run_stream(a.run_id),
+                        events=(
+                            *withdrawn,
+                            RunCancelled(
+                                run_id=a.run_id,
+                                reason=f"{STOPPED}; requested again as {new_id}",
+                            ),
+                        ),
+                        expected=await store.stream_version(run_stream(a.run_id)),
+                        meta=meta,
+                    ),
+                    AppendRequest(
+                        stream=run_stream(new_id), events=(again,), expected="no_stream", meta=meta
+                    ),
+                ]
+            )
+        except ConcurrencyError:
+            continue  # another process handled it (or the run moved on)
+        log.warning("run %s was waiting for approval; requested again as %s", a.run_id, new_id)
+        done.append((a.run_id, new_id))
+    return done
