@@ -341,8 +341,15 @@ async def run(run_id: str) -> str:
     w = web()
     r = await w.runner.queries.run(run_id)
     blocks, last, live = await trace_and_facts(r)
+    spend = await w.runner.queries.run_spend(run_id)
     return await render_template(
-        "run.html", run=r, blocks=blocks, last=last, live=live, queued=await queue_reason(r)
+        "run.html",
+        run=r,
+        blocks=blocks,
+        last=last,
+        live=live,
+        queued=await queue_reason(r),
+        spend=spend,
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from events.relay import ModelCallMetered
 from events.runs import RunClaimed, RunOutput, RunStarted, RunToolDenied
 from runner.app import Runner
 from tests.helpers import open_runner
@@ -204,6 +205,23 @@ async def test_run_page_names_the_node_that_ran_it(client: Client, runner: Runne
     )
     html = await (await client.get(f"/runs/{rid}")).get_data(as_text=True)
     assert "<dt>Node</dt>" in html and "node-b.example:4242" in html
+
+
+async def test_run_page_shows_the_relays_metered_spend(client: Client, runner: Runner) -> None:
+    run, _ = await runner.runs.quick("hello", budget_usd=0.5)
+    rid = run.run_id
+    html = await (await client.get(f"/runs/{rid}")).get_data(as_text=True)
+    assert "Metered by the relay" not in html  # no model call yet
+    calls = [
+        ModelCallMetered(run_id=rid, job_id=None, call_id=f"c{i}", model="claude-sonnet-4-5",
+                         status=200, input_tokens=1000, cost_usd=0.1, charged_usd=0.1)
+        for i in range(2)
+    ] + [ModelCallMetered(run_id=rid, job_id=None, call_id="c9", model="mystery-model",
+                          status=200, input_tokens=10, cost_usd=None, charged_usd=0.05)]  # fmt: skip
+    await runner.store.append(f"run-{rid}", [RunStarted(run_id=rid, workspace="/w"), *calls])
+    html = await (await client.get(f"/runs/{rid}")).get_data(as_text=True)
+    assert "Metered by the relay" in html and "3 model call(s)" in html
+    assert "1 at an unknown price" in html and "of the budget left" in html
 
 
 def test_markdown_sanitizer() -> None:
