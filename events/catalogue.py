@@ -10,6 +10,7 @@ from __future__ import annotations
 import typing
 
 from events.jobs import JobCreated, JobDeleted, JobPaused, JobResumed, JobUpdated
+from events.oauth_consent import OAuthClientPruned, OAuthConsentDecided, OAuthConsentRequested
 from events.runs import (
     RunCancelled,
     RunCancelRequested,
@@ -120,6 +121,9 @@ Event = (
     | OAuthTokenRevoked
     | SessionStarted
     | SessionEnded
+    | OAuthConsentRequested
+    | OAuthConsentDecided
+    | OAuthClientPruned
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {t.__name__: t for t in typing.get_args(Event)}
