@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from events.envelope import Recorded
+from events.oauth_consent import OAuthClientPruned, OAuthConsentDecided, OAuthConsentRequested
 from events.system import (
     AdminCreated,
     AdminPasswordChanged,
@@ -74,6 +75,17 @@ API_TOKENS = Table(
 OAUTH_CLIENTS = Table(name="v_oauth_clients", row_type=OAuthClientView)
 OAUTH_CODES = Table(name="v_oauth_codes", row_type=OAuthCodeView)
 OAUTH_TOKENS = Table(name="v_oauth_tokens", row_type=OAuthTokenView)
+
+
+class OAuthConsentView(msgspec.Struct, frozen=True, kw_only=True):
+    txn_hash: str
+    client_id: str
+    client_name: str
+    params: dict[str, Any]
+    expires_at: float
+
+
+OAUTH_CONSENTS = Table(name="v_oauth_consents", row_type=OAuthConsentView)
 
 
 def _handle(view: View, rec: Recorded) -> Iterable[Change]:
@@ -148,6 +160,18 @@ def _handle(view: View, rec: Recorded) -> Iterable[Change]:
                 yield (OAUTH_TOKENS.name, token_hash, row)
             if ev.replaces_refresh_hash:
                 yield from _revoke(view, ev.replaces_refresh_hash)
+        case OAuthConsentRequested():
+            yield (
+                OAUTH_CONSENTS.name,
+                ev.txn_hash,
+                OAuthConsentView(txn_hash=ev.txn_hash, client_id=ev.client_id,
+                                 client_name=ev.client_name, params=ev.params,
+                                 expires_at=ev.expires_at),
+            )  # fmt: skip
+        case OAuthConsentDecided():
+            yield (OAUTH_CONSENTS.name, ev.txn_hash, None)  # decided once, then gone
+        case OAuthClientPruned():
+            yield (OAUTH_CLIENTS.name, ev.client_id, None)
         case OAuthTokenRevoked():
             tokv: OAuthTokenView | None = view.get(OAUTH_TOKENS.name, ev.token_hash)
             yield from _revoke(view, ev.token_hash)
@@ -164,7 +188,7 @@ def _revoke(view: View, token_hash: str) -> Iterable[Change]:
 
 access_projection = simple_projection(
     "access",
-    (ADMINS, API_TOKENS, OAUTH_CLIENTS, OAUTH_CODES, OAUTH_TOKENS),
+    (ADMINS, API_TOKENS, OAUTH_CLIENTS, OAUTH_CODES, OAUTH_TOKENS, OAUTH_CONSENTS),
     {
         t: _handle
         for t in (
@@ -177,6 +201,9 @@ access_projection = simple_projection(
             OAuthCodeRedeemed,
             OAuthTokensIssued,
             OAuthTokenRevoked,
+            OAuthConsentRequested,
+            OAuthConsentDecided,
+            OAuthClientPruned,
         )
     },
 )

@@ -437,8 +437,11 @@ def openapi_document() -> dict[str, Any]:
             for n in names
         ] + params  # fmt: skip
         if req is not None:
+            optional = key in OPTIONAL_BODY
+            if optional:  # no body and a JSON null body mean the same: nothing given
+                req = {**req, "type": ["object", "null"]}
             op["requestBody"] = {
-                "required": key not in OPTIONAL_BODY,
+                "required": not optional,
                 "content": {"application/json": {"schema": req}},
             }
         if key in SEMANTIC_OPS:

@@ -168,3 +168,45 @@ async def test_rfc9207_s2_iss_in_every_authorization_response(
     assert r.status_code == 302
     err = query(r.headers["location"])
     assert err["error"] == "invalid_target" and err["iss"] == asm["issuer"]
+
+
+async def test_pending_consent_survives_a_restart(tmp_path: Path) -> None:
+    """The consent request is an event: the page still works after the service restarts."""
+    data = tmp_path / "data"
+    async with serve(data) as first, httpx2.AsyncClient(base_url=first.base) as http:
+        client = (await register(http)).json()
+        _, challenge = pkce()
+        b = Browser(first.base)
+        await b.login()
+        r = await b.http.get(authorize_url(first, client["client_id"], challenge))
+        consent_url = r.headers["location"]
+        await b.aclose()
+    port = int(first.base.rsplit(":", 1)[1])
+    async with serve(data, public_url=f"http://127.0.0.1:{port}") as second:
+        b = Browser(second.base)
+        await b.login()
+        page = await b.http.get(consent_url.replace(first.base, second.base))
+        assert page.status_code == 200 and "Connect" in page.text, page.text[:300]
+        await b.aclose()
+
+
+async def test_stale_registrations_are_pruned(served: Served, http: httpx2.AsyncClient,
+                                              browser: Browser) -> None:  # fmt: skip
+    from web.mcp.oauth import provider_for
+
+    unused = (await register(http)).json()
+    used, _tokens = await _used_client(served, http, browser)
+    provider = provider_for(served.runner)
+    assert await provider.prune_clients(older_than=-1) == 1  # only the never-used one
+    assert await provider.get_client(unused["client_id"]) is None
+    assert await provider.get_client(used["client_id"]) is not None
+    again = await token_request(http, unused, grant_type="refresh_token", refresh_token="x")
+    assert again.status_code == 401 and again.json()["error"] == "invalid_client"
+
+
+async def _used_client(served: Served, http: httpx2.AsyncClient,
+                       browser: Browser) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+    client, code, verifier = await _code(served, http, browser)
+    r = await token_request(http, client, grant_type="authorization_code", code=code,
+                            code_verifier=verifier, redirect_uri=CLAUDE_CALLBACK)  # fmt: skip
+    return client, r.json()

@@ -100,6 +100,9 @@ def config_toml(doc: dict[str, Any]) -> str:
     )
     ids = ", ".join(f'"{i}"' for i in semantic)
     return f"""
+[cache]
+enabled = false
+
 [checks.negative_data_rejection]
 expected-statuses = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from markupsafe import escape
+from mcp.server.auth.provider import AuthorizeError
 from quart import Blueprint, Response, redirect, request
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
@@ -66,7 +67,7 @@ async def show() -> AnyResponse:
     if not _user_ok():
         return _page("<p>Sign in as the administrator to approve connections.</p>", 403)
     txn = request.args.get("txn", "")
-    p = provider_for(web().runner).pending(txn)
+    p = await provider_for(web().runner).pending(txn)
     if p is None:
         return _page(
             "<h1>This request has expired</h1><p>Start connecting again from the client.</p>",
@@ -94,10 +95,13 @@ async def decide() -> AnyResponse:
     form = await request.form
     provider = provider_for(web().runner)
     txn = str(form.get("txn", ""))
-    if form.get("decision") == "approve" and provider.pending(txn) is not None:
-        target = await provider.approve(txn, subject=str(current_user()))
+    if form.get("decision") == "approve" and await provider.pending(txn) is not None:
+        try:
+            target = await provider.approve(txn, subject=str(current_user()))
+        except AuthorizeError:  # decided by another tab or process a moment ago
+            return _page("<h1>This request has expired</h1>", 400)
     else:
-        denied = provider.deny(txn)
+        denied = await provider.deny(txn)
         if denied is None:
             return _page("<h1>This request has expired</h1>", 400)
         target = denied

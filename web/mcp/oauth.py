@@ -9,7 +9,8 @@ metadata, bearer checks); this provider is storage and policy:
   outside the database), so it need not be stored to be checked; its hash is recorded;
 * redirect URIs must be claude.ai's or claude.com's callback, a configured extra one, or a
   loopback address (native clients such as Claude Code, RFC 8252);
-* ``authorize`` parks the request and sends the browser to the consent page, where the signed-in
+* ``authorize`` records the request (an event: any process, or a restart, can answer it)
+  and sends the browser to the consent page, where the signed-in
   admin approves (``approve``) or denies (``deny``) it;
 * access tokens live one hour; refresh tokens rotate on every use, and a rotated-out refresh
   token presented again revokes every token issued from it since (reuse detection).
@@ -39,6 +40,7 @@ from mcp.server.auth.provider import (
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 
 from events.envelope import Meta
+from events.oauth_consent import OAuthClientPruned, OAuthConsentDecided, OAuthConsentRequested
 from events.system import (
     OAuthClientRegistered,
     OAuthCodeIssued,
@@ -47,6 +49,7 @@ from events.system import (
     OAuthTokensIssued,
 )
 from projections import OAuthClientView, OAuthCodeView, OAuthTokenView
+from projections.access import OAuthConsentView
 from runner.app import Runner
 from runner.secrets import hash_token, new_token
 
@@ -55,6 +58,7 @@ ACCESS_TTL = 3600
 REFRESH_TTL = 30 * 86400
 CODE_TTL = 300
 CONSENT_TTL = 600
+CLIENT_TTL = 7 * 86400
 CONSENT_PATH = "/oauth/consent"
 DEFAULT_REDIRECTS = (
     "https://claude.ai/api/mcp/auth_callback",
@@ -96,7 +100,6 @@ class RunnerOAuthProvider:
         self.issuer = (public_url or default_public_url(runner)).rstrip("/")
         self.resource = self.issuer + "/mcp"
         self.extra_redirects = tuple(runner.config.extra_redirect_uris)
-        self._pending: dict[str, Pending] = {}
         self._lock = anyio.Lock()
         self._key: bytes | None = None
 
@@ -152,6 +155,7 @@ class RunnerOAuthProvider:
             client_info.client_secret = self._client_secret(client_id)
             secret_hash = hash_token(client_info.client_secret)
         stored = client_info.model_dump(mode="json", exclude={"client_secret"}, exclude_none=True)
+        await self.prune_clients()
         await self._append(
             client_id,
             [
@@ -172,57 +176,84 @@ class RunnerOAuthProvider:
                 error_description=f"this server only issues tokens for {self.resource}",
             )
         now = time.time()
-        for key in [k for k, p in self._pending.items() if p.expires_at < now]:
-            del self._pending[key]
         txn = new_token(24)
-        self._pending[txn] = Pending(
-            txn=txn,
-            client_id=client.client_id or "",
-            client_name=client.client_name or "an unnamed client",
-            params=params,
-            expires_at=now + CONSENT_TTL,
-        )
-        return f"{self.issuer}{CONSENT_PATH}?{urlencode({'txn': txn})}"
-
-    def pending(self, txn: str) -> Pending | None:
-        """The request behind a consent page, if it has not expired or been decided."""
-        p = self._pending.get(txn)
-        return p if p is not None and p.expires_at >= time.time() else None
-
-    async def approve(self, txn: str, subject: str) -> str:
-        """The admin approved: issue a code; returns where to send the browser."""
-        p = self._pending.pop(txn, None)
-        if p is None or p.expires_at < time.time():
-            raise AuthorizeError(error="access_denied", error_description="request expired")
-        code = new_token(32)
-        data = {
-            "scopes": p.params.scopes or [SCOPE],
-            "code_challenge": p.params.code_challenge,
-            "redirect_uri": str(p.params.redirect_uri),
-            "redirect_uri_provided_explicitly": p.params.redirect_uri_provided_explicitly,
-            "resource": p.params.resource or self.resource,
-            "subject": subject,
-        }
         await self._append(
-            p.client_id,
+            client.client_id or "",
             [
-                OAuthCodeIssued(
-                    client_id=p.client_id,
-                    code_hash=hash_token(code),
-                    data=data,
-                    expires_at=time.time() + CODE_TTL,
+                OAuthConsentRequested(
+                    client_id=client.client_id or "",
+                    txn_hash=hash_token(txn),
+                    client_name=client.client_name or "an unnamed client",
+                    params=params.model_dump(mode="json"),
+                    expires_at=now + CONSENT_TTL,
                 )
             ],
         )
+        return f"{self.issuer}{CONSENT_PATH}?{urlencode({'txn': txn})}"
+
+    async def pending(self, txn: str) -> Pending | None:
+        """The request behind a consent page, if it has not expired or been decided (read from
+        the log's view, so another process or a restart sees it too)."""
+        if not txn or len(txn) > 200:
+            return None
+        row = await self._row(OAuthConsentView, "v_oauth_consents", hash_token(txn))
+        if row is None or row.expires_at < time.time():
+            return None
+        return Pending(
+            txn=txn,
+            client_id=row.client_id,
+            client_name=row.client_name,
+            params=AuthorizationParams.model_validate(row.params),
+            expires_at=row.expires_at,
+        )
+
+    async def approve(self, txn: str, subject: str) -> str:
+        """The admin approved: issue a code; returns where to send the browser."""
+        async with self._lock:  # one decision per request
+            p = await self.pending(txn)
+            if p is None:
+                raise AuthorizeError(error="access_denied", error_description="request expired")
+            code = new_token(32)
+            data = {
+                "scopes": p.params.scopes or [SCOPE],
+                "code_challenge": p.params.code_challenge,
+                "redirect_uri": str(p.params.redirect_uri),
+                "redirect_uri_provided_explicitly": p.params.redirect_uri_provided_explicitly,
+                "resource": p.params.resource or self.resource,
+                "subject": subject,
+            }
+            await self._append(
+                p.client_id,
+                [
+                    OAuthConsentDecided(
+                        client_id=p.client_id, txn_hash=hash_token(txn), decision="approved"
+                    ),
+                    OAuthCodeIssued(
+                        client_id=p.client_id,
+                        code_hash=hash_token(code),
+                        data=data,
+                        expires_at=time.time() + CODE_TTL,
+                    ),
+                ],
+            )
         return construct_redirect_uri(
             str(p.params.redirect_uri), code=code, state=p.params.state, iss=self.issuer
         )
 
-    def deny(self, txn: str) -> str | None:
+    async def deny(self, txn: str) -> str | None:
         """The admin refused: where to send the browser (``error=access_denied``)."""
-        p = self._pending.pop(txn, None)
-        if p is None:
-            return None
+        async with self._lock:
+            p = await self.pending(txn)
+            if p is None:
+                return None
+            await self._append(
+                p.client_id,
+                [
+                    OAuthConsentDecided(
+                        client_id=p.client_id, txn_hash=hash_token(txn), decision="denied"
+                    )
+                ],
+            )
         return construct_redirect_uri(
             str(p.params.redirect_uri),
             error="access_denied",
@@ -230,6 +261,26 @@ class RunnerOAuthProvider:
             state=p.params.state,
             iss=self.issuer,
         )
+
+    async def prune_clients(self, *, older_than: float = CLIENT_TTL, limit: int = 100) -> int:
+        """Forget dynamically registered clients that never obtained a token within
+        ``older_than`` seconds (a DCR endpoint anyone can call would otherwise grow forever)."""
+        cutoff_us = int((time.time() - older_than) * 1_000_000)
+        rows = await self.runner.store.query(
+            "SELECT k, doc FROM v_oauth_clients WHERE k NOT IN "
+            "(SELECT DISTINCT json_extract(doc, '$.client_id') FROM v_oauth_tokens) LIMIT ?",
+            (limit * 10,),
+        )
+        stale = [
+            str(k)
+            for k, doc in rows
+            if msgspec.json.decode(doc, type=OAuthClientView).registered_at_us < cutoff_us
+        ][:limit]
+        for client_id in stale:
+            await self._append(
+                client_id, [OAuthClientPruned(client_id=client_id, reason="never used")]
+            )
+        return len(stale)
 
     # -- codes and tokens ----------------------------------------------------------------------
 
