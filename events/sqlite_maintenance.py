@@ -19,6 +19,7 @@ from events.errors import ChainBrokenError, StoreError
 from events.integrity import LOG_STREAM, ChainBreakAccepted, ContentErased, ErasedDelivery
 from events.runs import RunRequested
 from events.sqlite_journal import Journal
+from events.sqlite_schema import rollback_quietly
 from events.webhooks import WebhookReceived
 
 ERASED = "[erased]"
@@ -58,7 +59,7 @@ def _checkpoint(journal: Journal) -> None:
         write_checkpoint(conn, journal.key, journal.head, journal.head_hash, journal.head_mac)
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback_quietly(conn)
         raise
 
 

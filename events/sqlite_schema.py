@@ -36,6 +36,16 @@ CREATE TABLE IF NOT EXISTS store_info (
 """
 
 
+def rollback_quietly(conn: sqlite3.Connection) -> None:
+    """End a failed transaction without hiding why it failed: SQLite may have rolled back
+    already (a full disk does), and a failing ``ROLLBACK`` must never replace the cause."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+
 def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     """Open a connection with the settings every part of the store relies on."""
     if readonly:
@@ -117,5 +127,5 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
                 _upgrade_to_v2(conn)
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback_quietly(conn)
         raise

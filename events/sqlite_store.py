@@ -35,7 +35,7 @@ from events.envelope import AppendRequest, Recorded
 from events.errors import StoreClosedError, StoreError
 from events.group_commit import GroupCommitStore
 from events.sqlite_journal import BatchResult, Journal, NullProjector, Projector
-from events.sqlite_schema import EVENT_COLUMNS, connect, ensure_schema
+from events.sqlite_schema import EVENT_COLUMNS, connect, ensure_schema, rollback_quietly
 from events.storage_faults import classify, classify_at
 from events.store import Subscription
 from events.subscription import CatchUpSubscription
@@ -161,9 +161,10 @@ class SQLiteEventStore(GroupCommitStore):
                 if res.checked:
                     write_checkpoint(conn, key, res.last_position, res.last_hash, res.last_mac)
                 conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            except sqlite3.OperationalError:
+                # Disk full, I/O error...: skip it (SQLite may have rolled back already); the
+                # open goes on and a real write meets, and reports, the same fault.
+                rollback_quietly(conn)
         return key
 
     def _spawn(self, tg: TaskGroup) -> None:
@@ -226,7 +227,7 @@ class SQLiteEventStore(GroupCommitStore):
                     write_checkpoint(conn, key, res.last_position, res.last_hash, res.last_mac)
                     conn.execute("COMMIT")
                 except BaseException:
-                    conn.execute("ROLLBACK")
+                    rollback_quietly(conn)
                     raise
 
             with anyio.CancelScope(shield=True):

@@ -19,6 +19,11 @@ async def _job_id(r: Runner, ref: str) -> str:
     if ref.startswith("job_"):
         return ref
     found = await r.queries.job_by_name(ref.strip())
+    if found is None:  # an id of another shape (older releases, imports)
+        try:
+            return (await r.queries.job(ref)).job_id
+        except NotFound:
+            pass
     if found is None:
         raise NotFound(f"no job with id or name {ref[:200]!r} (see runner jobs list)", field="job")
     return found.job_id

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from events.codec import chain_hash, decode_row
+from events.chain import KEY_FILE, data_digest, hash_v2, load_key, mac_link
+from events.codec import decode_row
 from events.sqlite_schema import EVENT_COLUMNS
 from tests.e2e.test_service_processes import events
 
@@ -72,14 +73,21 @@ def inject_old_job_created(db: Path, job_id: str, name: str, cron: str) -> None:
         projector.setup(conn)
         conn.execute("BEGIN IMMEDIATE")
         projector.load(conn)
-        position, prev = conn.execute(
-            "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"
+        position, prev, prev_mac = conn.execute(
+            "SELECT position, hash, mac FROM events ORDER BY position DESC LIMIT 1"
         ).fetchone()
         now_us = int(time.time() * 1_000_000)
         stream = f"job-{job_id}"
-        row = (position + 1, stream, 0, "JobCreated", data, meta, now_us,
-               chain_hash(prev, position + 1, stream, 0, "JobCreated", data, meta, now_us))  # fmt: skip
-        conn.execute(f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", row)
+        # Chained as the log's writer chains it today (digest + keyed link), so only the old
+        # *shape* of the event is what the service meets, not a broken chain.
+        pos = position + 1
+        digest = data_digest(data)
+        row = (pos, stream, 0, "JobCreated", data, meta, now_us,
+               hash_v2(prev, pos, stream, 0, "JobCreated", digest, meta, now_us))  # fmt: skip
+        key = load_key(db.parent / KEY_FILE, create=False)
+        mac = mac_link(key.secret, prev_mac or "", row[-1]) if key is not None else None
+        conn.execute(f"INSERT INTO events ({EVENT_COLUMNS}, mac) VALUES (?,?,?,?,?,?,?,?,?)",
+                     (*row, mac))  # fmt: skip
         projector.apply(conn, [decode_row(row)], write=True)
         conn.execute("COMMIT")
     finally:
