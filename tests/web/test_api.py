@@ -74,7 +74,9 @@ def _valid_body(op: dict[str, Any]) -> dict[str, Any] | None:
     if "requestBody" not in op:
         return None
     schema = op["requestBody"]["content"]["application/json"]["schema"]
-    for body in ({"name": "n"}, {"description": "d"}, {"value": "v"}, {"reason": "r"}, {}):
+    samples: tuple[dict[str, str], ...] = ({"name": "n"}, {"description": "d"}, {"value": "v"}, {"reason": "r"},
+               {"decision": "approved"}, {})  # fmt: skip
+    for body in samples:
         if Draft202012Validator(schema).is_valid(body):
             return body
     raise AssertionError(f"no sample body fits {op['operationId']}")

@@ -64,7 +64,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
     @mcp.tool(annotations=WRITE)
     async def answer_approval(
         approval_id: Annotated[str, Field(description="from list_pending_approvals")],
-        decision: Literal["approved", "denied"],
+        decision: Annotated[Literal["approved", "denied"], Field(description="the user's answer")],
         message: Annotated[
             str, Field(max_length=2000, description="with a denial: what the run is told")
         ] = "",

@@ -49,7 +49,7 @@ Cron = Annotated[
 ]
 Timezone = Annotated[str, Field(description="IANA time zone for the cron, e.g. 'Europe/Paris'")]
 AskFirst = Annotated[
-    list[str],
+    list[str] | None,
     Field(
         description="tools that wait for a person's approval call by call (dashboard, phone, "
         "answer_approval): built-ins such as 'Bash' or 'Write', 'mcp__<server>__<tool>', or "
@@ -140,7 +140,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         overlap: Annotated[Overlap, Field(description=OVERLAP_HELP)] = "skip",
         catch_up: Annotated[CatchUp, Field(description=CATCH_UP_HELP)] = "skip",
         retry: Retry = None,
-        ask_first: AskFirst | None = None,
+        ask_first: AskFirst = None,
         approval_timeout_seconds: ApprovalTimeout = None,
         approval_on_timeout: Annotated[
             OnTimeout, Field(description="when nobody answers in time: deny, or end the run")
@@ -197,7 +197,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         overlap: Annotated[Overlap | None, Field(description=OVERLAP_HELP)] = None,
         catch_up: Annotated[CatchUp | None, Field(description=CATCH_UP_HELP)] = None,
         retry: Retry = None,
-        ask_first: AskFirst | None = None,
+        ask_first: AskFirst = None,
         approval_timeout_seconds: ApprovalTimeout = None,
         approval_on_timeout: Annotated[
             OnTimeout | None, Field(description="when nobody answers in time: deny, or end the run")
