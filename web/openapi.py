@@ -280,13 +280,17 @@ ROUTES: list[Route] = [
      {"type": "object", "properties": {"reason": {"type": ["string", "null"]}}}, [], 200),
     ("post", "/runs/{run_id}/erase",
      "Erase a finished run's output and webhook body (recorded; the chain still verifies)",
-     "runs", {"type": "object", "required": ["reason"],
-              "properties": {"reason": {"type": "string", "maxLength": 500}}}, [], 200),
+     "runs", {"type": "object", "required": ["reason"], "additionalProperties": False,
+              "properties": {"reason": {"type": "string", "maxLength": 500,
+                                        "pattern": NOT_BLANK}}}, [], 200),
     ("post", "/runs/cancel", "Bulk cancel the queued (or running) runs of a job, webhook or "
-     "trigger", "runs", {"type": "object", "properties": {
-         "job_id": {"type": "string"}, "webhook_id": {"type": "string"},
-         "trigger": {"type": "string"}, "include_running": {"type": "boolean"},
-         "all": {"type": "boolean"}, "reason": {"type": "string"}}}, [], 200),
+     "trigger (name one, or all=true)", "runs", {
+         "type": "object", "additionalProperties": False, "properties": {
+             "job_id": {"type": "string", "maxLength": 300},
+             "webhook_id": {"type": "string", "maxLength": 300},
+             "trigger": {"type": "string", "maxLength": 50},
+             "include_running": {"type": "boolean"}, "all": {"type": "boolean"},
+             "reason": {"type": "string", "maxLength": 500}}}, [], 200),
     ("post", "/quick-run", "Run an ad-hoc prompt now", "runs",
      {"type": "object", "required": ["prompt"], "additionalProperties": False,
       "properties": {"prompt": JOB_PROPS["prompt"], **RUN_FIELDS}}, [], 201),
@@ -373,11 +377,11 @@ SEMANTIC_OPS = frozenset({
     "post /quick-run", "get /costs", "post /webhooks", "patch /webhooks/{webhook_id}",
     "post /webhooks/{webhook_id}/rotate-secret", "post /servers", "post /servers/import",
     "patch /servers/{name}", "put /servers/{name}/credentials/{variable}",
-    "post /servers/{name}/tools/{tool}/invoke",
+    "post /servers/{name}/tools/{tool}/invoke", "post /runs/cancel",
 })  # fmt: skip
 OPTIONAL_BODY = frozenset({
     "post /runs/{run_id}/cancel", "post /webhooks/{webhook_id}/rotate-secret",
-    "post /servers/{name}/tools/{tool}/invoke",
+    "post /servers/{name}/tools/{tool}/invoke", "post /runs/cancel",
 })  # fmt: skip
 
 #: Other success answers: an import that created nothing (every entry failed) is a 200.
