@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import abc
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 import anyio
+from anyio.abc import TaskGroup
 
 from events.bus import Bus
 from events.envelope import AppendRequest, AppendResult, Recorded
@@ -47,6 +49,38 @@ class GroupCommitStore(EventStore):
         self._queue: deque[_Batch] = deque()
         self._open_batch: _Batch | None = None
         self._wake = anyio.Event()
+
+    @abc.abstractmethod
+    async def _start(self) -> None:
+        """Open connections and the journal (before any task runs)."""
+
+    @abc.abstractmethod
+    def _spawn(self, tg: TaskGroup) -> None:
+        """Start the store's tasks (writer, tailer) in ``tg``."""
+
+    @abc.abstractmethod
+    async def _shutdown(self) -> None:
+        """Fail waiting appends and close every connection."""
+
+    @asynccontextmanager
+    async def _running(self) -> AsyncIterator[None]:
+        """Start, run the tasks while the caller works, then close; the caller's own error
+        surfaces as itself, not wrapped by the task group."""
+        await self._start()
+        try:
+            async with anyio.create_task_group() as tg:
+                self._spawn(tg)
+                try:
+                    yield
+                finally:
+                    self._closed = True
+                    tg.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
+        finally:
+            await self._shutdown()
 
     @abc.abstractmethod
     def _commit_batch(self, units: Sequence[Sequence[AppendRequest]]) -> BatchResult:

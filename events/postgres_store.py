@@ -59,21 +59,8 @@ class PostgresEventStore(GroupCommitStore):
         last row also carries the keyed (HMAC) link of ``events.chain``.
         """
         store = cls(url, projector or NullProjector(), key)
-        await store._start()
-        try:
-            async with anyio.create_task_group() as tg:
-                store._spawn(tg)
-                try:
-                    yield store
-                finally:
-                    store._closed = True
-                    tg.cancel_scope.cancel()
-        except BaseExceptionGroup as group:
-            if len(group.exceptions) == 1:
-                raise group.exceptions[0] from None
-            raise
-        finally:
-            await store._shutdown()
+        async with store._running():
+            yield store
 
     async def _start(self) -> None:
         self._journal = await anyio.to_thread.run_sync(

@@ -78,22 +78,8 @@ class SQLiteEventStore(GroupCommitStore):
         the store read-only (``chain.ok`` False, appends raise ``ChainBrokenError``).
         """
         store = cls(Path(path), projector or NullProjector(), tail_interval, key_path)
-        await store._start()
-        try:
-            async with anyio.create_task_group() as tg:
-                store._spawn(tg)
-                try:
-                    yield store
-                finally:
-                    store._closed = True
-                    tg.cancel_scope.cancel()
-        except BaseExceptionGroup as group:
-            # The caller's own error surfaces as itself, not wrapped by our task group.
-            if len(group.exceptions) == 1:
-                raise group.exceptions[0] from None
-            raise
-        finally:
-            await store._shutdown()
+        async with store._running():
+            yield store
 
     async def _start(self) -> None:
         try:
