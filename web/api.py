@@ -15,7 +15,8 @@ from runner.queries import MAX_PAGE, RunFilter
 from web.api_input import json_body
 from web.context import web
 from web.live import run_frames
-from web.openapi import MAX_INT, RUN_STATES, TRIGGERS, openapi_document
+from web.openapi import openapi_document
+from web.openapi_schemas import MAX_INT, RUN_STATES, TRIGGERS
 from web.views import event_json, job_json, preview, run_json
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
