@@ -125,7 +125,8 @@ async def test_first_visit_leads_to_a_first_job_or_quick_run(stack: dict[str, An
 async def test_live_run_view_facts_move_and_steps_pair(stack: dict[str, Any]) -> None:
     from playwright.async_api import expect
 
-    stack["api"].script("paced", paced(6, 0.25))
+    # Long enough that the page sees it running even on a loaded machine (~5 s of model time).
+    stack["api"].script("paced", paced(8, 0.6))
     page = await new_page(stack)
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
