@@ -25,6 +25,8 @@ import msgspec
 from claude_agent_sdk import ClaudeAgentOptions
 
 from actors.approvals import Approvals, ApprovalSettings
+from actors.assistant_grants import AssistantDoor, AssistantUnavailable
+from actors.assistant_run import SYSTEM_PROMPT, conversation_dirs, end_turn
 from actors.executor_client import (
     AgentClient,
     ClientFactory,
@@ -121,6 +123,8 @@ class _Run:
         )
         self.late: list[Event] = []
         """Denials only the CLI saw (e.g. by ``--restricted``), from the result message."""
+        self.own_servers: dict[str, Any] = {}
+        """An assistant turn's runner MCP server (``http`` with the turn's credential)."""
 
     async def emit(self, events: Sequence[Event]) -> None:
         if events:
@@ -165,8 +169,11 @@ class Executor:
         client_factory: ClientFactory = sdk_client_factory,
         sandbox_mode: Callable[[], Awaitable[SandboxMode]] | None = None,
         relay: Relay | None = None,
+        assistant: AssistantDoor | None = None,
     ) -> None:
         self.store = store
+        self.assistant = assistant
+        """Where assistant turns reach the runner's own MCP endpoint (``None``: refused)."""
         self.settings = settings
         self.relay = relay
         """Runs get a relay token instead of the credentials when this is set and running."""
@@ -183,8 +190,12 @@ class Executor:
 
     async def execute(self, ctx: RunContext) -> None:
         """Run ``ctx`` to exactly one terminal event; re-raises cancellation after recording."""
+        turn = ctx.spec.assistant
         try:
-            dirs = run_dirs(self.settings, ctx.run_id, ctx.job_id)
+            if turn is not None:
+                dirs = conversation_dirs(self.settings, ctx.run_id, turn.conversation_id)
+            else:
+                dirs = run_dirs(self.settings, ctx.run_id, ctx.job_id)
         except ValueError as exc:
             failed = Failure("invalid_request", str(exc)).event(ctx.run_id, None)
             await self.store.append(f"run-{ctx.run_id}", [failed], expected="any")
@@ -226,8 +237,14 @@ class Executor:
                 self.relay.close(ctx.run_id)
             self._cancel_reasons.pop(ctx.run_id, None)
             self.active_pids.pop(ctx.run_id, None)
-            remove_scratch(dirs)
-            if ctx.job_id is None:  # a job-less (webhook/ad-hoc) run's workspace is its own
+            if turn is not None:
+                if self.assistant is not None:
+                    self.assistant.close(ctx.run_id)
+                end_turn(dirs)
+            else:
+                remove_scratch(dirs)
+            # A job-less (webhook/ad-hoc) run's workspace is its own; a conversation keeps its.
+            if ctx.job_id is None and turn is None:
                 shutil.rmtree(dirs.workspace, ignore_errors=True)
 
     async def sandbox_mode(self) -> SandboxMode:
@@ -272,6 +289,14 @@ class Executor:
             names = ", ".join(missing)
             return run.failed(Failure("invalid_request", f"Unknown tool server(s): {names}"))
         run.redact.secrets = Redactor([*run.redact.secrets, *resolved.secrets]).secrets
+        if spec.assistant is not None:
+            try:
+                if self.assistant is None:
+                    raise AssistantUnavailable("this runner has no assistant endpoint")
+                ttl = timeout_of(spec, self.settings) + self.approval_settings.max_excluded_seconds
+                run.own_servers = self.assistant.open(run.ctx.run_id, spec.assistant, ttl)
+            except AssistantUnavailable as exc:
+                return run.failed(Failure("invalid_request", str(exc)))
         try:
             return await self._run_client(run, resolved)
         except SandboxError as exc:
@@ -280,12 +305,13 @@ class Executor:
     def _options(self, run: _Run, resolved: ResolvedServers) -> tuple[ClaudeAgentOptions, bool]:
         spec = run.ctx.spec
         configs = {n: resolved.configs[n] for n in spec.mcp_servers}
+        configs.update(run.own_servers)
         mcp_servers, mcp_file = _mcp_config(run.dirs, configs)
         sandbox = run.boxed or inner_sandbox_available(self.settings)
         gate = Gate(
             workspace=run.dirs.workspace,
             tools=spec.tools,
-            servers=spec.mcp_servers,
+            servers=(*spec.mcp_servers, *run.own_servers),
             sandbox=sandbox,
             contained=run.boxed,
             on_denied=run.on_denied,
@@ -304,9 +330,13 @@ class Executor:
             max_turns=spec.max_turns,
             budget_usd=None if run.relayed else spec.budget_usd,  # the relay enforces it live
             sandbox=sandbox and not run.boxed and "Bash" in spec.tools,
+            keep_session=spec.assistant is not None,
+            resume=spec.assistant.resume if spec.assistant is not None else None,
         )
         if spec.untrusted_input:
             opts.system_prompt = SYSTEM_NOTE
+        elif spec.assistant is not None:
+            opts.system_prompt = SYSTEM_PROMPT
         if mcp_file is not None:  # in-process servers go as a dict, the others as a file
             opts.extra_args["mcp-config"] = str(mcp_file)
         if run.boxed:
@@ -325,7 +355,7 @@ class Executor:
         opts, sandbox = self._options(run, resolved)
         if "Bash" in spec.tools and not sandbox:
             await run.emit(run.recorder.system(NO_SANDBOX))
-        timeout = spec.timeout_seconds or self.settings.default_timeout_seconds
+        timeout = timeout_of(spec, self.settings)
         client = self.client_factory(opts)
         run.client = client
         failure: Failure | None = None
@@ -433,6 +463,10 @@ class Executor:
                     await client.disconnect()
             finally:
                 tg.cancel_scope.cancel()
+
+
+def timeout_of(spec: RunSpec, settings: ExecutorSettings) -> float:
+    return float(spec.timeout_seconds or settings.default_timeout_seconds)
 
 
 def _mcp_config(

@@ -231,9 +231,14 @@ def build_options(
     max_turns: int | None,
     budget_usd: float | None,
     sandbox: bool,
+    keep_session: bool = False,
+    resume: str | None = None,
 ) -> ClaudeAgentOptions:
-    """The run's options; ``tools`` and ``mcp_servers`` are exactly the job's."""
-    extra: dict[str, str | None] = {"no-session-persistence": None}
+    """The run's options; ``tools`` and ``mcp_servers`` are exactly the job's.
+
+    Only an assistant turn ``keep_session`` (its transcript stays in its conversation's config
+    dir) and resumes the previous turn's session; every other run leaves no transcript."""
+    extra: dict[str, str | None] = {} if keep_session else {"no-session-persistence": None}
     if settings.restricted:
         extra["restricted"] = None
     opts = ClaudeAgentOptions(
@@ -254,6 +259,7 @@ def build_options(
         include_partial_messages=True,
         stderr=stderr,
         extra_args=extra,
+        resume=resume if keep_session else None,
     )
     if settings.cli_path is not None:
         opts.cli_path = str(settings.cli_path)

@@ -15,6 +15,12 @@ from events.approvals import (
     ApprovalWithdrawn,
     RunAwaitingApproval,
 )
+from events.assistant import (
+    AssistantCallRefused,
+    ConversationMessagePosted,
+    ConversationStarted,
+    ConversationTurnEnded,
+)
 from events.integrity import ChainBreakAccepted, ContentErased
 from events.jobs import JobCreated, JobDeleted, JobPaused, JobResumed, JobScheduleBroken, JobUpdated
 from events.leases import LeaseAcquired, LeaseExpired, LeaseReleased
@@ -147,6 +153,10 @@ Event = (
     | OAuthConsentRequested
     | OAuthConsentDecided
     | OAuthClientPruned
+    | ConversationStarted
+    | ConversationMessagePosted
+    | ConversationTurnEnded
+    | AssistantCallRefused
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {t.__name__: t for t in typing.get_args(Event)}

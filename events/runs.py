@@ -11,8 +11,9 @@ from typing import Any, Literal
 import msgspec
 
 from events.approvals import OnTimeout
+from events.assistant import AssistantTurn
 
-Trigger = Literal["schedule", "manual", "webhook", "retry", "quick", "mcp", "catch_up"]
+Trigger = Literal["schedule", "manual", "webhook", "retry", "quick", "mcp", "catch_up", "assistant"]
 OutputKind = Literal["text", "thinking", "tool_use", "tool_result", "system", "error"]
 FailureReason = Literal[
     "api_error",
@@ -67,6 +68,8 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     approval_on_timeout: OnTimeout = "deny_and_continue"
     untrusted_input: bool = False
     """The prompt holds outside data (a webhook payload) marked as untrusted."""
+    assistant: AssistantTurn | None = None
+    """A turn of a dashboard conversation: the runner's own MCP tools, a kept CLI session."""
 
 
 class RunRequested(msgspec.Struct, frozen=True, tag=True, kw_only=True):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from projections.access import access_projection
 from projections.approvals import approvals_projection
+from projections.assistant import conversations_projection
 from projections.base import Projection
 from projections.costs import costs_projection
 from projections.jobs import jobs_projection
@@ -26,6 +27,7 @@ ALL_PROJECTIONS: tuple[Projection, ...] = (
     access_projection,
     sessions_projection,
     approvals_projection,
+    conversations_projection,
 )
 
 

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from events.sqlite_store import SQLiteEventStore
 from projections import make_projector
 from runner.commands.approvals import ApprovalCommands
+from runner.commands.assistant import AssistantCommands
 from runner.commands.bulk_cancel import BulkCancel
 from runner.commands.credentials import CredentialCommands
 from runner.commands.erasure import ErasureCommands
@@ -38,6 +39,7 @@ class Runner:
         self.servers = ServerCommands(store, self.queries, config.data_dir, self.credentials)
         self.erasure = ErasureCommands(store, self.queries)
         self.approvals = ApprovalCommands(store)
+        self.assistant = AssistantCommands(store, self.queries)
 
     def secret_box(self) -> SecretBox:
         """A box over the current keyring (``RUNNER_SECRET_KEY`` or ``<data_dir>/secret.key``)."""

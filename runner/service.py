@@ -18,6 +18,7 @@ import anyio
 from anyio.abc import TaskStatus
 
 from actors.approval_recovery import requeue_waiting
+from actors.assistant_grants import AssistantDoor
 from actors.chain_watch import ChainWatch
 from actors.claimer import Claimer
 from actors.executor import Executor, RunContext
@@ -39,6 +40,7 @@ from events.system import ServiceStarted, ServiceStopped
 from projections.runs import RunView
 from runner.app import Runner
 from runner.approval_notify import ApprovalNotifier
+from runner.assistant_turns import AssistantTurns
 from runner.servers.resolver import RunnerResolver, job_scope
 
 log = logging.getLogger("runner.service")
@@ -77,12 +79,15 @@ class Service:
                 scrub_environ=True,
             ),
         )
+        self.assistant = AssistantDoor()
+        """The runner's own MCP endpoint for assistant turns (the web server says where)."""
         self.executor = executor or Executor(
             runner.store,
             executor_settings(runner),
             resolver=self.resolver,
             sandbox_mode=self.read_sandbox_mode,
             relay=self.relay,
+            assistant=self.assistant,
         )
         self.materializer = Materializer(
             runner.store,
@@ -108,6 +113,7 @@ class Service:
             confirm_gone=self._confirm_gone,
         )
         self.notifier = ApprovalNotifier(runner)
+        self.turns = AssistantTurns(runner)
 
     async def _lease_lost(self, why: str) -> None:
         # Another process recovered our runs: running them on would run a slot twice.
@@ -185,6 +191,7 @@ class Service:
         head = await store.head()
         self.retrier.from_position = head
         self.notifier.from_position = head
+        self.turns.from_position = head
         # Before the leases crash orphaned runs: a run waiting for approval is asked again.
         requeued = await requeue_waiting(store, self.instance)
         crashed = await self.leases.start()
@@ -209,6 +216,7 @@ class Service:
             ActorSpec("chain", self.chain_watch.run),
             ActorSpec("leases", self.leases.run),
             ActorSpec("approval_notifier", self.notifier.run),
+            ActorSpec("assistant_turns", self.turns.run),
         ]
         async with anyio.create_task_group() as tg:
             await tg.start(self.relay.run)  # before the executor: runs need its port

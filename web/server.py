@@ -67,6 +67,9 @@ async def run_web(
         log.error("%s", exc)
         raise
     host, port = sock.getsockname()[:2]
+    door = getattr(service, "assistant", None)
+    if door is not None:  # assistant turns reach /mcp on this port
+        door.listening(host, port)
     dispatcher, app = build_asgi(runner, service)
     ready = anyio.Event()
     stop = anyio.Event()

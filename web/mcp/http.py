@@ -74,11 +74,13 @@ def is_mcp_path(path: str) -> bool:
     return path in PATHS or path.startswith(PREFIXES)
 
 
-def transport_security(public_url: str) -> TransportSecuritySettings:
-    """Accept the public host (and loopback forms when the public URL is loopback)."""
+def transport_security(public_url: str, *, loopback: bool = False) -> TransportSecuritySettings:
+    """Accept the public host (and loopback forms when the public URL is loopback, or with
+    ``loopback``: the service's own assistant turns call ``/mcp`` on the loopback address).
+    Naming loopback as a Host opens no DNS-rebinding door: a rebound name arrives as itself."""
     parts = urlsplit(public_url)
     host = parts.hostname or "127.0.0.1"
-    names = {host, *(LOOPBACK if host in LOOPBACK else ())}
+    names = {host, *(LOOPBACK if host in LOOPBACK or loopback else ())}
     hosts: list[str] = []
     for name in sorted(names):
         shown = f"[{name}]" if ":" in name else name
@@ -155,6 +157,9 @@ def build_http_app(
 ) -> tuple[RunnerMCP, Any]:
     """A fresh MCP server and its Starlette app (its lifespan runs the session manager)."""
     provider = provider_for(runner)
+    door = getattr(service, "assistant", None)
+    if door is not None:
+        provider.assistant = door
     if public_url is not None:
         provider.issuer = public_url.rstrip("/")
         provider.resource = provider.issuer + "/mcp"
@@ -164,7 +169,7 @@ def build_http_app(
     _aliases(mcp, settings, provider)
     app = mcp.streamable_http_app(
         streamable_http_path="/mcp",
-        transport_security=transport_security(provider.issuer),
+        transport_security=transport_security(provider.issuer, loopback=door is not None),
     )
     exact = OAuthExact(app, issuer=provider.issuer, resource=provider.resource)
     return mcp, AuthRateLimit(exact)

@@ -39,6 +39,8 @@ from mcp.server.auth.provider import (
 )
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 
+from actors.assistant_grants import CLIENT_PREFIX, AssistantDoor
+from actors.assistant_grants import TOKEN_PREFIX as ASSISTANT_PREFIX
 from events.envelope import Meta
 from events.oauth_consent import OAuthClientPruned, OAuthConsentDecided, OAuthConsentRequested
 from events.system import (
@@ -102,6 +104,8 @@ class RunnerOAuthProvider:
         self.extra_redirects = tuple(runner.config.extra_redirect_uris)
         self._lock = anyio.Lock()
         self._key: bytes | None = None
+        self.assistant: AssistantDoor | None = None
+        """Live credentials of assistant turns (``runner serve``'s; set by ``build_http_app``)."""
 
     # -- storage -------------------------------------------------------------------------------
 
@@ -421,6 +425,8 @@ class RunnerOAuthProvider:
             )
 
     async def load_access_token(self, token: str) -> AccessToken | None:
+        if token.startswith(ASSISTANT_PREFIX):  # an assistant turn's own, in memory only
+            return self._assistant_token(token)
         row = await self._token(token, "access")
         if row is None:
             return None
@@ -432,6 +438,20 @@ class RunnerOAuthProvider:
             resource=row.resource,
             subject=row.subject,
             claims={"iss": self.issuer},
+        )
+
+    def _assistant_token(self, token: str) -> AccessToken | None:
+        grant = self.assistant.find(token) if self.assistant is not None else None
+        if grant is None:
+            return None
+        return AccessToken(
+            token=token,
+            client_id=CLIENT_PREFIX + grant.conversation_id,
+            scopes=[SCOPE],
+            expires_at=None,
+            resource=self.resource,
+            subject=grant.user,
+            claims={"iss": self.issuer, "run_id": grant.run_id},
         )
 
     async def revoke_token(self, token: AccessToken | RefreshToken) -> None:

@@ -17,8 +17,10 @@ from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import ValidationError
 
+from actors.assistant_grants import CLIENT_PREFIX
 from events.errors import StorageUnavailable
 from runner.app import Runner
+from runner.commands.assistant import NEVER
 from runner.errors import CommandError
 from web.mcp.arguments import describe_errors, tool_title, unknown_arguments
 
@@ -67,16 +69,36 @@ def command_message(exc: CommandError) -> str:
 
 
 def actor() -> str:
-    """Who is calling: the OAuth subject and client over HTTP, ``mcp:stdio`` otherwise."""
+    """Who is calling: the OAuth subject and client over HTTP, ``mcp:stdio`` otherwise; an
+    assistant turn acts as its conversation's user (``<user> via assistant``)."""
     tok = get_access_token()
     if tok is None:
         return "mcp:stdio"
+    if tok.client_id.startswith(CLIENT_PREFIX):
+        return f"{tok.subject} via assistant"
     return f"mcp:{tok.subject or 'admin'}@{tok.client_id}"
+
+
+def assistant_caller() -> tuple[str, str] | None:
+    """``(conversation id, run id)`` when an assistant turn's credential is calling."""
+    tok = get_access_token()
+    if tok is None or not tok.client_id.startswith(CLIENT_PREFIX):
+        return None
+    return tok.client_id[len(CLIENT_PREFIX) :], str((tok.claims or {}).get("run_id") or "")
+
+
+REFUSED_TO_ASSISTANT = (
+    "refused: the assistant may not answer approvals (its own or any run's); the user "
+    "approves or denies in the conversation or on the Approvals page"
+)
 
 
 class RunnerMCP(MCPServer[Any]):
     """``MCPServer`` that turns argument and command errors into ``field: what to fix`` tool
     errors, and gives every tool a title."""
+
+    runner: Runner | None = None
+    """Set by ``build_mcp``: where refusals of assistant calls are recorded."""
 
     def tool(  # type: ignore[override]
         self, name: str | None = None, title: str | None = None, **kwargs: Any
@@ -92,6 +114,11 @@ class RunnerMCP(MCPServer[Any]):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
+        caller = assistant_caller()
+        if caller is not None and name in NEVER:
+            if self.runner is not None:
+                await self.runner.assistant.refuse(caller[0], caller[1], name, REFUSED_TO_ASSISTANT)
+            raise ToolError(REFUSED_TO_ASSISTANT)
         tool = self._tool_manager.get_tool(name)
         if tool is not None:
             unknown = unknown_arguments(arguments, tool.parameters)
@@ -141,6 +168,7 @@ def build_mcp(runner: Runner, service: Any | None = None, **kwargs: Any) -> Runn
         version="0.1.0",
         **kwargs,
     )
+    mcp.runner = runner
     tools_jobs.register(mcp, runner)
     tools_runs.register(mcp, runner)
     tools_misc.register(mcp, runner, service)
