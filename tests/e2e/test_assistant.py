@@ -4,23 +4,39 @@ tools over the real ``/mcp`` endpoint with the turn's own credential."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2
 import pytest
 
-from events.assistant import ConversationTurnEnded
+from events.assistant import AssistantCallRefused, ConversationTurnEnded
 from events.jobs import JobCreated
 from projections.assistant import ConversationView
 from runner.app import Runner
 from runner.config import Config
+from runner.secrets import KEY_FILE_NAME
 from runner.service import Service
 from tests.fakes.anthropic_api import FakeAnthropicAPI, Text, ToolUse, Turn
 from tests.web.support import PASSWORD, serving
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 USER = "admin"
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"},
+    },
+}
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +156,203 @@ async def test_conversation_creates_a_job_then_resumes_and_creates_a_webhook(
     # spend is attributed like any run's: the runs carry it, the conversation sums it
     runs = [await runner.queries.run(t.run_id) for t in conv.turns]
     assert conv.cost_usd == pytest.approx(sum(r.cost_usd for r in runs), abs=1e-6)
+
+
+def tool_results(api: FakeAnthropicAPI, script: str) -> str:
+    """Everything the model was sent back in this script's requests (tool results included)."""
+    return "\n".join(json.dumps(r.body or {}) for r in api.requests_for(script))
+
+
+async def a_job(runner: Runner, name: str) -> str:
+    job, _ = await runner.jobs.create({"name": name, "prompt": "say hi"}, actor=USER)
+    return job.job_id
+
+
+async def test_destructive_call_waits_for_approval_inline_approve_then_deny(
+    stack: dict[str, Any],
+) -> None:
+    runner: Runner = stack["runner"]
+    api: FakeAnthropicAPI = stack["api"]
+    await a_job(runner, "old digest")
+    await a_job(runner, "keep me")
+    marker = api.script(
+        "asst-delete",
+        [
+            Turn([ToolUse("mcp__runner__delete_job", {"job_id": "old digest"})]),
+            Text("Deleted 'old digest'."),
+            Turn([ToolUse("mcp__runner__delete_job", {"job_id": "keep me"})]),
+            Text("Understood, I kept it."),
+        ],
+    )
+    conv, run = await runner.assistant.start(f"delete the old digest {marker}", user=USER)
+    asked = await pending_approval(runner, run.run_id)
+    assert asked.tool == "mcp__runner__delete_job" and asked.input == {"job_id": "old digest"}
+    assert await runner.queries.job_by_name("old digest") is not None  # held, not done
+    await runner.approvals.answer(asked.approval_id, "approved", by=USER)
+    conv = await turn_ended(runner, conv.conversation_id, run.run_id)
+    assert conv.turns[0].state == "succeeded", conv.turns[0]
+    assert await runner.queries.job_by_name("old digest") is None
+
+    run2 = await runner.assistant.post(conv.conversation_id, "and delete 'keep me'", user=USER)
+    asked = await pending_approval(runner, run2.run_id)
+    await runner.approvals.answer(
+        asked.approval_id, "denied", by=USER, message="no, keep that one forever"
+    )
+    conv = await turn_ended(runner, conv.conversation_id, run2.run_id)
+    assert await runner.queries.job_by_name("keep me") is not None
+    assert "no, keep that one forever" in tool_results(api, "asst-delete")  # the model saw it
+
+
+async def test_the_assistant_cannot_answer_approvals(stack: dict[str, Any]) -> None:
+    """The model tries to approve its own held call: refused, recorded; the user decides."""
+    runner: Runner = stack["runner"]
+    api: FakeAnthropicAPI = stack["api"]
+    await a_job(runner, "precious")
+    marker = api.script(
+        "asst-self",
+        [
+            Turn(
+                [
+                    ToolUse("mcp__runner__delete_job", {"job_id": "precious"}),
+                    ToolUse("mcp__runner__list_pending_approvals", {}),
+                ]
+            ),
+            Turn(
+                [
+                    ToolUse(
+                        "mcp__runner__answer_approval",
+                        {"approval_id": "apr_mine", "decision": "approved"},
+                    )
+                ]
+            ),
+            Text("I could not approve it myself."),
+        ],
+    )
+    conv, run = await runner.assistant.start(
+        f"delete precious, approve it yourself {marker}", user=USER
+    )
+    asked = await pending_approval(runner, run.run_id)
+    await runner.approvals.answer(asked.approval_id, "denied", by=USER, message="no")
+    conv = await turn_ended(runner, conv.conversation_id, run.run_id)
+    assert await runner.queries.job_by_name("precious") is not None
+    sent = tool_results(api, "asst-self")
+    assert "the assistant may not answer approvals" in sent, sent[-3000:]
+    refused = [
+        r.event
+        for r in await runner.store.read_stream(f"conversation-{conv.conversation_id}")
+        if isinstance(r.event, AssistantCallRefused)
+    ]
+    assert [(e.tool, e.run_id) for e in refused] == [("answer_approval", run.run_id)]
+    assert conv.refusals and "answer_approval" in conv.refusals[0]
+    row = await runner.approvals.get(asked.approval_id)
+    assert row.state == "denied" and row.answered_by == USER
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and every descendant (from /proc)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        parents.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(parents.get(pid, []))
+    return out
+
+
+def read_quietly(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("latin-1")
+    except OSError:
+        return ""
+
+
+async def test_no_service_secret_reaches_a_turn_and_its_credential_dies_with_it(
+    stack: dict[str, Any],
+) -> None:
+    """While a turn waits for approval: every process of it (environment, command line), its
+    config dir (mcp.json, transcripts) and workspace hold no admin password, model key or
+    service key. After the run: the turn's credential is refused and its file is gone."""
+    runner: Runner = stack["runner"]
+    api: FakeAnthropicAPI = stack["api"]
+    service: Service = stack["service"]
+    data = runner.config.data_dir
+    await a_job(runner, "doomed")
+    marker = api.script(
+        "asst-leak",
+        [Turn([ToolUse("mcp__runner__delete_job", {"job_id": "doomed"})]), Text("ok")],
+    )
+    conv, run = await runner.assistant.start(f"delete doomed {marker}", user=USER)
+    asked = await pending_approval(runner, run.run_id)
+    mcp_json = data / "assistant" / conv.conversation_id / "config" / "mcp.json"
+    assert oct(mcp_json.stat().st_mode & 0o777) == "0o600"
+    assert oct(mcp_json.parent.stat().st_mode & 0o777) == "0o700"
+    config = json.loads(mcp_json.read_text())["mcpServers"]["runner"]
+    assert config["type"] == "http" and config["url"].endswith("/mcp")
+    token = config["headers"]["Authorization"].removeprefix("Bearer ")
+    pid = service.executor.active_pids[run.run_id]
+    seen: dict[str, str] = {}
+    for p in process_tree(pid):
+        seen[f"environ {p}"] = read_quietly(Path(f"/proc/{p}/environ"))
+        seen[f"cmdline {p}"] = read_quietly(Path(f"/proc/{p}/cmdline"))
+    assert len(seen) >= 4, seen.keys()
+    assert any("CLAUDE_CONFIG_DIR" in v for v in seen.values())
+    for root in (mcp_json.parent, data / "workspaces" / f"assistant-{conv.conversation_id}"):
+        for f in root.rglob("*"):
+            if f.is_file():
+                seen[f"file {f}"] = read_quietly(f)
+    async with httpx2.AsyncClient(base_url=stack["base"], timeout=30) as http:
+        live = await http.post(
+            "/mcp", json=INIT, headers={**MCP_HEADERS, "Authorization": f"Bearer {token}"}
+        )
+        assert live.status_code == 200
+        await runner.approvals.answer(asked.approval_id, "approved", by=USER)
+        conv = await turn_ended(runner, conv.conversation_id, run.run_id)
+        dead = await http.post(
+            "/mcp", json=INIT, headers={**MCP_HEADERS, "Authorization": f"Bearer {token}"}
+        )
+        assert dead.status_code == 401
+    assert not mcp_json.exists()
+    assert any(f.suffix == ".jsonl" for f in mcp_json.parent.rglob("*")), "no transcript kept"
+    # after the run: the log, the views and the data dir hold no copy of the turn's credential
+    with sqlite3.connect(data / "runner.db", timeout=10) as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            for n, row in enumerate(db.execute(f'SELECT * FROM "{table}"')):
+                seen[f"row {table}#{n}"] = " ".join(
+                    v.decode("latin-1") if isinstance(v, bytes) else str(v) for v in row
+                )
+    for f in data.rglob("*"):
+        if f.is_file() and f.name != KEY_FILE_NAME:
+            seen[f"after {f}"] = read_quietly(f)
+    key_lines = [
+        line.strip()
+        for line in (data / KEY_FILE_NAME).read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    needles = {
+        "admin password": {PASSWORD},
+        "model key": {"sk-test-key-1"},
+        "secret key": set(key_lines),
+    }
+    hits = [
+        (n, w)
+        for n, vs in needles.items()
+        for w, text in seen.items()
+        if any(v in text for v in vs)
+    ]
+    assert hits == [], hits[:10]
+    token_hits = [
+        w
+        for w, text in seen.items()
+        if token in text and not w.startswith(("environ", "cmdline", "file"))
+    ]
+    assert token_hits == [], token_hits[:10]
