@@ -25,6 +25,7 @@ from web import api_input, auth
 from web.api import api
 from web.api_servers import api_servers
 from web.approvals_pages import install as install_approvals
+from web.assistant_pages import assistant_pages
 from web.context import KEY, Web
 from web.live import encode
 from web.mcp.consent import consent as mcp_consent
@@ -82,6 +83,7 @@ def create_app(runner: Runner, service: Any = None, *, hub_buffer: int = 512) ->
     app.register_blueprint(mcp_consent)  # OAuth consent page of /mcp (web/mcp/consent.py)
     app.register_blueprint(run_pages)  # re-run, list change feed (web/run_pages.py)
     install_approvals(app)  # approvals panel, list and API (web/approvals_pages.py)
+    app.register_blueprint(assistant_pages)  # conversations with Claude (web/assistant_pages.py)
     _register_hooks(app, runner)
     app.before_request(auth.guard)
     app.before_request(api_input.check)  # /api/v1 input against the OpenAPI document

@@ -88,7 +88,10 @@ async def answer(approval_id: str) -> WResponse | tuple[str, int]:
 @approvals_pages.get("/runs/<run_id>/approvals")
 async def panel(run_id: str) -> str:
     run = await web().runner.queries.run(run_id)  # 404 for an unknown run
-    return await render_template("_approvals_panel.html", run=run)
+    back = request.args.get("next")
+    return await render_template(
+        "_approvals_panel.html", run=run, approvals_next=_back(back) if back else None
+    )
 
 
 @approvals_pages.get("/api/v1/approvals")

@@ -1,0 +1,101 @@
+"""The assistant in the dashboard: conversations with Claude that act through the runner's own
+MCP tools.
+
+    GET  /assistant                 the user's conversations (latest first) + a new message
+    POST /assistant                 start a conversation with its first message
+    GET  /assistant/<id>            the conversation: turns, the live turn, approvals inline
+    POST /assistant/<id>            the next message (resumes the last recorded session)
+
+Sign-in and CSRF are checked by the app's guard. A conversation of another user is refused
+(403), an unknown one is 404; an empty or over-long message is shown back with what to fix.
+The live turn reuses the run page's pieces: the trace and its SSE stream (``static/run.js``)
+and the approvals panel (``_approvals_panel.html`` + ``static/approvals.js``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from markupsafe import Markup
+from quart import Blueprint, g, redirect, render_template, request, url_for
+from werkzeug.wrappers.response import Response as WResponse
+
+from projections.assistant import ConversationView
+from runner.commands.assistant import MAX_MESSAGE
+from runner.errors import InvalidInput
+from web.context import web
+from web.run_pages import trace_and_facts
+
+__all__ = ["assistant_pages"]
+
+assistant_pages = Blueprint("assistant_pages", __name__)
+
+
+def _user() -> str:
+    return str(g.get("user") or "user")
+
+
+@assistant_pages.get("/assistant")
+async def conversations() -> str:
+    rows = await web().runner.assistant.of_user(_user(), limit=200)
+    return await render_template(
+        "assistant.html", conversations=rows, max_message=MAX_MESSAGE, error=None, text=""
+    )
+
+
+@assistant_pages.post("/assistant")
+async def start() -> WResponse | tuple[str, int]:
+    text = (await request.form).get("message", "")
+    try:
+        conv, _run = await web().runner.assistant.start(text, user=_user())
+    except InvalidInput as exc:
+        rows = await web().runner.assistant.of_user(_user(), limit=200)
+        html = await render_template(
+            "assistant.html",
+            conversations=rows,
+            max_message=MAX_MESSAGE,
+            error=exc.message,
+            text=text[:MAX_MESSAGE],
+        )
+        return html, 422
+    return redirect(url_for("assistant_pages.conversation", conversation_id=conv.conversation_id))
+
+
+async def _page(conv: ConversationView, *, error: str | None = None, text: str = "") -> str:
+    w = web()
+    active: Any = None
+    blocks: list[Markup] = []
+    last = 0
+    if conv.active_run is not None:
+        active = await w.runner.queries.run(conv.active_run)
+        blocks, last, _facts = await trace_and_facts(active)
+    here = url_for("assistant_pages.conversation", conversation_id=conv.conversation_id)
+    return await render_template(
+        "assistant_conversation.html",
+        conv=conv,
+        run=active,
+        blocks=blocks,
+        last=last,
+        approvals_next=here,
+        max_message=MAX_MESSAGE,
+        error=error,
+        text=text,
+    )
+
+
+@assistant_pages.get("/assistant/<conversation_id>")
+async def conversation(conversation_id: str) -> str:
+    conv = await web().runner.assistant.get(conversation_id[:100], user=_user())
+    return await _page(conv)
+
+
+@assistant_pages.post("/assistant/<conversation_id>")
+async def post(conversation_id: str) -> WResponse | tuple[str, int]:
+    w = web()
+    conv = await w.runner.assistant.get(conversation_id[:100], user=_user())
+    text = (await request.form).get("message", "")
+    try:
+        await w.runner.assistant.post(conv.conversation_id, text, user=_user())
+    except InvalidInput as exc:
+        return await _page(conv, error=exc.message, text=text[:MAX_MESSAGE]), 422
+    return redirect(url_for("assistant_pages.conversation", conversation_id=conv.conversation_id))
