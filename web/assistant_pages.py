@@ -4,6 +4,7 @@ MCP tools.
     GET  /assistant                 the user's conversations (latest first) + a new message
     POST /assistant                 start a conversation with its first message
     GET  /assistant/<id>            the conversation: turns, the live turn, approvals inline
+    GET  /assistant/<id>/state      its progress as JSON (the page's fallback to the stream)
     POST /assistant/<id>            the next message (resumes the last recorded session)
 
 Sign-in and CSRF are checked by the app's guard. A conversation of another user is refused
@@ -17,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from markupsafe import Markup
-from quart import Blueprint, g, redirect, render_template, request, url_for
+from quart import Blueprint, Response, g, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers.response import Response as WResponse
 
 from projections.assistant import ConversationView
@@ -87,6 +88,20 @@ async def _page(conv: ConversationView, *, error: str | None = None, text: str =
 async def conversation(conversation_id: str) -> str:
     conv = await web().runner.assistant.get(conversation_id[:100], user=_user())
     return await _page(conv)
+
+
+@assistant_pages.get("/assistant/<conversation_id>/state")
+async def state(conversation_id: str) -> Response:
+    """The conversation's progress (the page reloads when its turn has ended)."""
+    conv = await web().runner.assistant.get(conversation_id[:100], user=_user())
+    return jsonify(
+        {
+            "conversation_id": conv.conversation_id,
+            "active_run": conv.active_run,
+            "turns": len(conv.turns),
+            "cost_usd": conv.cost_usd,
+        }
+    )
 
 
 @assistant_pages.post("/assistant/<conversation_id>")
