@@ -16,7 +16,7 @@ from runner.app import Runner
 from runner.config import Config
 from runner.service import Service
 from tests.e2e.test_dashboard_v2 import ARGS, CHROMIUM, HAVE_CHROMIUM, axe_serious, shot
-from tests.fakes.anthropic_api import FakeAnthropicAPI, Text, ToolUse, Turn
+from tests.fakes.anthropic_api import FakeAnthropicAPI, Step, Text, ToolUse, Turn
 from tests.web.support import PASSWORD, serving
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
@@ -31,7 +31,7 @@ JOB = {
     "ask_first": ["mcp__email__send_email"],
 }
 # What the user types carries no script marker: the default script is this conversation's.
-SCRIPT = [
+SCRIPT: list[Step] = [
     Turn([Text("Creating the job."), ToolUse("mcp__runner__create_job", JOB)]),
     Text("Created “AI news summary”: weekdays at 07:00 UTC; each email waits for your approval."),
     Turn([ToolUse("mcp__runner__delete_job", {"job_id": "AI news summary"})]),
