@@ -233,4 +233,4 @@ SETTINGS_BODY = {
 }
 RUN_STATES = ("requested", "claimed", "running", "succeeded", "failed", "timed_out",
               "cancelled", "crashed", "skipped")  # fmt: skip
-TRIGGERS = ("schedule", "manual", "webhook", "retry", "quick", "mcp", "catch_up")
+TRIGGERS = ("schedule", "manual", "webhook", "retry", "quick", "mcp", "catch_up", "assistant")

@@ -25,7 +25,7 @@ from runner.queries import Queries
 #: Appends in flight at once (each waits for its group commit).
 PARALLEL = 256
 MAX_RUNS = 100_000
-TRIGGERS = ("schedule", "manual", "webhook", "retry", "quick", "mcp", "catch_up")
+TRIGGERS = ("schedule", "manual", "webhook", "retry", "quick", "mcp", "catch_up", "assistant")
 
 
 class CancelFilter(msgspec.Struct, frozen=True, kw_only=True):

@@ -126,7 +126,10 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         ] = None,
         state: Annotated[RunState | None, Field(description="only runs in this state")] = None,
         trigger: Annotated[
-            Literal["schedule", "manual", "webhook", "retry", "quick", "mcp", "catch_up"] | None,
+            Literal[
+                "schedule", "manual", "webhook", "retry", "quick", "mcp", "catch_up", "assistant"
+            ]
+            | None,
             Field(description="only runs started this way"),
         ] = None,
         webhook_id: Annotated[
