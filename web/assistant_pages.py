@@ -6,6 +6,7 @@ MCP tools.
     GET  /assistant/<id>            the conversation: turns, the live turn, approvals inline
     GET  /assistant/<id>/state      its progress as JSON (the page's fallback to the stream)
     POST /assistant/<id>            the next message (resumes the last recorded session)
+    POST /assistant/<id>/stop       stop the message being answered
 
 Sign-in and CSRF are checked by the app's guard. A conversation of another user is refused
 (403), an unknown one is 404; an empty or over-long message is shown back with what to fix.
@@ -23,7 +24,7 @@ from werkzeug.wrappers.response import Response as WResponse
 
 from projections.assistant import ConversationView
 from runner.commands.assistant import MAX_MESSAGE
-from runner.errors import InvalidInput
+from runner.errors import CommandError, InvalidInput
 from web.context import web
 from web.run_pages import trace_and_facts
 
@@ -102,6 +103,22 @@ async def state(conversation_id: str) -> Response:
             "cost_usd": conv.cost_usd,
         }
     )
+
+
+@assistant_pages.post("/assistant/<conversation_id>/stop")
+async def stop(conversation_id: str) -> WResponse:
+    """Stop the message being answered (its run is cancelled; the turn ends ``cancelled``)."""
+    w = web()
+    conv = await w.runner.assistant.get(conversation_id[:100], user=_user())
+    if conv.active_run is not None:
+        try:
+            await w.runner.runs.cancel(
+                conv.active_run, actor=_user(), reason="stopped from the conversation"
+            )
+        except CommandError as exc:
+            if exc.status != 409:  # already finished: nothing to stop
+                raise
+    return redirect(url_for("assistant_pages.conversation", conversation_id=conv.conversation_id))
 
 
 @assistant_pages.post("/assistant/<conversation_id>")

@@ -195,6 +195,13 @@ async def test_destructive_call_waits_for_approval_inline_approve_then_deny(
 
     run2 = await runner.assistant.post(conv.conversation_id, "and delete 'keep me'", user=USER)
     asked = await pending_approval(runner, run2.run_id)
+    # the CLI of the second turn was started with --resume=<the first turn's session>
+    service: Service = stack["service"]
+    cmdlines = [
+        read_quietly(Path(f"/proc/{p}/cmdline")).split("\0")
+        for p in process_tree(service.executor.active_pids[run2.run_id])
+    ]
+    assert any(f"--resume={conv.last_session}" in c for c in cmdlines), cmdlines
     await runner.approvals.answer(
         asked.approval_id, "denied", by=USER, message="no, keep that one forever"
     )

@@ -81,3 +81,22 @@ async def test_the_live_turns_approval_is_answered_inline(client: Client, runner
     assert resp.status_code == 302 and resp.headers["Location"] == here
     row = await runner.approvals.get("apr_chat")
     assert row.state == "denied" and row.message == "not that one" and row.answered_by == "admin"
+
+
+async def test_stop_cancels_the_answer_and_the_turn_ends_cancelled(
+    client: Client, runner: Runner
+) -> None:
+    from runner.assistant_turns import AssistantTurns
+
+    conv, run = await runner.assistant.start("a long task", user="admin")
+    here = f"/assistant/{conv.conversation_id}"
+    assert 'id="stop"' in await (await client.get(here)).get_data(as_text=True)
+    resp = await client.form(f"{here}/stop", {})
+    assert resp.status_code == 302 and resp.headers["Location"] == here
+    assert (await runner.queries.run(run.run_id)).state == "cancelled"
+    assert await AssistantTurns(runner).end(run.run_id)
+    conv = await runner.assistant.get(conv.conversation_id)
+    assert conv.active_run is None and conv.turns[0].state == "cancelled"
+    assert (await client.form(f"{here}/stop", {})).status_code == 302  # nothing left to stop
+    state = await (await client.get(f"{here}/state")).get_json()
+    assert state["active_run"] is None and state["turns"] == 1
