@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from markupsafe import Markup
 from quart import Blueprint, Response, g, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers.response import Response as WResponse
@@ -63,8 +64,38 @@ async def start() -> WResponse | tuple[str, int]:
     return redirect(url_for("assistant_pages.conversation", conversation_id=conv.conversation_id))
 
 
+class Step(msgspec.Struct, frozen=True):
+    """One tool call of a finished turn, as the conversation lists it."""
+
+    tool: str
+    target: str
+    failed: bool
+
+
+TARGET_KEYS = ("name", "job_id", "webhook_id", "run_id", "server_name", "approval_id")
+
+
+async def steps_of(run_id: str) -> list[Step]:
+    """The tool calls of a turn, with whether each failed (refused, denied, invalid)."""
+    rows = await web().runner.queries.output(run_id, limit=400)
+    failed = {r.tool_use_id for r in rows if r.kind == "tool_result" and r.is_error}
+    out: list[Step] = []
+    for r in rows:
+        if r.kind != "tool_use" or not r.tool_name:
+            continue
+        data = r.data or {}
+        args = data.get("input", data) if isinstance(data, dict) else {}
+        target = next(
+            (str(args[k]) for k in TARGET_KEYS if isinstance(args, dict) and args.get(k)), ""
+        )
+        tool = r.tool_name.removeprefix("mcp__runner__")
+        out.append(Step(tool, target[:120], r.tool_use_id in failed))
+    return out
+
+
 async def _page(conv: ConversationView, *, error: str | None = None, text: str = "") -> str:
     w = web()
+    steps = {t.run_id: await steps_of(t.run_id) for t in conv.turns[-20:] if t.state != "running"}
     active: Any = None
     blocks: list[Markup] = []
     last = 0
@@ -79,6 +110,7 @@ async def _page(conv: ConversationView, *, error: str | None = None, text: str =
         blocks=blocks,
         last=last,
         approvals_next=here,
+        steps=steps,
         max_message=MAX_MESSAGE,
         error=error,
         text=text,

@@ -105,6 +105,9 @@ async def test_describe_a_job_in_plain_language_then_approve_a_delete_inline(
     await expect(page.locator(".msg-user").first).to_contain_text("let me approve the email")
     answer = page.locator(".turn").first.locator(".answer")
     await expect(answer).to_contain_text("Created “AI news summary”", timeout=90_000)
+    steps = page.locator(".turn").first.locator(".steps")
+    await expect(steps.locator("summary")).to_have_text("1 tool call")
+    await expect(steps).to_contain_text("create_job AI news summary")
     job = await runner.queries.job_by_name("AI news summary")
     assert job is not None
     assert job.spec.ask_first == ("mcp__email__send_email",) and job.spec.cron == "0 7 * * 1-5"
