@@ -70,6 +70,8 @@ class Step(msgspec.Struct, frozen=True):
     tool: str
     target: str
     failed: bool
+    approval: str = ""
+    """How its approval ended (``approved by admin``), if it asked."""
 
 
 TARGET_KEYS = ("name", "job_id", "webhook_id", "run_id", "server_name", "approval_id")
@@ -77,7 +79,14 @@ TARGET_KEYS = ("name", "job_id", "webhook_id", "run_id", "server_name", "approva
 
 async def steps_of(run_id: str) -> list[Step]:
     """The tool calls of a turn, with whether each failed (refused, denied, invalid)."""
-    rows = await web().runner.queries.output(run_id, limit=400)
+    w = web()
+    rows = await w.runner.queries.output(run_id, limit=400)
+    answered = {
+        a.tool_use_id: f"{a.state.replace('_', ' ')}"
+        + (f" by {a.answered_by}" if a.answered_by else "")
+        for a in await w.runner.approvals.for_run(run_id)
+        if a.tool_use_id
+    }
     failed = {r.tool_use_id for r in rows if r.kind == "tool_result" and r.is_error}
     out: list[Step] = []
     for r in rows:
@@ -89,7 +98,8 @@ async def steps_of(run_id: str) -> list[Step]:
             (str(args[k]) for k in TARGET_KEYS if isinstance(args, dict) and args.get(k)), ""
         )
         tool = r.tool_name.removeprefix("mcp__runner__")
-        out.append(Step(tool, target[:120], r.tool_use_id in failed))
+        asked = answered.get(r.tool_use_id or "", "")
+        out.append(Step(tool, target[:120], r.tool_use_id in failed, asked))
     return out
 
 

@@ -126,5 +126,8 @@ async def test_describe_a_job_in_plain_language_then_approve_a_delete_inline(
         "Deleted", timeout=90_000
     )
     assert await runner.queries.job_by_name("AI news summary") is None
+    await expect(page.locator(".turn").nth(1).locator(".steps")).to_contain_text(
+        "delete_job AI news summary (approved by admin)"
+    )
     await shot(page, "assistant-deleted")
     await ctx.close()
