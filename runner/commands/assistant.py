@@ -57,8 +57,6 @@ ASK_FIRST: tuple[str, ...] = tuple(
     )
 )
 """The assistant's own calls that wait for the user's approval, shown in the conversation."""
-NEVER = frozenset({"answer_approval"})
-"""Tools an assistant credential may never use (the MCP endpoint refuses them)."""
 
 
 class Forbidden(CommandError):

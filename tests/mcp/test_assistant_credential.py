@@ -131,3 +131,46 @@ async def test_refused_after_the_run_and_outside_mcp(
     again = bearer(door.open("run_c", turn, 60))
     assert again != later and await status(base, again) == 200
     assert door.live == 1
+
+
+async def test_secrets_never_pass_through_the_assistant(
+    runner: Runner, served: tuple[str, AssistantDoor, Clock]
+) -> None:
+    """A webhook's new secret is hidden from an assistant turn (it would be kept in the turn's
+    recorded output); a secret or credential value as an argument is refused and recorded."""
+    base, door, _ = served
+    await runner.servers.seed_builtins()
+    conv, turn_run = await runner.assistant.start("hooks please", user="admin")
+    token = bearer(
+        door.open(
+            turn_run.run_id, AssistantTurn(conversation_id=conv.conversation_id, user="admin"), 600
+        )
+    )
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http,
+        Client(streamable_http_client(f"{base}/mcp", http_client=http), mode="legacy") as c,
+    ):
+        made = await ok(c, "create_webhook", {"name": "gh", "prompt_template": "{{payload}}"})
+        assert made["secret"].startswith("(hidden from the assistant")
+        masked = made["url"].split(f"/hooks/{made['webhook_id']}/", 1)[1]
+        assert masked.startswith("****") and len(masked) <= 8  # the mask every view shows
+        rotated = await ok(c, "rotate_webhook_secret", {"webhook_id": "gh"})
+        assert rotated["secret"] == made["secret"]
+        msg = await err(
+            c, "create_webhook", {"name": "gh2", "prompt_template": "x", "secret": "s3cr3t-value-1"}
+        )
+        assert "may not handle webhook secrets" in msg
+        msg = await err(
+            c,
+            "set_server_credential",
+            {"server_name": "email", "name": "SMTP_PASSWORD", "value": "hunter2-hunter2"},
+        )
+        assert "may not handle credentials" in msg
+    hooks = {h.name: h for h in await runner.queries.webhooks()}
+    assert set(hooks) == {"gh"}
+    refused = [
+        r.event.tool
+        for r in await runner.store.read_stream(f"conversation-{conv.conversation_id}")
+        if isinstance(r.event, AssistantCallRefused)
+    ]
+    assert refused == ["create_webhook", "set_server_credential"]

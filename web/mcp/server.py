@@ -20,9 +20,9 @@ from pydantic import ValidationError
 from actors.assistant_grants import CLIENT_PREFIX
 from events.errors import StorageUnavailable
 from runner.app import Runner
-from runner.commands.assistant import NEVER
 from runner.errors import CommandError
 from web.mcp.arguments import describe_errors, tool_title, unknown_arguments
+from web.mcp.assistant_guard import assistant_caller, refusal
 
 log = logging.getLogger("web.mcp")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -79,20 +79,6 @@ def actor() -> str:
     return f"mcp:{tok.subject or 'admin'}@{tok.client_id}"
 
 
-def assistant_caller() -> tuple[str, str] | None:
-    """``(conversation id, run id)`` when an assistant turn's credential is calling."""
-    tok = get_access_token()
-    if tok is None or not tok.client_id.startswith(CLIENT_PREFIX):
-        return None
-    return tok.client_id[len(CLIENT_PREFIX) :], str((tok.claims or {}).get("run_id") or "")
-
-
-REFUSED_TO_ASSISTANT = (
-    "refused: the assistant may not answer approvals (its own or any run's); the user "
-    "approves or denies in the conversation or on the Approvals page"
-)
-
-
 class RunnerMCP(MCPServer[Any]):
     """``MCPServer`` that turns argument and command errors into ``field: what to fix`` tool
     errors, and gives every tool a title."""
@@ -115,10 +101,11 @@ class RunnerMCP(MCPServer[Any]):
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
         caller = assistant_caller()
-        if caller is not None and name in NEVER:
+        why = refusal(name, arguments) if caller is not None else None
+        if caller is not None and why is not None:
             if self.runner is not None:
-                await self.runner.assistant.refuse(caller[0], caller[1], name, REFUSED_TO_ASSISTANT)
-            raise ToolError(REFUSED_TO_ASSISTANT)
+                await self.runner.assistant.refuse(caller[0], caller[1], name, why)
+            raise ToolError(why)
         tool = self._tool_manager.get_tool(name)
         if tool is not None:
             unknown = unknown_arguments(arguments, tool.parameters)

@@ -14,6 +14,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from runner.app import Runner
+from web.mcp.assistant_guard import SECRET_HIDDEN, assistant_caller
 from web.mcp.models import iso, page_info
 from web.mcp.params import (
     BudgetUsd,
@@ -56,6 +57,18 @@ def _public(runner: Runner, hook: Any) -> dict[str, Any]:
             view[key.removesuffix("_us")] = iso(view.pop(key))
     view["url"] = runner.config.public_origin + str(view.get("path", ""))
     return view
+
+
+def _with_secret(out: dict[str, Any], clear: str, scheme: str) -> dict[str, Any]:
+    """The new secret (and a url_token URL) in the answer, except to an assistant turn: there
+    it would be kept in the conversation's recorded output (``assistant_guard``)."""
+    if assistant_caller() is not None:
+        out["secret"] = SECRET_HIDDEN
+        return out
+    out["secret"] = clear
+    if scheme == "url_token":
+        out["url"] = out["url"].rsplit("/", 1)[0] + "/" + clear
+    return out
 
 
 def register(mcp: RunnerMCP, runner: Runner) -> None:
@@ -130,10 +143,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
             burst=burst,
         )
         hook, clear, warnings = await commands().create(data, actor=actor())
-        out = _public(runner, hook)
-        out["secret"] = clear
-        if scheme == "url_token":
-            out["url"] = out["url"].rsplit("/", 1)[0] + "/" + clear
+        out = _with_secret(_public(runner, hook), clear, scheme)
         out["warnings"] = warnings
         return WebhookOut.model_validate(out)
 
@@ -234,11 +244,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         hook, clear = await cmds.rotate_secret(
             webhook_id, grace_seconds=grace_seconds, secret=secret, actor=actor()
         )
-        out = _public(runner, hook)
-        out["secret"] = clear
-        if hook.scheme == "url_token":
-            out["url"] = out["url"].rsplit("/", 1)[0] + "/" + clear
-        return WebhookOut.model_validate(out)
+        return WebhookOut.model_validate(_with_secret(_public(runner, hook), clear, hook.scheme))
 
     @mcp.tool(annotations=READ)
     async def list_deliveries(
