@@ -7,6 +7,8 @@ ended with ``RunCancelled`` ("the service stopped while it waited for approval")
 requested again (``trigger=retry``, next attempt). The new run starts from the prompt and asks
 again when the model reaches the tool: the person is asked once more, and nothing ran unapproved.
 This runs before ``actors.recovery.recover``, which would otherwise mark the run crashed.
+An assistant turn is only cancelled (nothing is re-requested): its conversation's next message
+resumes the last recorded session.
 """
 
 from __future__ import annotations
@@ -45,7 +47,10 @@ async def requeue_waiting(store: SQLiteEventStore, me: str) -> list[tuple[str, s
         claimer = run.claimer or ""
         if claimer != me and is_alive(claimer):
             continue
-        new_id = derived_id("run", "approval-restart", a.run_id)
+        # An assistant turn is not re-run on its own: the conversation's next message resumes
+        # its last recorded session (a re-run would race the user's next message).
+        turn = run.spec.assistant is not None
+        new_id = None if turn else derived_id("run", "approval-restart", a.run_id)
         withdrawn = [
             ApprovalWithdrawn(
                 run_id=a.run_id, approval_id=p.approval_id, reason=STOPPED, new_run_id=new_id
@@ -53,40 +58,41 @@ async def requeue_waiting(store: SQLiteEventStore, me: str) -> list[tuple[str, s
             for p in pending
             if p.run_id == a.run_id
         ]
-        again = RunRequested(
-            run_id=new_id,
-            job_id=run.job_id,
-            trigger="retry",
-            spec=run.spec,
-            scheduled_for=run.scheduled_for,
-            attempt=run.attempt + 1,
-            retry_of=run.retry_of or run.run_id,
-            webhook_id=run.webhook_id,
-            delivery_id=run.delivery_id,
-        )
         meta = Meta(actor="recovery")
-        try:
-            await store.append_atomic(
-                [
-                    AppendRequest(
-                        stream=run_stream(a.run_id),
-                        events=(
-                            *withdrawn,
-                            RunCancelled(
-                                run_id=a.run_id,
-                                reason=f"{STOPPED}; requested again as {new_id}",
-                            ),
-                        ),
-                        expected=await store.stream_version(run_stream(a.run_id)),
-                        meta=meta,
-                    ),
-                    AppendRequest(
-                        stream=run_stream(new_id), events=(again,), expected="no_stream", meta=meta
-                    ),
-                ]
+        why = (
+            f"{STOPPED}; send the message again"
+            if new_id is None
+            else (f"{STOPPED}; requested again as {new_id}")
+        )
+        requests = [
+            AppendRequest(
+                stream=run_stream(a.run_id),
+                events=(*withdrawn, RunCancelled(run_id=a.run_id, reason=why)),
+                expected=await store.stream_version(run_stream(a.run_id)),
+                meta=meta,
             )
+        ]
+        if new_id is not None:
+            again = RunRequested(
+                run_id=new_id,
+                job_id=run.job_id,
+                trigger="retry",
+                spec=run.spec,
+                scheduled_for=run.scheduled_for,
+                attempt=run.attempt + 1,
+                retry_of=run.retry_of or run.run_id,
+                webhook_id=run.webhook_id,
+                delivery_id=run.delivery_id,
+            )
+            requests.append(
+                AppendRequest(
+                    stream=run_stream(new_id), events=(again,), expected="no_stream", meta=meta
+                )
+            )
+        try:
+            await store.append_atomic(requests)
         except ConcurrencyError:
             continue  # another process handled it (or the run moved on)
         log.warning("run %s was waiting for approval; requested again as %s", a.run_id, new_id)
-        done.append((a.run_id, new_id))
+        done.append((a.run_id, new_id or ""))
     return done

@@ -4,12 +4,16 @@ session."""
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 
 import anyio
 import pytest
 
+from actors.approval_recovery import requeue_waiting
 from actors.recovery import crash_run
+from events.approvals import RunAwaitingApproval
 from events.ids import run_stream
 from events.runs import RunClaimed, RunResult, RunStarted, RunSucceeded
 from runner.app import Runner
@@ -117,3 +121,43 @@ async def test_a_turn_crashed_by_a_restart_ends_and_the_next_resumes(tmp_path: P
                     await anyio.sleep(0.05)
             tg.cancel_scope.cancel()
         assert (await runner.assistant.get(conv.conversation_id)).last_session == "sess-3"
+
+
+async def test_a_turn_waiting_for_approval_at_a_restart_is_not_rerun(tmp_path: Path) -> None:
+    """Unlike a job's run, a turn held for approval when its process died is not requested
+    again (that would race the user's next message): it ends cancelled, the approval is
+    withdrawn, and the next message resumes the last recorded session."""
+    async with open_runner(tmp_path / "data") as runner:
+        conv, run = await runner.assistant.start("first", user="admin")
+        await finish(runner, run.run_id, "sess-1")
+        turns = AssistantTurns(runner)
+        await turns.end(run.run_id)
+        run2 = await runner.assistant.post(conv.conversation_id, "delete it", user="admin")
+        dead = f"{socket.gethostname()}:999999"
+        await runner.store.append(
+            run_stream(run2.run_id),
+            [
+                RunClaimed(run_id=run2.run_id, claimer=dead),
+                RunStarted(run_id=run2.run_id, workspace="/w"),
+                RunAwaitingApproval(
+                    run_id=run2.run_id,
+                    approval_id="apr_t",
+                    tool="mcp__runner__delete_job",
+                    input={"job_id": "x"},
+                    deadline=time.time() + 600,
+                ),
+            ],
+        )
+        done = await requeue_waiting(runner.store, "me:1")
+        assert done == [(run2.run_id, "")]
+        assert (await runner.queries.run(run2.run_id)).state == "cancelled"
+        assert [r.run_id for r in await runner.queries.active_runs()] == []  # nothing re-run
+        approval = await runner.approvals.get("apr_t")
+        assert approval.state == "withdrawn" and approval.new_run_id is None
+        assert await turns.catch_up() == 1
+        conv = await runner.assistant.get(conv.conversation_id)
+        assert (
+            conv.turns[1].state == "cancelled" and "send the message again" in conv.turns[1].detail
+        )
+        run3 = await runner.assistant.post(conv.conversation_id, "delete it", user="admin")
+        assert run3.spec.assistant is not None and run3.spec.assistant.resume == "sess-1"
