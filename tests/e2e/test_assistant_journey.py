@@ -130,4 +130,22 @@ async def test_describe_a_job_in_plain_language_then_approve_a_delete_inline(
         "delete_job AI news summary (approved by admin)"
     )
     await shot(page, "assistant-deleted")
+    conversation = page.url
     await ctx.close()
+
+    # both pages are axe-clean and fit a phone
+    phone = await stack["browser"].new_context(
+        viewport={"width": 390, "height": 844}, bypass_csp=True
+    )
+    page = await phone.new_page()
+    await page.goto(stack["base"] + "/login")
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(re.compile(r"/$"))
+    for url in (stack["base"] + "/assistant", conversation):
+        await page.goto(url)
+        wide = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert wide <= 0, f"{url} overflows a phone by {wide} px"
+        assert not await axe_serious(page), url
+    await shot(page, "assistant-phone")
+    await phone.close()
