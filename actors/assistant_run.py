@@ -14,8 +14,11 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
+from actors.assistant_grants import AssistantDoor, AssistantUnavailable
 from actors.executor_options import ExecutorSettings, RunDirs
+from events.assistant import AssistantTurn
 
 SYSTEM_PROMPT = """\
 You are the assistant built into Claude Runner, a service that runs Claude Code tasks ("jobs") \
@@ -54,6 +57,32 @@ def conversation_dirs(settings: ExecutorSettings, run_id: str, conversation_id: 
     return RunDirs(
         workspace=ws, scratch=scratch, config=root / "config", tmp=tmp, home=scratch / "home"
     )
+
+
+def usable_resume(dirs: RunDirs, session: str | None) -> str | None:
+    """``session`` when its transcript is in this conversation's config dir, else ``None`` (a
+    turn on another node, or a lost data dir: the CLI would fail to resume; start afresh)."""
+    if not session or not re.fullmatch(r"[A-Za-z0-9_-]{1,100}", session):
+        return None
+    projects = dirs.config / "projects"
+    found = projects.is_dir() and any(projects.glob(f"*/{session}.jsonl"))
+    return session if found else None
+
+
+LOST_SESSION = (
+    "The previous messages of this conversation are not on this node; this message starts a "
+    "new session (Claude does not see the earlier turns)."
+)
+
+
+def open_turn(
+    door: AssistantDoor | None, run_id: str, turn: AssistantTurn, dirs: RunDirs, ttl: float
+) -> tuple[dict[str, Any], str | None]:
+    """The turn's runner MCP server entry (a fresh credential) and the session to resume;
+    ``AssistantUnavailable`` when this process has no endpoint to give it."""
+    if door is None:
+        raise AssistantUnavailable("this runner has no assistant endpoint")
+    return door.open(run_id, turn, ttl), usable_resume(dirs, turn.resume)
 
 
 def end_turn(dirs: RunDirs) -> None:

@@ -24,9 +24,9 @@ import anyio
 import msgspec
 from claude_agent_sdk import ClaudeAgentOptions
 
+from actors import assistant_run as turns
 from actors.approvals import Approvals, ApprovalSettings
 from actors.assistant_grants import AssistantDoor, AssistantUnavailable
-from actors.assistant_run import SYSTEM_PROMPT, conversation_dirs, end_turn
 from actors.executor_client import (
     AgentClient,
     ClientFactory,
@@ -125,6 +125,8 @@ class _Run:
         """Denials only the CLI saw (e.g. by ``--restricted``), from the result message."""
         self.own_servers: dict[str, Any] = {}
         """An assistant turn's runner MCP server (``http`` with the turn's credential)."""
+        self.resume: str | None = None
+        """An assistant turn's session to resume (when its transcript is here)."""
 
     async def emit(self, events: Sequence[Event]) -> None:
         if events:
@@ -193,7 +195,7 @@ class Executor:
         turn = ctx.spec.assistant
         try:
             if turn is not None:
-                dirs = conversation_dirs(self.settings, ctx.run_id, turn.conversation_id)
+                dirs = turns.conversation_dirs(self.settings, ctx.run_id, turn.conversation_id)
             else:
                 dirs = run_dirs(self.settings, ctx.run_id, ctx.job_id)
         except ValueError as exc:
@@ -240,7 +242,7 @@ class Executor:
             if turn is not None:
                 if self.assistant is not None:
                     self.assistant.close(ctx.run_id)
-                end_turn(dirs)
+                turns.end_turn(dirs)
             else:
                 remove_scratch(dirs)
             # A job-less (webhook/ad-hoc) run's workspace is its own; a conversation keeps its.
@@ -290,13 +292,15 @@ class Executor:
             return run.failed(Failure("invalid_request", f"Unknown tool server(s): {names}"))
         run.redact.secrets = Redactor([*run.redact.secrets, *resolved.secrets]).secrets
         if spec.assistant is not None:
+            ttl = timeout_of(spec, self.settings) + self.approval_settings.max_excluded_seconds
             try:
-                if self.assistant is None:
-                    raise AssistantUnavailable("this runner has no assistant endpoint")
-                ttl = timeout_of(spec, self.settings) + self.approval_settings.max_excluded_seconds
-                run.own_servers = self.assistant.open(run.ctx.run_id, spec.assistant, ttl)
+                run.own_servers, run.resume = turns.open_turn(
+                    self.assistant, run.ctx.run_id, spec.assistant, run.dirs, ttl
+                )
             except AssistantUnavailable as exc:
                 return run.failed(Failure("invalid_request", str(exc)))
+            if spec.assistant.resume and run.resume is None:
+                await run.emit(run.recorder.system(turns.LOST_SESSION))
         try:
             return await self._run_client(run, resolved)
         except SandboxError as exc:
@@ -331,12 +335,12 @@ class Executor:
             budget_usd=None if run.relayed else spec.budget_usd,  # the relay enforces it live
             sandbox=sandbox and not run.boxed and "Bash" in spec.tools,
             keep_session=spec.assistant is not None,
-            resume=spec.assistant.resume if spec.assistant is not None else None,
+            resume=run.resume,
         )
         if spec.untrusted_input:
             opts.system_prompt = SYSTEM_NOTE
         elif spec.assistant is not None:
-            opts.system_prompt = SYSTEM_PROMPT
+            opts.system_prompt = turns.SYSTEM_PROMPT
         if mcp_file is not None:  # in-process servers go as a dict, the others as a file
             opts.extra_args["mcp-config"] = str(mcp_file)
         if run.boxed:

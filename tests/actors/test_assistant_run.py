@@ -96,3 +96,18 @@ def test_the_door_points_at_loopback_and_needs_a_listening_server() -> None:
     assert door.find("crr_" + token[4:]) is None  # a relay token is not an MCP credential
     door.open("run_1", turn, 60)  # a new credential for the same run ends the old one
     assert door.find(token) is None
+
+
+def test_a_session_not_on_this_node_is_not_resumed(tmp_path: Path) -> None:
+    from actors.assistant_run import usable_resume
+
+    settings = ExecutorSettings(data_dir=tmp_path / "data", tmp_root=tmp_path)
+    dirs = conversation_dirs(settings, "run_1", "conv_a")
+    assert usable_resume(dirs, None) is None
+    assert usable_resume(dirs, "sess-1") is None  # no transcript here
+    (dirs.config / "projects" / "-ws").mkdir(parents=True)
+    (dirs.config / "projects" / "-ws" / "sess-1.jsonl").write_text("{}\n")
+    assert usable_resume(dirs, "sess-1") == "sess-1"
+    assert usable_resume(dirs, "../sess-1") is None
+    assert usable_resume(dirs, "*") is None
+    end_turn(dirs)
