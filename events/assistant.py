@@ -1,6 +1,7 @@
 """Assistant events: a dashboard user's conversation with Claude, on ``conversation-<id>``.
 
-``ConversationStarted`` → (``ConversationMessagePosted`` → ``ConversationTurnEnded``)*. Each
+``ConversationStarted`` → (``ConversationMessagePosted`` → ``ConversationTurnEnded``)* →
+``ConversationDeleted``? Each
 message is one run (trigger ``assistant``) whose spec carries an :class:`AssistantTurn`; the turn
 ends when that run ends, with the CLI session id the next message resumes. A call the assistant
 may not make (answering approvals) is refused and recorded as ``AssistantCallRefused``.
@@ -60,6 +61,17 @@ class AssistantCallRefused(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     reason: str
 
 
+class ConversationDeleted(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """Gone from the list; its kept CLI transcripts and workspace are removed (its runs stay)."""
+
+    conversation_id: str
+    by: str
+
+
 AssistantEvent = (
-    ConversationStarted | ConversationMessagePosted | ConversationTurnEnded | AssistantCallRefused
+    ConversationStarted
+    | ConversationMessagePosted
+    | ConversationTurnEnded
+    | AssistantCallRefused
+    | ConversationDeleted
 )

@@ -17,6 +17,7 @@ from events.approvals import (
 )
 from events.assistant import (
     AssistantCallRefused,
+    ConversationDeleted,
     ConversationMessagePosted,
     ConversationStarted,
     ConversationTurnEnded,
@@ -157,6 +158,7 @@ Event = (
     | ConversationMessagePosted
     | ConversationTurnEnded
     | AssistantCallRefused
+    | ConversationDeleted
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {t.__name__: t for t in typing.get_args(Event)}

@@ -8,6 +8,7 @@ import msgspec
 
 from events.assistant import (
     AssistantCallRefused,
+    ConversationDeleted,
     ConversationMessagePosted,
     ConversationStarted,
     ConversationTurnEnded,
@@ -141,6 +142,13 @@ def _refused(view: View, rec: Recorded) -> Iterable[Change]:
     )
 
 
+def _deleted(view: View, rec: Recorded) -> Iterable[Change]:
+    ev = rec.event
+    assert isinstance(ev, ConversationDeleted)
+    if view.get(CONVERSATIONS.name, ev.conversation_id) is not None:
+        yield (CONVERSATIONS.name, ev.conversation_id, None)
+
+
 conversations_projection = simple_projection(
     "conversations",
     (CONVERSATIONS,),
@@ -149,5 +157,6 @@ conversations_projection = simple_projection(
         ConversationMessagePosted: _posted,
         ConversationTurnEnded: _ended,
         AssistantCallRefused: _refused,
+        ConversationDeleted: _deleted,
     },
 )

@@ -3,16 +3,21 @@ after a restart included) it appends ``ConversationTurnEnded`` with the run's CL
 one the conversation's next message resumes.
 
 At start it first ends the turns whose run ended while no service followed the log; then it
-follows terminal run events. Each end is appended at the conversation's version it read and only
-for a turn still running, so two processes (or a replay) end a turn once.
+follows terminal run events (and removes a deleted conversation's kept folders). Each end is
+appended at the conversation's version it read and only for a turn still running, so two
+processes (or a replay) end a turn once.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import get_args
 
-from events.assistant import ConversationTurnEnded, TurnState
+import anyio
+
+from actors.assistant_run import forget_conversation
+from events.assistant import ConversationDeleted, ConversationTurnEnded, TurnState
 from events.envelope import Meta
 from events.errors import ConcurrencyError
 from events.runs import TERMINAL_RUN_EVENTS
@@ -45,6 +50,25 @@ def turn_end(run: RunView) -> ConversationTurnEnded | None:
     )
 
 
+def prune_folders(data_dir: Path, live: set[str]) -> list[str]:
+    """Remove the kept folders of conversations that no longer exist (deleted while this
+    process was not following the log); the ids removed."""
+    root = data_dir / "assistant"
+    gone = (
+        [d.name for d in root.iterdir() if d.is_dir() and d.name not in live]
+        if root.is_dir()
+        else []
+    )
+    removed = []
+    for cid in gone:
+        try:
+            forget_conversation(data_dir, cid)
+        except ValueError:  # not a folder we made: leave it alone
+            continue
+        removed.append(cid)
+    return removed
+
+
 class AssistantTurns:
     """Appends ``ConversationTurnEnded`` for every assistant run that ends."""
 
@@ -61,6 +85,10 @@ class AssistantTurns:
                 ev = rec.event
                 if isinstance(ev, TERMINAL_RUN_EVENTS):
                     await self.end(str(getattr(ev, "run_id", "")))
+                elif isinstance(ev, ConversationDeleted):
+                    await anyio.to_thread.run_sync(
+                        forget_conversation, self.runner.config.data_dir, ev.conversation_id
+                    )
 
     async def catch_up(self) -> int:
         """End the open turns whose runs already ended; how many were ended."""
@@ -71,6 +99,9 @@ class AssistantTurns:
         for conv in rows:
             if conv.active_run is not None and await self.end(conv.active_run):
                 ended += 1
+        await anyio.to_thread.run_sync(
+            prune_folders, self.runner.config.data_dir, {c.conversation_id for c in rows}
+        )
         return ended
 
     async def end(self, run_id: str) -> bool:

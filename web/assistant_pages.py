@@ -7,6 +7,7 @@ MCP tools.
     GET  /assistant/<id>/state      its progress as JSON (the page's fallback to the stream)
     POST /assistant/<id>            the next message (resumes the last recorded session)
     POST /assistant/<id>/stop       stop the message being answered
+    POST /assistant/<id>/delete     delete it (its runs stay; its CLI transcripts go)
 
 Sign-in and CSRF are checked by the app's guard. A conversation of another user is refused
 (403), an unknown one is 404; an empty or over-long message is shown back with what to fix.
@@ -161,6 +162,13 @@ async def stop(conversation_id: str) -> WResponse:
             if exc.status != 409:  # already finished: nothing to stop
                 raise
     return redirect(url_for("assistant_pages.conversation", conversation_id=conv.conversation_id))
+
+
+@assistant_pages.post("/assistant/<conversation_id>/delete")
+async def delete(conversation_id: str) -> WResponse:
+    """Delete the conversation (its runs stay in the run history)."""
+    await web().runner.assistant.delete(conversation_id[:100], user=_user())
+    return redirect(url_for("assistant_pages.conversations"))
 
 
 @assistant_pages.post("/assistant/<conversation_id>")

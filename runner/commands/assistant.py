@@ -12,6 +12,7 @@ from __future__ import annotations
 from events.assistant import (
     AssistantCallRefused,
     AssistantTurn,
+    ConversationDeleted,
     ConversationMessagePosted,
     ConversationStarted,
 )
@@ -130,6 +131,25 @@ class AssistantCommands:
             )
         version = await self.store.stream_version(conversation_stream(conversation_id))
         return await self._turn(conversation_id, user, text, conv.last_session, [], version)
+
+    async def delete(self, conversation_id: str, *, user: str) -> None:
+        """Delete a conversation (its runs stay); refused while a message is being answered.
+        Its kept transcripts and workspace are removed by every node's turns actor."""
+        conv = await self.get(conversation_id, user=user)
+        if conv.active_run is not None:
+            raise Conflict(
+                f"a message is still being answered (run {conv.active_run}); stop it first"
+            )
+        stream = conversation_stream(conversation_id)
+        try:
+            await self.store.append(
+                stream,
+                [ConversationDeleted(conversation_id=conversation_id, by=user)],
+                expected=await self.store.stream_version(stream),
+                meta=Meta(actor=user),
+            )
+        except ConcurrencyError:
+            raise Conflict("the conversation changed meanwhile; reload and try again")
 
     async def refuse(self, conversation_id: str, run_id: str, tool: str, reason: str) -> None:
         """Record a call the assistant may never make (the MCP endpoint refused it)."""

@@ -161,3 +161,42 @@ async def test_a_turn_waiting_for_approval_at_a_restart_is_not_rerun(tmp_path: P
         )
         run3 = await runner.assistant.post(conv.conversation_id, "delete it", user="admin")
         assert run3.spec.assistant is not None and run3.spec.assistant.resume == "sess-1"
+
+
+async def test_delete_removes_the_conversation_and_its_kept_folders(tmp_path: Path) -> None:
+    from actors.assistant_run import conversation_dirs, end_turn
+    from actors.executor_options import ExecutorSettings
+
+    data = tmp_path / "data"
+    async with open_runner(data) as runner:
+        conv, run = await runner.assistant.start("first", user="admin")
+        dirs = conversation_dirs(
+            ExecutorSettings(data_dir=data, tmp_root=tmp_path), run.run_id, conv.conversation_id
+        )
+        end_turn(dirs)
+        with pytest.raises(Conflict):
+            await runner.assistant.delete(conv.conversation_id, user="admin")  # still answering
+        await finish(runner, run.run_id, "sess-1")
+        turns = AssistantTurns(runner)
+        await turns.end(run.run_id)
+        with pytest.raises(CommandError) as e:
+            await runner.assistant.delete(conv.conversation_id, user="mallory")
+        assert e.value.status == 403
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(turns.run)
+            await anyio.sleep(0.2)
+            await runner.assistant.delete(conv.conversation_id, user="admin")
+            with anyio.fail_after(10):
+                while dirs.config.exists() or dirs.workspace.exists():
+                    await anyio.sleep(0.05)
+            tg.cancel_scope.cancel()
+        with pytest.raises(NotFound):
+            await runner.assistant.get(conv.conversation_id)
+        assert await runner.assistant.of_user("admin") == []
+        assert (await runner.queries.run(run.run_id)).state == "succeeded"  # its runs stay
+        # folders left by a conversation deleted while no actor followed the log go at start
+        (data / "assistant" / "conv_gone" / "config").mkdir(parents=True)
+        (data / "assistant" / "not.ours").mkdir()
+        await turns.catch_up()
+        assert not (data / "assistant" / "conv_gone").exists()
+        assert (data / "assistant" / "not.ours").exists()

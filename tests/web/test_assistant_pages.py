@@ -100,3 +100,19 @@ async def test_stop_cancels_the_answer_and_the_turn_ends_cancelled(
     assert (await client.form(f"{here}/stop", {})).status_code == 302  # nothing left to stop
     state = await (await client.get(f"{here}/state")).get_json()
     assert state["active_run"] is None and state["turns"] == 1
+
+
+async def test_delete_from_the_page(client: Client, runner: Runner) -> None:
+    from runner.assistant_turns import AssistantTurns
+
+    conv, run = await runner.assistant.start("short lived", user="admin")
+    here = f"/assistant/{conv.conversation_id}"
+    assert 'id="delete"' not in await (await client.get(here)).get_data(as_text=True)
+    assert (await client.form(f"{here}/delete", {})).status_code == 409  # still answering
+    await runner.runs.cancel(run.run_id, actor="admin")
+    await AssistantTurns(runner).end(run.run_id)
+    assert 'id="delete"' in await (await client.get(here)).get_data(as_text=True)
+    resp = await client.form(f"{here}/delete", {})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/assistant"
+    assert (await client.get(here)).status_code == 404
+    assert "No conversation yet" in await (await client.get("/assistant")).get_data(as_text=True)
