@@ -20,7 +20,9 @@ from psycopg.pq import TransactionStatus
 from events.chain import ChainKey
 from events.envelope import AppendRequest
 from events.postgres_schema import CHANNEL, EVENT_COLUMNS, WRITE_LOCK_KEY, connect, ensure_schema
-from events.sqlite_journal import BatchResult, Journal, Projector, Row
+from events.postgres_views import PostgresViewWriter
+from events.sqlite_journal import BatchResult, Journal, Row
+from events.views import Projector, ViewWriter
 
 #: How long a batch waits for another node's batch before it fails (then the caller retries).
 LOCK_TIMEOUT = "10s"
@@ -51,7 +53,11 @@ class PostgresJournal(Journal):
             # valid: the absorb step re-reads the head under the lock.
             self.pg.close()
             self.pg = self.conn = connect(self.url)  # type: ignore[assignment]
+            self.views = self._view_writer()
         return super().commit_batch(batch)
+
+    def _view_writer(self) -> ViewWriter:
+        return PostgresViewWriter(self.pg)
 
     def _is_busy(self, exc: BaseException) -> bool:
         return isinstance(exc, psycopg.errors.LockNotAvailable | psycopg.OperationalError)

@@ -17,25 +17,35 @@ from typing import Any
 
 import anyio
 import psycopg
+import psycopg.errors
 from anyio.abc import TaskGroup
 
-from events.chain import ChainKey
+from events.backend import Backend, SideConnection
+from events.chain import ChainKey, ChainState
 from events.codec import decode_row
 from events.envelope import AppendRequest, Recorded
-from events.errors import StoreClosedError, StoreError
+from events.errors import NoSuchView, StoreClosedError, StoreError
 from events.group_commit import GroupCommitStore
 from events.postgres_journal import PostgresJournal
-from events.postgres_schema import CHANNEL, EVENT_COLUMNS, StoreUnavailableError, connect_async
-from events.sqlite_journal import BatchResult, NullProjector, Projector
+from events.postgres_schema import (
+    CHANNEL,
+    EVENT_COLUMNS,
+    StoreUnavailableError,
+    connect_async,
+    describe_url,
+)
+from events.postgres_views import DIALECT, PostgresSideConnection, plain_rows, sql_of, stored
+from events.sqlite_journal import BatchResult
 from events.store import Subscription
 from events.subscription import CatchUpSubscription
+from events.views import NullProjector, Projector, Query, Row
 
 PAGE = 1000
 #: Without a notification, look at the table anyway this often (a lost wake-up costs this much).
 POLL_FALLBACK_S = 2.0
 
 
-class PostgresEventStore(GroupCommitStore):
+class PostgresEventStore(GroupCommitStore, Backend):
     """Open with ``async with PostgresEventStore.open("postgresql://…")``."""
 
     def __init__(self, url: str, projector: Projector, key: ChainKey | None) -> None:
@@ -44,6 +54,8 @@ class PostgresEventStore(GroupCommitStore):
         self.projector = projector
         self.key = key
         self.instance = f"{os.getpid()}"
+        self.location = describe_url(url)
+        self.chain = ChainState()
         self._journal: PostgresJournal
         self._reader: psycopg.AsyncConnection[Any]
 
@@ -178,17 +190,8 @@ class PostgresEventStore(GroupCommitStore):
         )
         return [decode_row(tuple(r)) for r in rows]
 
-    async def read_all(
-        self, *, from_position: int = 0, to_position: int | None = None
-    ) -> AsyncIterator[Recorded]:
-        after = from_position
-        while True:
-            page = await self._read_page_with(None, after, PAGE, to_position)
-            for rec in page:
-                yield rec
-            if len(page) < PAGE:
-                return
-            after = page[-1].position
+    async def _read_page_upto(self, after: int, limit: int, upto: int | None) -> list[Recorded]:
+        return await self._read_page_with(None, after, limit, upto)
 
     async def stream_version(self, stream: str) -> int:
         rows = await self._fetch("SELECT max(version) FROM events WHERE stream = %s", (stream,))
@@ -200,3 +203,21 @@ class PostgresEventStore(GroupCommitStore):
 
     def subscribe(self, *, from_position: int = 0) -> Subscription:
         return CatchUpSubscription(self.bus, self._read_page, from_position, page=PAGE)
+
+    # -- views -----------------------------------------------------------------------------
+
+    dialect = DIALECT
+
+    async def fetch(self, query: Query, params: Sequence[Any] = ()) -> list[Row]:
+        try:
+            rows = await self._fetch(sql_of(query), tuple(stored(v) for v in params))
+        except psycopg.errors.UndefinedTable as exc:
+            raise NoSuchView(f"{query.name}: {' '.join(str(exc).split())}") from None
+        return plain_rows(rows)
+
+    def side_connection(self) -> SideConnection:
+        return PostgresSideConnection(self.url)
+
+    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Raw read-only SQL in PostgreSQL's dialect (``%s`` placeholders; tests, tools)."""
+        return plain_rows(await self._fetch(sql, tuple(params)))

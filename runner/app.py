@@ -6,7 +6,8 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from events.sqlite_store import SQLiteEventStore
+from events.backend import Backend
+from events.factory import open_store
 from projections import make_projector
 from runner.commands.approvals import ApprovalCommands
 from runner.commands.bulk_cancel import BulkCancel
@@ -24,7 +25,7 @@ from runner.secrets import KEY_ENV, SecretBox, load_keyring
 class Runner:
     """What every interface (web, MCP, CLI, actors) talks to."""
 
-    def __init__(self, config: Config, store: SQLiteEventStore) -> None:
+    def __init__(self, config: Config, store: Backend) -> None:
         self.config = config
         self.store = store
         self.queries = Queries(store)
@@ -51,5 +52,5 @@ class Runner:
     async def open(cls, config: Config) -> AsyncIterator[Runner]:
         """Open the log under ``config.data_dir`` (created if needed) with every projection."""
         config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        async with SQLiteEventStore.open(config.db_path, projector=make_projector()) as store:
+        async with open_store(config.database, projector=make_projector()) as store:
             yield cls(config, store)

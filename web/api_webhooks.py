@@ -25,6 +25,7 @@ import msgspec
 from quart import Blueprint, Response, g, jsonify, request
 
 from projections import DeliveryView, RejectionView, WebhookView
+from projections.queries import runs as run_queries
 from runner.app import Runner
 from runner.commands.webhooks import DEFAULT_GRACE_SECONDS, for_runner, hook_path, public_view
 from runner.errors import CommandError, InvalidInput, NotFound
@@ -184,10 +185,7 @@ def api_webhooks_blueprint(runner: Runner) -> Blueprint:
         run_ids = [item["run_id"] for item in out["items"]]
         states: dict[str, str] = {}
         if run_ids:
-            marks = ",".join("?" * len(run_ids))
-            rows = await runner.store.query(
-                f"SELECT k, state FROM v_runs WHERE k IN ({marks})", run_ids
-            )
+            rows = await runner.store.fetch(*run_queries.states_of(run_ids))
             states = {str(r[0]): str(r[1]) for r in rows}
         for item in out["items"]:
             item["run_state"] = states.get(item["run_id"], "pending")

@@ -28,6 +28,7 @@ from werkzeug.wrappers.response import Response as WResponse
 
 from actors.templates import validate_template
 from projections import DeliveryView, WebhookView
+from projections.queries import runs as run_queries
 from projections.settings import BUILTIN_TOOLS
 from runner.commands.webhooks import DEFAULT_GRACE_SECONDS, for_runner, hook_path, public_view
 from runner.errors import CommandError, NotFound
@@ -154,10 +155,7 @@ async def _secret_page(hook: WebhookView, secret: str, *, rotated: bool) -> str:
 async def _run_states(run_ids: list[str]) -> dict[str, str]:
     if not run_ids:
         return {}
-    marks = ",".join("?" * len(run_ids))
-    rows = await web().runner.store.query(
-        f"SELECT k, state FROM v_runs WHERE k IN ({marks})", run_ids
-    )
+    rows = await web().runner.store.fetch(*run_queries.states_of(run_ids))
     return {str(r[0]): str(r[1]) for r in rows}
 
 
