@@ -55,7 +55,7 @@ class Backend(EventStore, ViewReader):
         """Raw read-only SQL in this backend's own dialect, for tests and diagnostics.
 
         Application code reads through ``fetch`` and the named queries of
-        ``projections.queries`` (``tests/projections/test_queries.py`` keeps it that way).
+        ``projections.queries`` (``tests/projections/test_queries_in_one_place.py`` keeps it so).
         """
 
     @abc.abstractmethod
@@ -67,8 +67,8 @@ class Backend(EventStore, ViewReader):
     ) -> list[Recorded]:
         """Erase a run's output and its webhook body, keeping the chain verifiable."""
         raise NotOnThisBackend(
-            f"erasing run content is not available on {self.dialect} yet; the run's events "
-            "stay as they are"
+            f"erasing a run's output works on the SQLite log only (this log is on {self.dialect}); "
+            "the run's events are unchanged"
         )
 
     async def accept_chain_break(self, by: str, reason: str) -> list[Recorded]:

@@ -40,6 +40,16 @@ class Runner:
         self.erasure = ErasureCommands(store, self.queries)
         self.approvals = ApprovalCommands(store)
 
+    def database_status(self) -> dict[str, object]:
+        """Where the log lives and, for the SQLite file, its size with the WAL."""
+        out: dict[str, object] = {"path": self.store.location, "backend": self.store.dialect}
+        if self.config.on_sqlite:
+            db = self.config.db_path
+            out["bytes"] = sum(
+                p.stat().st_size for p in db.parent.glob(db.name + "*") if p.exists()
+            )
+        return out
+
     def secret_box(self) -> SecretBox:
         """A box over the current keyring (``RUNNER_SECRET_KEY`` or ``<data_dir>/secret.key``)."""
         env = dict(os.environ)
