@@ -30,6 +30,7 @@ from events.postgres_journal import PostgresJournal
 from events.postgres_schema import (
     CHANNEL,
     EVENT_COLUMNS,
+    DatabaseUnreachable,
     StoreUnavailableError,
     connect_async,
     describe_url,
@@ -149,9 +150,12 @@ class PostgresEventStore(GroupCommitStore, Backend):
                 return await cur.fetchall()
             except psycopg.OperationalError as exc:
                 if attempt == 2 or not self._reader.closed:
-                    raise StoreUnavailableError(
-                        f"reading the PostgreSQL log failed: {' '.join(str(exc).split())}"
+                    raise DatabaseUnreachable(
+                        f"reading the PostgreSQL log at {self.location} failed: "
+                        f"{' '.join(str(exc).split())}"
                     ) from None
+            except StoreUnavailableError as exc:  # the reconnect failed
+                raise DatabaseUnreachable(str(exc)) from None
         raise AssertionError("unreachable")
 
     async def _read_page_with(

@@ -45,10 +45,46 @@ class Page(msgspec.Struct, kw_only=True):
     limit: int
     offset: int
     total: int
+    #: Where the next page starts (keyset: pass it back as ``cursor``); None on the last page.
+    next_cursor: str | None = None
 
     @property
     def has_more(self) -> bool:
         return self.offset + len(self.items) < self.total
+
+
+def cursor_of(at: int, key: str) -> str:
+    """A keyset cursor: the sort value and the row key of the last row shown."""
+    return f"{at}.{key}"
+
+
+def parse_cursor(raw: str | None) -> tuple[int, str] | None:
+    """``<whole number>.<id>`` from a ``cursor`` argument; None when absent."""
+    if raw is None or raw == "":
+        return None
+    at, dot, key = raw.partition(".")
+    digits = at[1:] if at.startswith("-") else at
+    plain = key.isascii() and key.isprintable() and " " not in key
+    if (
+        not dot
+        or not digits.isdigit()
+        or len(digits) > 18
+        or not key
+        or len(key) > 200
+        or not (plain and digits.isascii())
+    ):
+        raise InvalidInput(
+            "cursor must be the next_cursor of a previous page (<number>.<id>)", field="cursor"
+        )
+    return int(at), key
+
+
+def _keyset(items: list[Any], lim: int, last: Any) -> tuple[list[Any], str | None]:
+    """The page (``lim`` of the ``lim + 1`` rows read) and the cursor after it, if more."""
+    if len(items) <= lim:
+        return items, None
+    shown = items[:lim]
+    return shown, last(shown[-1])
 
 
 def clamp(limit: int | None, default: int = 50) -> int:
@@ -102,13 +138,23 @@ class Queries:
         rows = await self.store.fetch(job_queries.BY_NAME, (name,))
         return _decode(JobView, rows[0][0]) if rows else None
 
-    async def jobs(self, *, limit: int | None = None, offset: int = 0) -> Page:
+    async def jobs(
+        self, *, limit: int | None = None, offset: int = 0, cursor: str | None = None
+    ) -> Page:
+        """Jobs newest first; a page at ``offset``, or after ``cursor`` (keyset)."""
         lim = clamp(limit, MAX_PAGE)
-        rows = await self.store.fetch(job_queries.NEWEST_PAGE, (lim, offset))
-        total = await self._count(job_queries.COUNT)
-        return Page(
-            items=[_decode(JobView, r[0]) for r in rows], limit=lim, offset=offset, total=total
+        after = parse_cursor(cursor)
+        if after is not None:
+            rows = await self.store.fetch(*job_queries.newest_after(after, lim + 1))
+        else:
+            rows = await self.store.fetch(job_queries.NEWEST_PAGE, (lim + 1, offset))
+        items, nxt = _keyset(
+            [_decode(JobView, r[0]) for r in rows],
+            lim,
+            lambda j: cursor_of(j.created_at_us, j.job_id),
         )
+        total = await self._count(job_queries.COUNT)
+        return Page(items=items, limit=lim, offset=offset, total=total, next_cursor=nxt)
 
     async def all_jobs(self) -> list[JobView]:
         rows = await self.store.fetch(job_queries.ALL)
@@ -128,18 +174,28 @@ class Queries:
         return msgspec.structs.replace(run, outputs=int(rows[0][0]))
 
     async def runs(
-        self, filt: RunFilter | None = None, *, limit: int | None = None, offset: int = 0
+        self,
+        filt: RunFilter | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        cursor: str | None = None,
     ) -> Page:
+        """Runs newest first; a page at ``offset``, or after ``cursor`` (keyset: as fast on
+        the thousandth page as on the first)."""
         f = filt or RunFilter()
         lim = clamp(limit)
         if offset < 0:
             raise InvalidInput("offset must be >= 0", field="offset")
-        where = run_where(f)
-        rows = await self.store.fetch(*run_queries.newest(where, lim, offset))
-        total = await self._count(*run_queries.counted(where))
-        return Page(
-            items=[_decode(RunView, r[0]) for r in rows], limit=lim, offset=offset, total=total
+        where = msgspec.structs.replace(run_where(f), before=parse_cursor(cursor))
+        rows = await self.store.fetch(*run_queries.newest(where, lim + 1, offset))
+        items, nxt = _keyset(
+            [_decode(RunView, r[0]) for r in rows],
+            lim,
+            lambda r: cursor_of(r.requested_at_us, r.run_id),
         )
+        total = await self._count(*run_queries.counted(where))
+        return Page(items=items, limit=lim, offset=offset, total=total, next_cursor=nxt)
 
     async def active_runs(self) -> list[RunView]:
         rows = await self.store.fetch(run_queries.ACTIVE)
@@ -204,16 +260,42 @@ class Queries:
         return found
 
     async def deliveries(
-        self, webhook_id: str, *, limit: int | None = None, offset: int = 0
+        self,
+        webhook_id: str,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        cursor: str | None = None,
     ) -> Page:
         """A webhook's deliveries, newest first (headers already masked)."""
-        return await self._page(DeliveryView, "v_deliveries", webhook_id, limit, offset)
+        return await self._page(
+            DeliveryView,
+            "v_deliveries",
+            webhook_id,
+            limit,
+            offset,
+            cursor,
+            lambda d: cursor_of(d.received_at_us, d.delivery_id),
+        )
 
     async def rejections(
-        self, webhook_id: str, *, limit: int | None = None, offset: int = 0
+        self,
+        webhook_id: str,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        cursor: str | None = None,
     ) -> Page:
         """A webhook's rejected deliveries, newest first."""
-        return await self._page(RejectionView, "v_webhook_rejections", webhook_id, limit, offset)
+        return await self._page(
+            RejectionView,
+            "v_webhook_rejections",
+            webhook_id,
+            limit,
+            offset,
+            cursor,
+            lambda r: cursor_of(r.rejected_at_us, f"{r.webhook_id}:{r.position:012d}"),
+        )
 
     async def _page(
         self,
@@ -222,15 +304,21 @@ class Queries:
         webhook_id: str,
         limit: int | None,
         offset: int,
+        cursor: str | None,
+        last: Any,
     ) -> Page:
         lim = clamp(limit)
         if offset < 0:
             raise InvalidInput("offset must be >= 0", field="offset")
-        rows = await self.store.fetch(*webhook_queries.page(table, webhook_id, lim, offset))
+        before = parse_cursor(cursor)
+        if before is not None:
+            query = webhook_queries.before(table, webhook_id, before, lim + 1)
+        else:
+            query = webhook_queries.page(table, webhook_id, lim + 1, offset)
+        rows = await self.store.fetch(*query)
+        items, nxt = _keyset([_decode(row_type, r[0]) for r in rows], lim, last)
         total = await self._count(webhook_queries.counted(table), (webhook_id,))
-        return Page(
-            items=[_decode(row_type, r[0]) for r in rows], limit=lim, offset=offset, total=total
-        )
+        return Page(items=items, limit=lim, offset=offset, total=total, next_cursor=nxt)
 
     async def costs(
         self, *, start: dt.date, end: dt.date, group_by: str = "day"

@@ -106,6 +106,23 @@ class WebQueries:
         count = await self.store.fetch(*job_queries.matching(search))
         return [decode_row(JobView, r[0]) for r in rows], int(count[0][0])
 
+    async def jobs_after(
+        self, *, search: str = "", after: str | None = None, limit: int = 50
+    ) -> tuple[list[JobView], str | None, int]:
+        """Jobs by name (``search`` as in ``jobs_page``) after the job ``after`` (keyset:
+        as fast on the last page as on the first), the id to continue after, and the count."""
+        cursor: tuple[str, str] | None = None
+        if after:
+            rows = await self.store.fetch(job_queries.NAME, (after,))
+            if rows:
+                cursor = (str(rows[0][0]).lower(), after)
+        lim = min(limit, MAX_PAGE)
+        rows = await self.store.fetch(*job_queries.after_name(search, cursor, lim + 1))
+        items = [decode_row(JobView, r[0]) for r in rows[:lim]]
+        nxt = items[-1].job_id if len(rows) > lim and items else None
+        count = await self.store.fetch(*job_queries.matching(search))
+        return items, nxt, int(count[0][0])
+
     async def job_suggestions(self, search: str, *, limit: int = 15) -> list[tuple[str, str]]:
         """``(job_id, name)`` of the first jobs whose name contains ``search`` (type-ahead)."""
         rows = await self.store.fetch(*job_queries.suggestions(search, min(limit, 50)))

@@ -218,8 +218,11 @@ async def webhook(webhook_id: str) -> str:
     q = web().runner.queries
     hook = await q.webhook(webhook_id)
     offset, roffset = _offset("offset"), _offset("roffset")
-    deliveries = await q.deliveries(webhook_id, limit=PAGE, offset=offset)
-    rejections = await q.rejections(webhook_id, limit=PAGE, offset=roffset)
+    # Keyset (?before=, ?rbefore=: next_cursor of the page before) unless an old offset link.
+    before = request.args.get("before", "")[:240] or None
+    rbefore = request.args.get("rbefore", "")[:240] or None
+    deliveries = await q.deliveries(webhook_id, limit=PAGE, offset=offset, cursor=before)
+    rejections = await q.rejections(webhook_id, limit=PAGE, offset=roffset, cursor=rbefore)
     view = public_view(hook)
     return await render_template(
         "webhooks/detail.html",
@@ -231,6 +234,8 @@ async def webhook(webhook_id: str) -> str:
         states=await _run_states([d.run_id for d in deliveries.items]),
         offset=offset,
         roffset=roffset,
+        before=before,
+        rbefore=rbefore,
         page_size=PAGE,
         verification_text=verification_text,
         scheme_text=SCHEME_TEXT,

@@ -17,6 +17,15 @@ NEWEST_PAGE = Query(
 )
 
 
+def newest_after(after: tuple[int, str], limit: int) -> tuple[Query, list[Any]]:
+    """Jobs newest first (created_at descending, then id) after the keyset cursor."""
+    sql = (
+        "SELECT doc FROM v_jobs WHERE created_at <= ? AND (created_at < ? OR k > ?) "
+        "ORDER BY created_at DESC, k LIMIT ?"
+    )
+    return Query("jobs.newest_after", sql), [after[0], after[0], after[1], limit]
+
+
 def name_like(search: str) -> tuple[str, list[Any]]:
     """A case-insensitive substring match on the name (``""`` when ``search`` is blank)."""
     term = search.strip()[:200].lower()

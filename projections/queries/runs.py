@@ -78,11 +78,13 @@ def _where(f: RunWhere) -> tuple[str, list[Any]]:
     if f.until_us is not None:
         clauses.append("requested_at < ?")
         params.append(f.until_us)
+    # Keyset conditions in the form an index on requested_at can seek to (a range on the
+    # column itself, the tie broken by the key), not ``a < ? OR (a = ? AND k < ?)``.
     if f.before is not None:
-        clauses.append("(requested_at < ? OR (requested_at = ? AND k < ?))")
+        clauses.append("requested_at <= ? AND (requested_at < ? OR k < ?)")
         params += [f.before[0], f.before[0], f.before[1]]
     if f.after is not None:
-        clauses.append("(requested_at > ? OR (requested_at = ? AND k > ?))")
+        clauses.append("requested_at >= ? AND (requested_at > ? OR k > ?)")
         params += [f.after[0], f.after[0], f.after[1]]
     return (f"WHERE {where_all(clauses)} " if clauses else ""), params
 

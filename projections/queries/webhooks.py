@@ -28,7 +28,7 @@ def before(
     params: list[Any] = [webhook_id]
     cond = ""
     if cursor is not None:
-        cond = f" AND ({order} < ? OR ({order} = ? AND k < ?))"
+        cond = f" AND {order} <= ? AND ({order} < ? OR k < ?)"
         params += [cursor[0], cursor[0], cursor[1]]
     sql = (
         f"SELECT doc FROM {table} WHERE webhook_id = ?{cond} ORDER BY {order} DESC, k DESC LIMIT ?"
@@ -44,6 +44,6 @@ def counted(table: str) -> Query:
 #: Deliveries after the cursor (received_at, k) whose run was never requested.
 WITHOUT_RUN_AFTER = Query(
     "webhooks.without_run_after",
-    "SELECT doc FROM v_deliveries WHERE (received_at > ? OR (received_at = ? AND k > ?)) "
+    "SELECT doc FROM v_deliveries WHERE received_at >= ? AND (received_at > ? OR k > ?) "
     "AND run_id NOT IN (SELECT k FROM v_runs) ORDER BY received_at, k LIMIT ?",
 )
