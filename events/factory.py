@@ -34,13 +34,16 @@ async def open_store(
 ) -> AsyncIterator[Backend]:
     """Open the log at ``location`` with ``projector`` keeping its views; close it after.
 
-    ``key_path`` is the SQLite chain key file (default: beside the database).
+    ``key_path`` is the chain key file (SQLite default: beside the database; PostgreSQL:
+    without one the log has the plain chain only).
     """
     check_location(location)
     if is_database_url(location):
         from events.postgres_store import PostgresEventStore
 
-        async with PostgresEventStore.open(str(location), projector=projector) as pg:
+        async with PostgresEventStore.open(
+            str(location), projector=projector, key_path=key_path
+        ) as pg:
             yield pg
     else:
         from events.sqlite_store import SQLiteEventStore

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -26,6 +27,7 @@ from events.codec import decode_row
 from events.envelope import AppendRequest, Recorded
 from events.errors import NoSuchView, StoreClosedError, StoreError
 from events.group_commit import GroupCommitStore
+from events.postgres_chain import resolve_key
 from events.postgres_journal import PostgresJournal
 from events.postgres_schema import (
     CHANNEL,
@@ -49,7 +51,13 @@ POLL_FALLBACK_S = 2.0
 class PostgresEventStore(GroupCommitStore, Backend):
     """Open with ``async with PostgresEventStore.open("postgresql://…")``."""
 
-    def __init__(self, url: str, projector: Projector, key: ChainKey | None) -> None:
+    def __init__(
+        self,
+        url: str,
+        projector: Projector,
+        key: ChainKey | None,
+        key_path: Path | None = None,
+    ) -> None:
         super().__init__()
         self.url = url
         self.projector = projector
@@ -57,28 +65,41 @@ class PostgresEventStore(GroupCommitStore, Backend):
         self.instance = f"{os.getpid()}"
         self.location = describe_url(url)
         self.chain = ChainState()
+        self.key_path = key_path
         self._journal: PostgresJournal
         self._reader: psycopg.AsyncConnection[Any]
 
     @classmethod
     @asynccontextmanager
     async def open(
-        cls, url: str, *, projector: Projector | None = None, key: ChainKey | None = None
+        cls,
+        url: str,
+        *,
+        projector: Projector | None = None,
+        key: ChainKey | None = None,
+        key_path: Path | None = None,
     ) -> AsyncIterator[PostgresEventStore]:
         """Connect (creating the tables if needed) and run the writer and the tailer.
 
         An unreachable, misconfigured or too old server raises ``StoreUnavailableError`` with
         the reason, within the connect timeout: never a hang. With ``key`` every transaction's
-        last row also carries the keyed (HMAC) link of ``events.chain``.
+        last row also carries the keyed (HMAC) link of ``events.chain``; with ``key_path``
+        instead, the key is the log's recorded one (``events.postgres_chain``).
         """
-        store = cls(url, projector or NullProjector(), key)
+        store = cls(url, projector or NullProjector(), key, key_path)
         async with store._running():
             yield store
 
     async def _start(self) -> None:
+        if self.key is None and self.key_path is not None:
+            self.key, self.chain = await anyio.to_thread.run_sync(
+                resolve_key, self.url, self.key_path, limiter=self._limiter
+            )
         self._journal = await anyio.to_thread.run_sync(
             PostgresJournal, self.url, self.projector, self.key, limiter=self._limiter
         )
+        if not self.chain.ok:
+            self._journal.refusal = self.chain.detail
         self._last_published = self._journal.head
         try:
             self._reader = await connect_async(self.url)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from events.backend import Backend
+from events.chain import KEY_FILE
 from events.factory import open_store
 from projections import make_projector
 from runner.commands.approvals import ApprovalCommands
@@ -62,5 +63,8 @@ class Runner:
     async def open(cls, config: Config) -> AsyncIterator[Runner]:
         """Open the log under ``config.data_dir`` (created if needed) with every projection."""
         config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        async with open_store(config.database, projector=make_projector()) as store:
+        key_path = config.data_dir / KEY_FILE
+        async with open_store(
+            config.database, projector=make_projector(), key_path=key_path
+        ) as store:
             yield cls(config, store)

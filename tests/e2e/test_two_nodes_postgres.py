@@ -10,6 +10,7 @@ import contextlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,8 +24,10 @@ import anyio
 import psycopg
 import pytest
 
+from events.chain import KEY_FILE, load_key
 from runner.access import Access
 from runner.app import Runner
+from runner.migrate import _verify_copy
 from tests.e2e.test_service_processes import cli_processes_under, wait
 from tests.fakes.anthropic_api import FakeAnthropicAPI, Text, ToolUse, Turn
 from tests.helpers import make_config
@@ -208,6 +211,9 @@ def test_two_nodes_on_one_postgresql(
 
     tick_id, slow_id, wide_id, token = with_runner(url, client, setup)
     nodes = [Node("a", tmp_path, url, api), Node("b", tmp_path, url, api)]
+    for node in nodes:  # one chain key for the log, as an operator copies it to each node
+        node.data.mkdir(mode=0o700)
+        shutil.copy(client / KEY_FILE, node.data / KEY_FILE)
     watchers: list[LiveFrames] = []
     try:
         for node in nodes:
@@ -276,3 +282,7 @@ def test_two_nodes_on_one_postgresql(
     started = sql(url, "SELECT count(DISTINCT data) FROM events WHERE type = 'ServiceStarted'")
     assert started[0][0] == 3  # both nodes, then the killed one again
     assert cli_processes_under(tmp_path) == []
+    key = load_key(client / KEY_FILE, create=False)
+    with psycopg.connect(url) as pg:  # both chains verify over every node's rows
+        report = _verify_copy(pg, key, tmp_path / "scratch.db")
+    assert report.ok and report.keyed == "ok" and report.plain == "ok", report.issues
