@@ -57,3 +57,19 @@ async def test_a_forged_cursor_is_refused_by_name(client: Client, cursor: str) -
         assert resp.status_code == 422, (path, cursor)
         err = (await resp.get_json())["error"]
         assert err["field"] == "cursor", err
+
+
+@pytest.mark.parametrize("key", ["a'--", "x%25_%25", "r)OR(1=1)--", "k%5C%5C"])
+async def test_a_hostile_but_well_formed_cursor_is_only_data(
+    client: Client, runner: Runner, key: str
+) -> None:
+    """Quotes, LIKE wildcards and SQL in the cursor's key are bound parameters, never SQL."""
+    job, _ = await runner.jobs.create({"name": "j", "prompt": "p"}, actor="test")
+    await runner.runs.request_job(job.job_id)
+    huge = 10**17
+    resp = await client.api("GET", f"/api/v1/runs?cursor={huge}.{key}")
+    assert resp.status_code == 200
+    page = await resp.get_json()
+    assert len(page["items"]) == 1 and page["total"] == 1  # everything is older than 10**17
+    resp = await client.api("GET", f"/api/v1/runs?cursor=1.{key}")
+    assert (await resp.get_json())["items"] == []  # nothing is older than 1 µs
