@@ -17,12 +17,13 @@ import logging
 
 from actors.recovery import is_alive
 from events.approvals import ApprovalWithdrawn
+from events.backend import Backend
 from events.envelope import AppendRequest, Meta
 from events.errors import ConcurrencyError
 from events.ids import derived_id, run_stream
 from events.runs import RunCancelled, RunRequested
-from events.sqlite_store import SQLiteEventStore
 from projections.approvals import APPROVALS, ApprovalView
+from projections.queries import approvals as approval_queries
 from projections.read import get_row, select_rows
 from projections.runs import RUNS, RunView
 
@@ -30,12 +31,10 @@ log = logging.getLogger(__name__)
 STOPPED = "the service stopped while this run waited for approval"
 
 
-async def requeue_waiting(store: SQLiteEventStore, me: str) -> list[tuple[str, str]]:
+async def requeue_waiting(store: Backend, me: str) -> list[tuple[str, str]]:
     """Re-request every run of a dead process with a pending approval: ``[(old, new)]``."""
     done: list[tuple[str, str]] = []
-    pending: list[ApprovalView] = await select_rows(
-        store, APPROVALS, "WHERE state = 'pending' ORDER BY requested_at"
-    )
+    pending: list[ApprovalView] = await select_rows(store, APPROVALS, approval_queries.ALL_PENDING)
     seen: set[str] = set()
     for a in pending:
         if a.run_id in seen:

@@ -7,7 +7,7 @@ import logging
 
 import anyio
 
-from events.sqlite_store import SQLiteEventStore
+from events.backend import Backend
 
 log = logging.getLogger("actors.chain_watch")
 
@@ -15,7 +15,7 @@ INTERVAL = 300.0
 
 
 class ChainWatch:
-    def __init__(self, store: SQLiteEventStore, interval: float = INTERVAL) -> None:
+    def __init__(self, store: Backend, interval: float = INTERVAL) -> None:
         self.store = store
         self.interval = interval
 

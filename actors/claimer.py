@@ -21,6 +21,7 @@ import anyio
 import msgspec
 from anyio.streams.memory import MemoryObjectSendStream
 
+from events.backend import Backend
 from events.envelope import AppendRequest, Meta, Recorded
 from events.errors import ConcurrencyError
 from events.ids import CLAIMS_STREAM, run_stream
@@ -31,9 +32,10 @@ from events.runs import (
     RunClaimed,
     RunSkipped,
 )
-from events.sqlite_store import SQLiteEventStore
 from projections.costs import day_of
 from projections.jobs import JOBS, JobView
+from projections.queries import costs as cost_queries
+from projections.queries import runs as run_queries
 from projections.read import get_row, select_rows
 from projections.runs import RUNS, RunView
 from projections.settings import SETTINGS, Settings, SettingsView, effective
@@ -61,7 +63,7 @@ class Claimer:
 
     def __init__(
         self,
-        store: SQLiteEventStore,
+        store: Backend,
         instance: str,
         to_executor: MemoryObjectSendStream[RunView],
         *,
@@ -89,9 +91,7 @@ class Claimer:
         self.claims_version = await self.store.stream_version(CLAIMS_STREAM)
         row: SettingsView | None = await get_row(self.store, SETTINGS, "settings")
         self.settings = effective(row.values if row else {})
-        for run in await select_rows(
-            self.store, RUNS, "WHERE state IN ('requested','claimed','running')"
-        ):
+        for run in await select_rows(self.store, RUNS, run_queries.ACTIVE):
             self.active[run.run_id] = run
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._watch, head)
@@ -143,14 +143,10 @@ class Claimer:
 
     async def _spent_today(self) -> float:
         day = day_of(int(self.clock() * 1_000_000))
-        rows = await self.store.query(
-            "SELECT coalesce(sum(cost_usd), 0) FROM v_costs WHERE day = ?", (day,)
-        )
+        rows = await self.store.fetch(cost_queries.ESTIMATED_ON, (day,))
         # The relay's count (per call, live) is the authority; the CLI's per-run estimate
         # still covers runs that were not relayed (Bedrock, Vertex).
-        metered = await self.store.query(
-            "SELECT coalesce(sum(charged_usd), 0) FROM v_spend WHERE day = ?", (day,)
-        )
+        metered = await self.store.fetch(cost_queries.CHARGED_ON, (day,))
         return max(float(rows[0][0]), float(metered[0][0]))
 
     async def _admit(self) -> float:

@@ -2,29 +2,47 @@
 
 A heartbeat is operational state, not history, so it is an UPDATE of one row rather than an
 event (the lease's start and end are events: ``events/leases.py``). The table has its own
-connection with a short busy timeout, used from a worker thread.
+connection (from the store, beside the log), used from a worker thread.
 """
 
 from __future__ import annotations
 
 import socket
-import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-DDL = """
-CREATE TABLE IF NOT EXISTS leases (
-    instance   TEXT PRIMARY KEY,
-    host       TEXT NOT NULL,
-    boot_id    TEXT NOT NULL,
-    pid        INTEGER NOT NULL,
-    proc_start INTEGER,
-    started_at REAL NOT NULL,
-    heartbeat  REAL NOT NULL,
-    ttl        REAL NOT NULL
-)
-"""
+from events.backend import SideConnection
+from events.views import Query
+
 COLUMNS = "instance, host, boot_id, pid, proc_start, started_at, heartbeat, ttl"
+# Portable SQL (SQLite and PostgreSQL): DOUBLE PRECISION, because epoch seconds need more
+# than PostgreSQL's 4-byte REAL.
+CREATE = Query(
+    "leases.create",
+    """CREATE TABLE IF NOT EXISTS leases (
+        instance   TEXT PRIMARY KEY,
+        host       TEXT NOT NULL,
+        boot_id    TEXT NOT NULL,
+        pid        BIGINT NOT NULL,
+        proc_start BIGINT,
+        started_at DOUBLE PRECISION NOT NULL,
+        heartbeat  DOUBLE PRECISION NOT NULL,
+        ttl        DOUBLE PRECISION NOT NULL
+    )""",
+)
+PUT = Query(
+    "leases.put",
+    f"INSERT INTO leases ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (instance) "
+    "DO UPDATE SET host = excluded.host, boot_id = excluded.boot_id, pid = excluded.pid, "
+    "proc_start = excluded.proc_start, started_at = excluded.started_at, "
+    "heartbeat = excluded.heartbeat, ttl = excluded.ttl",
+)
+RENEW = Query(
+    "leases.renew", "UPDATE leases SET heartbeat = ? WHERE instance = ? AND started_at = ?"
+)
+REMOVE = Query("leases.remove", "DELETE FROM leases WHERE instance = ? AND started_at = ?")
+ALL = Query("leases.all", f"SELECT {COLUMNS} FROM leases")
 
 
 @dataclass(frozen=True)
@@ -74,43 +92,46 @@ def hostname() -> str:
 
 
 class LeaseTable:
-    """Synchronous access to ``leases``; call from one worker thread at a time."""
+    """Synchronous access to ``leases``; call from one worker thread at a time.
 
-    def __init__(self, db: Path, *, busy_timeout_ms: int = 1000) -> None:
-        self.conn = sqlite3.connect(str(db), isolation_level=None, check_same_thread=False)
-        self.conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+    The connection comes from the store (``Backend.side_connection``), so the table lives
+    beside the log whatever the backend: every node on one PostgreSQL sees every lease.
+    """
+
+    def __init__(self, connect: Callable[[], SideConnection]) -> None:
+        self._connect = connect
+        self._conn: SideConnection | None = None
+
+    @property
+    def conn(self) -> SideConnection:
+        if self._conn is None:
+            self._conn = self._connect()
+        return self._conn
 
     def setup(self) -> None:
-        exists = self.conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'leases'"
-        ).fetchone()
-        if not exists:
-            self.conn.execute(DDL)
+        if not self.conn.has_table("leases"):
+            self.conn.execute(CREATE)
 
     def put(self, lease: Lease) -> None:
         self.conn.execute(
-            f"INSERT OR REPLACE INTO leases ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
+            PUT,
             (lease.instance, lease.host, lease.boot_id, lease.pid, lease.proc_start,
              lease.started_at, lease.heartbeat, lease.ttl),
         )  # fmt: skip
 
     def renew(self, lease: Lease, now: float) -> bool:
         """Move the heartbeat on; False when the row is gone (another process expired it)."""
-        cur = self.conn.execute(
-            "UPDATE leases SET heartbeat = ? WHERE instance = ? AND started_at = ?",
-            (now, lease.instance, lease.started_at),
-        )
-        return cur.rowcount == 1
+        _, changed = self.conn.execute(RENEW, (now, lease.instance, lease.started_at))
+        return changed == 1
 
     def remove(self, lease: Lease) -> None:
-        self.conn.execute(
-            "DELETE FROM leases WHERE instance = ? AND started_at = ?",
-            (lease.instance, lease.started_at),
-        )
+        self.conn.execute(REMOVE, (lease.instance, lease.started_at))
 
     def all(self) -> list[Lease]:
-        rows = self.conn.execute(f"SELECT {COLUMNS} FROM leases").fetchall()
+        rows, _ = self.conn.execute(ALL)
         return [Lease(*row) for row in rows]
 
     def close(self) -> None:
-        self.conn.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

@@ -26,10 +26,10 @@ import anyio
 from actors.lease_table import Lease, LeaseTable, boot_id, hostname, proc_start
 from actors.recovery import ConfirmGone, crash_run, is_alive, orphan_candidates
 from actors.supervisor import Health
+from events.backend import Backend
 from events.envelope import Meta
 from events.errors import ConcurrencyError, StorageUnavailable
 from events.leases import LeaseAcquired, LeaseExpired, LeaseReleased
-from events.sqlite_store import SQLiteEventStore
 from events.storage_faults import classify
 
 log = logging.getLogger("runner.leases")
@@ -59,7 +59,7 @@ class LeaseKeeper:
 
     def __init__(
         self,
-        store: SQLiteEventStore,
+        store: Backend,
         instance: str,
         health: Health,
         *,
@@ -79,7 +79,7 @@ class LeaseKeeper:
         self.ttl = ttl
         self.host = hostname()
         self.boot = boot_id()
-        self.table = LeaseTable(store.path)
+        self.table = LeaseTable(store.side_connection)
         self.lease: Lease | None = None
         self.healthy_since: float | None = None
         self.recovered = 0

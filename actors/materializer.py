@@ -19,6 +19,7 @@ from typing import Any
 
 import anyio
 
+from events.backend import Backend
 from events.envelope import Recorded
 from events.servers import (
     CredentialDeleted,
@@ -27,8 +28,8 @@ from events.servers import (
     ServerDeleted,
     ServerUpdated,
 )
-from events.sqlite_store import SQLiteEventStore
 from events.storage_faults import classify
+from projections.queries import servers as server_queries
 from projections.read import select_rows
 from projections.servers import SERVERS, ServerView
 
@@ -59,7 +60,7 @@ class Materializer:
 
     def __init__(
         self,
-        store: SQLiteEventStore,
+        store: Backend,
         files: ServerFiles,
         discover: Discover,
         *,
@@ -79,7 +80,7 @@ class Materializer:
 
     async def run(self) -> None:
         head = await self.store.head()
-        servers: list[ServerView] = await select_rows(self.store, SERVERS)
+        servers: list[ServerView] = await select_rows(self.store, SERVERS, server_queries.ALL_ROWS)
         await anyio.to_thread.run_sync(
             self.files.sync,
             {s.name: s.code for s in servers if s.kind == "dynamic" and s.code is not None},

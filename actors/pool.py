@@ -13,10 +13,10 @@ from collections.abc import Awaitable, Callable
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
 
+from events.backend import Backend
 from events.envelope import Meta
 from events.ids import run_stream
 from events.runs import RunCrashed
-from events.sqlite_store import SQLiteEventStore
 from projections.runs import RunView
 
 log = logging.getLogger("runner.pool")
@@ -28,7 +28,7 @@ class ExecutorPool:
 
     def __init__(
         self,
-        store: SQLiteEventStore,
+        store: Backend,
         execute: Execute,
         claimed: MemoryObjectReceiveStream[RunView],
         *,

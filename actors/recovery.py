@@ -12,11 +12,12 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 
+from events.backend import Backend
 from events.envelope import Meta
 from events.errors import ConcurrencyError
 from events.ids import run_stream
 from events.runs import RunCrashed
-from events.sqlite_store import SQLiteEventStore
+from projections.queries import runs as run_queries
 from projections.read import select_rows
 from projections.runs import RUNS, RunView
 
@@ -45,14 +46,14 @@ def is_alive(instance: str) -> bool:
     return True
 
 
-async def orphan_candidates(store: SQLiteEventStore) -> list[RunView]:
+async def orphan_candidates(store: Backend) -> list[RunView]:
     """Runs some process claimed and has not finished."""
-    runs: list[RunView] = await select_rows(store, RUNS, "WHERE state IN ('claimed','running')")
+    runs: list[RunView] = await select_rows(store, RUNS, run_queries.RUNNING)
     return runs
 
 
 async def crash_run(
-    store: SQLiteEventStore,
+    store: Backend,
     run: RunView,
     why: str,
     *,
@@ -87,9 +88,7 @@ async def crash_run(
     return True
 
 
-async def recover(
-    store: SQLiteEventStore, me: str, *, confirm_gone: ConfirmGone | None = None
-) -> list[str]:
+async def recover(store: Backend, me: str, *, confirm_gone: ConfirmGone | None = None) -> list[str]:
     """Mark orphaned runs crashed, judged by PID alone (the retrier then retries them).
 
     The service uses the lease keeper instead; this stays for tools without leases.

@@ -12,8 +12,9 @@ import time
 
 import anyio
 
-from events.errors import StoreError
-from events.sqlite_store import SQLiteEventStore
+from events.backend import Backend
+from events.errors import NotOnThisBackend, StoreError
+from projections.queries import runs as run_queries
 from projections.read import get_row
 from projections.runs import TERMINAL_STATES
 from projections.settings import SETTINGS, SettingsView, effective
@@ -25,22 +26,14 @@ RUNS_PER_PASS = 200
 TERMINAL = tuple(sorted(TERMINAL_STATES))
 
 
-async def expired_runs(store: SQLiteEventStore, days: float, limit: int) -> list[str]:
+async def expired_runs(store: Backend, days: float, limit: int) -> list[str]:
     """Finished runs older than ``days`` that still hold erasable content."""
     cutoff_us = int((time.time() - days * 86_400) * 1_000_000)
-    marks = ",".join("?" * len(TERMINAL))
-    rows = await store.query(
-        "SELECT r.k FROM v_runs r WHERE r.finished_at IS NOT NULL AND r.finished_at < ? "
-        f"AND r.state IN ({marks}) AND EXISTS ("
-        "SELECT 1 FROM events e WHERE e.stream = 'run-' || r.k "
-        "AND e.type IN ('RunOutput', 'RunSucceeded') "
-        "AND e.position NOT IN (SELECT position FROM erased)) LIMIT ?",
-        (cutoff_us, *TERMINAL, limit),
-    )
+    rows = await store.fetch(*run_queries.erasable(cutoff_us, TERMINAL, limit))
     return [str(r[0]) for r in rows]
 
 
-async def retention_pass(store: SQLiteEventStore) -> int:
+async def retention_pass(store: Backend) -> int:
     """One pass: erase what the setting says has expired. Returns how many runs."""
     row: SettingsView | None = await get_row(store, SETTINGS, "settings")
     days = effective(row.values if row else {}).output_retention_days
@@ -56,6 +49,9 @@ async def retention_pass(store: SQLiteEventStore) -> int:
                 policy=f"output_retention_days={days:g}",
             )
             erased += 1
+        except NotOnThisBackend as exc:
+            log.warning("retention is off: %s", exc)
+            return erased
         except StoreError as exc:
             log.warning("retention could not erase run %s: %s", run_id, exc)
     return erased
@@ -64,7 +60,7 @@ async def retention_pass(store: SQLiteEventStore) -> int:
 class Retention:
     """Runs ``retention_pass`` every ``interval`` seconds."""
 
-    def __init__(self, store: SQLiteEventStore, interval: float = PASS_INTERVAL) -> None:
+    def __init__(self, store: Backend, interval: float = PASS_INTERVAL) -> None:
         self.store = store
         self.interval = interval
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from events.backend import Backend
 from events.envelope import Meta, Recorded
 from events.errors import ConcurrencyError
 from events.ids import derived_id, run_stream
 from events.runs import RunCrashed, RunFailed, RunRequested
-from events.sqlite_store import SQLiteEventStore
 from projections.jobs import JOBS, JobView
 from projections.read import get_row
 from projections.runs import RUNS, RunView
@@ -28,7 +28,7 @@ def backoff_seconds(job: JobView, attempt: int) -> float:
 class Retrier:
     def __init__(
         self,
-        store: SQLiteEventStore,
+        store: Backend,
         *,
         clock: Callable[[], float] = time.time,
         from_position: int | None = None,

@@ -19,13 +19,14 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from actors.cron import fires_between, never_fires, next_fires
 from actors.specs import resolve_spec
+from events.backend import Backend
 from events.envelope import AppendRequest, Meta, Recorded
 from events.errors import ConcurrencyError, StorageUnavailable
 from events.ids import job_stream, run_stream, scheduled_run_id
 from events.jobs import JobScheduleBroken
 from events.runs import RunRequested, RunSkipped
-from events.sqlite_store import SQLiteEventStore
 from projections.jobs import JOBS, JobView
+from projections.queries import jobs as job_queries
 from projections.read import get_row, select_rows
 from projections.settings import SETTINGS, Settings, SettingsView, effective
 
@@ -50,7 +51,7 @@ def _iso(ts: float) -> str:
 class Scheduler:
     """Owns, per enabled cron job, the time of its next fire."""
 
-    def __init__(self, store: SQLiteEventStore, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: Backend, *, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.clock = clock
         self.jobs: dict[str, JobView] = {}
@@ -76,7 +77,7 @@ class Scheduler:
     async def _load(self) -> None:
         row: SettingsView | None = await get_row(self.store, SETTINGS, "settings")
         self.settings = effective(row.values if row else {})
-        self.jobs = {j.job_id: j for j in await select_rows(self.store, JOBS)}
+        self.jobs = {j.job_id: j for j in await select_rows(self.store, JOBS, job_queries.ALL_ROWS)}
 
     async def _feed(self, head: int, send: MemoryObjectSendStream[Recorded]) -> None:
         """Forward job and settings events (the only ones that change the plan)."""

@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 
 from actors.templates import render
+from events.backend import Backend
 from events.envelope import Meta
 from events.errors import ConcurrencyError
 from events.ids import run_stream
 from events.runs import RunRequested, RunSpec
-from events.sqlite_store import SQLiteEventStore
 from events.system import SettingsChanged
 from events.webhooks import (
     WebhookCreated,
@@ -27,6 +27,7 @@ from events.webhooks import (
     WebhookSecretRotated,
     WebhookUpdated,
 )
+from projections.queries import webhooks as webhook_queries
 from projections.read import get_row, select_rows
 from projections.settings import SETTINGS, Settings, SettingsView, effective
 from projections.webhooks import DELIVERIES, WEBHOOKS, DeliveryView, WebhookView
@@ -48,7 +49,7 @@ _HOOK_CHANGES = (
 class WebhookActor:
     """Turns deliveries into runs; safe to run in several processes at once."""
 
-    def __init__(self, store: SQLiteEventStore, *, from_position: int | None = None) -> None:
+    def __init__(self, store: Backend, *, from_position: int | None = None) -> None:
         self.store = store
         self.from_position = from_position
         self.requested = 0
@@ -79,9 +80,8 @@ class WebhookActor:
             rows: list[DeliveryView] = await select_rows(
                 self.store,
                 DELIVERIES,
-                "WHERE (received_at, k) > (?, ?) AND run_id NOT IN (SELECT k FROM v_runs) "
-                "ORDER BY received_at, k LIMIT ?",
-                (*after, CATCH_UP_PAGE),
+                webhook_queries.WITHOUT_RUN_AFTER,
+                (after[0], after[0], after[1], CATCH_UP_PAGE),
             )
             for d in rows:
                 run_id = await self.handle(_event_of(d), causation=f"catch-up:{d.delivery_id}")

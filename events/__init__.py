@@ -1,7 +1,8 @@
-"""The event log: event types, the ``EventStore`` interface and its SQLite implementation."""
+"""The event log: event types, the ``EventStore``/``Backend`` interfaces, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from events.backend import Backend, SideConnection
 from events.catalogue import EVENT_TYPES, SCHEMA_VERSIONS, Event, type_name
 from events.envelope import (
     ANY,
@@ -21,9 +22,10 @@ from events.errors import (
     StoreError,
     UnknownEventTypeError,
 )
-from events.sqlite_journal import NullProjector, Projector
+from events.factory import is_database_url, open_store
 from events.sqlite_store import SQLiteEventStore
 from events.store import EventStore, Subscription
+from events.views import NullProjector, Projector, Query, ViewReader, ViewWriter
 
 __all__ = [
     "ANY",
@@ -33,6 +35,7 @@ __all__ = [
     "SCHEMA_VERSIONS",
     "AppendRequest",
     "AppendResult",
+    "Backend",
     "ConcurrencyError",
     "CorruptEventError",
     "Event",
@@ -41,12 +44,18 @@ __all__ = [
     "Meta",
     "NullProjector",
     "Projector",
+    "Query",
     "Recorded",
     "SQLiteEventStore",
     "SchemaVersionError",
+    "SideConnection",
     "StoreClosedError",
     "StoreError",
     "Subscription",
     "UnknownEventTypeError",
+    "ViewReader",
+    "ViewWriter",
+    "is_database_url",
+    "open_store",
     "type_name",
 ]

@@ -114,6 +114,10 @@ def chain_hash(
 RowTuple = tuple[int, str, int, str, bytes, bytes, int, str]
 
 
+#: The log table's columns in the order ``decode_row`` takes them (every backend).
+EVENT_COLUMNS = "position, stream, version, type, data, meta, recorded_at, hash"
+
+
 def decode_row(row: RowTuple) -> Recorded:
     """Turn a stored row ``(position, stream, version, type, data, meta, recorded_at, hash)``."""
     position, stream, version, type_, data, meta_raw, recorded_at_us, hash_ = row

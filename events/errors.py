@@ -54,3 +54,12 @@ class StorageUnavailable(StoreError):
         self.detail = detail
         self.retry_after = retry_after
         super().__init__(f"storage unavailable ({cause.replace('_', ' ')}): {detail}")
+
+
+class NotOnThisBackend(StoreError):
+    """An operation this backend does not offer (e.g. SQLite's file backup on PostgreSQL);
+    the message names what to use instead."""
+
+
+class NoSuchView(StoreError):
+    """A query named a view table this log does not have (a store opened without views)."""

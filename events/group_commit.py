@@ -24,6 +24,8 @@ from events.sqlite_journal import BatchResult, Outcome
 from events.store import EventStore
 
 MAX_BATCH_UNITS = 2000
+#: Events per page of ``read_all``.
+READ_PAGE = 1000
 
 
 class _Batch:
@@ -81,6 +83,22 @@ class GroupCommitStore(EventStore):
             raise
         finally:
             await self._shutdown()
+
+    @abc.abstractmethod
+    async def _read_page_upto(self, after: int, limit: int, upto: int | None) -> list[Recorded]:
+        """Up to ``limit`` events with ``after < position <= upto``, in order."""
+
+    async def read_all(
+        self, *, from_position: int = 0, to_position: int | None = None
+    ) -> AsyncIterator[Recorded]:
+        after = from_position
+        while True:
+            page = await self._read_page_upto(after, READ_PAGE, to_position)
+            for rec in page:
+                yield rec
+            if len(page) < READ_PAGE:
+                return
+            after = page[-1].position
 
     @abc.abstractmethod
     def _commit_batch(self, units: Sequence[Sequence[AppendRequest]]) -> BatchResult:

@@ -19,8 +19,19 @@ from psycopg.pq import TransactionStatus
 
 from events.chain import ChainKey
 from events.envelope import AppendRequest
-from events.postgres_schema import CHANNEL, EVENT_COLUMNS, WRITE_LOCK_KEY, connect, ensure_schema
-from events.sqlite_journal import BatchResult, Journal, Projector, Row
+from events.postgres_schema import (
+    CHANNEL,
+    EVENT_COLUMNS,
+    WRITE_LOCK_KEY,
+    DatabaseUnreachable,
+    StoreUnavailableError,
+    connect,
+    describe_url,
+    ensure_schema,
+)
+from events.postgres_views import PostgresViewWriter
+from events.sqlite_journal import BatchResult, Journal, Row
+from events.views import Projector, ViewWriter
 
 #: How long a batch waits for another node's batch before it fails (then the caller retries).
 LOCK_TIMEOUT = "10s"
@@ -50,8 +61,27 @@ class PostgresJournal(Journal):
             # The server restarted or the network dropped: a new session. The caches stay
             # valid: the absorb step re-reads the head under the lock.
             self.pg.close()
-            self.pg = self.conn = connect(self.url)  # type: ignore[assignment]
-        return super().commit_batch(batch)
+            try:
+                self.pg = self.conn = connect(self.url)  # type: ignore[assignment]
+            except StoreUnavailableError as exc:
+                raise DatabaseUnreachable(str(exc)) from None
+            self.views = self._view_writer()
+        try:
+            return super().commit_batch(batch)
+        except psycopg.errors.LockNotAvailable:
+            raise DatabaseUnreachable(
+                f"another node held the log's write lock for {LOCK_TIMEOUT}",
+                cause="locked",
+                retry_after=2,
+            ) from None
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnreachable(
+                f"appending to the PostgreSQL log at {describe_url(self.url)} failed: "
+                f"{' '.join(str(exc).split())}"
+            ) from None
+
+    def _view_writer(self) -> ViewWriter:
+        return PostgresViewWriter(self.pg)
 
     def _is_busy(self, exc: BaseException) -> bool:
         return isinstance(exc, psycopg.errors.LockNotAvailable | psycopg.OperationalError)

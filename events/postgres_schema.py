@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from events.errors import SchemaVersionError, StoreError
+from events.errors import SchemaVersionError, StorageUnavailable, StoreError
 from events.sqlite_schema import EVENT_COLUMNS, STORE_SCHEMA_VERSION
 
 #: The oldest server this store runs on (``SHOW server_version_num``).
@@ -23,7 +23,13 @@ WRITE_LOCK_KEY = 0x636C_6175_6465  # "claude"
 CHANNEL = "claude_runner_events"
 CONNECT_TIMEOUT_S = 5
 
-__all__ = ["CHANNEL", "EVENT_COLUMNS", "WRITE_LOCK_KEY", "StoreUnavailableError"]
+__all__ = [
+    "CHANNEL",
+    "EVENT_COLUMNS",
+    "WRITE_LOCK_KEY",
+    "DatabaseUnreachable",
+    "StoreUnavailableError",
+]
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS events (
@@ -56,6 +62,15 @@ DDL = (
 
 class StoreUnavailableError(StoreError):
     """The database cannot be reached or used: the message says why (host, auth, version)."""
+
+
+class DatabaseUnreachable(StorageUnavailable, StoreUnavailableError):
+    """The database went away after the store opened (restart, failover, network): a storage
+    fault like a held lock or a full disk, answered with 503 / exit 75 and retried; the next
+    read or append reconnects."""
+
+    def __init__(self, detail: str, *, cause: str = "unreachable", retry_after: int = 5) -> None:
+        super().__init__(cause, detail, retry_after=retry_after)
 
 
 def describe_url(url: str) -> str:

@@ -13,59 +13,93 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
 import psycopg
+import psycopg.errors
 from anyio.abc import TaskGroup
 
-from events.chain import ChainKey
+from events.backend import Backend, SideConnection
+from events.chain import ChainKey, ChainState
 from events.codec import decode_row
 from events.envelope import AppendRequest, Recorded
-from events.errors import StoreClosedError, StoreError
+from events.errors import NoSuchView, StoreClosedError, StoreError
 from events.group_commit import GroupCommitStore
+from events.postgres_chain import resolve_key
 from events.postgres_journal import PostgresJournal
-from events.postgres_schema import CHANNEL, EVENT_COLUMNS, StoreUnavailableError, connect_async
-from events.sqlite_journal import BatchResult, NullProjector, Projector
+from events.postgres_schema import (
+    CHANNEL,
+    EVENT_COLUMNS,
+    DatabaseUnreachable,
+    StoreUnavailableError,
+    connect_async,
+    describe_url,
+)
+from events.postgres_views import DIALECT, PostgresSideConnection, plain_rows, sql_of, stored
+from events.sqlite_journal import BatchResult
 from events.store import Subscription
 from events.subscription import CatchUpSubscription
+from events.views import NullProjector, Projector, Query, Row
 
 PAGE = 1000
 #: Without a notification, look at the table anyway this often (a lost wake-up costs this much).
 POLL_FALLBACK_S = 2.0
 
 
-class PostgresEventStore(GroupCommitStore):
+class PostgresEventStore(GroupCommitStore, Backend):
     """Open with ``async with PostgresEventStore.open("postgresql://…")``."""
 
-    def __init__(self, url: str, projector: Projector, key: ChainKey | None) -> None:
+    def __init__(
+        self,
+        url: str,
+        projector: Projector,
+        key: ChainKey | None,
+        key_path: Path | None = None,
+    ) -> None:
         super().__init__()
         self.url = url
         self.projector = projector
         self.key = key
         self.instance = f"{os.getpid()}"
+        self.location = describe_url(url)
+        self.chain = ChainState()
+        self.key_path = key_path
         self._journal: PostgresJournal
         self._reader: psycopg.AsyncConnection[Any]
 
     @classmethod
     @asynccontextmanager
     async def open(
-        cls, url: str, *, projector: Projector | None = None, key: ChainKey | None = None
+        cls,
+        url: str,
+        *,
+        projector: Projector | None = None,
+        key: ChainKey | None = None,
+        key_path: Path | None = None,
     ) -> AsyncIterator[PostgresEventStore]:
         """Connect (creating the tables if needed) and run the writer and the tailer.
 
         An unreachable, misconfigured or too old server raises ``StoreUnavailableError`` with
         the reason, within the connect timeout: never a hang. With ``key`` every transaction's
-        last row also carries the keyed (HMAC) link of ``events.chain``.
+        last row also carries the keyed (HMAC) link of ``events.chain``; with ``key_path``
+        instead, the key is the log's recorded one (``events.postgres_chain``).
         """
-        store = cls(url, projector or NullProjector(), key)
+        store = cls(url, projector or NullProjector(), key, key_path)
         async with store._running():
             yield store
 
     async def _start(self) -> None:
+        if self.key is None and self.key_path is not None:
+            self.key, self.chain = await anyio.to_thread.run_sync(
+                resolve_key, self.url, self.key_path, limiter=self._limiter
+            )
         self._journal = await anyio.to_thread.run_sync(
             PostgresJournal, self.url, self.projector, self.key, limiter=self._limiter
         )
+        if not self.chain.ok:
+            self._journal.refusal = self.chain.detail
         self._last_published = self._journal.head
         try:
             self._reader = await connect_async(self.url)
@@ -137,9 +171,12 @@ class PostgresEventStore(GroupCommitStore):
                 return await cur.fetchall()
             except psycopg.OperationalError as exc:
                 if attempt == 2 or not self._reader.closed:
-                    raise StoreUnavailableError(
-                        f"reading the PostgreSQL log failed: {' '.join(str(exc).split())}"
+                    raise DatabaseUnreachable(
+                        f"reading the PostgreSQL log at {self.location} failed: "
+                        f"{' '.join(str(exc).split())}"
                     ) from None
+            except StoreUnavailableError as exc:  # the reconnect failed
+                raise DatabaseUnreachable(str(exc)) from None
         raise AssertionError("unreachable")
 
     async def _read_page_with(
@@ -178,17 +215,8 @@ class PostgresEventStore(GroupCommitStore):
         )
         return [decode_row(tuple(r)) for r in rows]
 
-    async def read_all(
-        self, *, from_position: int = 0, to_position: int | None = None
-    ) -> AsyncIterator[Recorded]:
-        after = from_position
-        while True:
-            page = await self._read_page_with(None, after, PAGE, to_position)
-            for rec in page:
-                yield rec
-            if len(page) < PAGE:
-                return
-            after = page[-1].position
+    async def _read_page_upto(self, after: int, limit: int, upto: int | None) -> list[Recorded]:
+        return await self._read_page_with(None, after, limit, upto)
 
     async def stream_version(self, stream: str) -> int:
         rows = await self._fetch("SELECT max(version) FROM events WHERE stream = %s", (stream,))
@@ -200,3 +228,21 @@ class PostgresEventStore(GroupCommitStore):
 
     def subscribe(self, *, from_position: int = 0) -> Subscription:
         return CatchUpSubscription(self.bus, self._read_page, from_position, page=PAGE)
+
+    # -- views -----------------------------------------------------------------------------
+
+    dialect = DIALECT
+
+    async def fetch(self, query: Query, params: Sequence[Any] = ()) -> list[Row]:
+        try:
+            rows = await self._fetch(sql_of(query), tuple(stored(v) for v in params))
+        except psycopg.errors.UndefinedTable as exc:
+            raise NoSuchView(f"{query.name}: {' '.join(str(exc).split())}") from None
+        return plain_rows(rows)
+
+    def side_connection(self) -> SideConnection:
+        return PostgresSideConnection(self.url)
+
+    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Raw read-only SQL in PostgreSQL's dialect (``%s`` placeholders; tests, tools)."""
+        return plain_rows(await self._fetch(sql, tuple(params)))

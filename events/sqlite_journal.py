@@ -11,7 +11,6 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
 import msgspec
 
@@ -21,43 +20,11 @@ from events.codec import GENESIS_HASH, decode_row, encode_event, encode_meta
 from events.envelope import AppendRequest, AppendResult, Meta, Recorded
 from events.errors import ChainBrokenError, ConcurrencyError, StoreError
 from events.sqlite_schema import EVENT_COLUMNS
+from events.sqlite_views import SQLiteViewWriter
 from events.storage_faults import classify
+from events.views import NullProjector, Projector, ViewWriter
 
-
-class Projector(Protocol):
-    """Keeps view tables in step with the log, inside the journal's transaction."""
-
-    def setup(self, conn: sqlite3.Connection) -> None:
-        """Create the view tables (called once, before any append)."""
-
-    def load(self, conn: sqlite3.Connection) -> None:
-        """Load the in-memory state from the view tables (inside a read snapshot)."""
-
-    def apply(self, conn: sqlite3.Connection, records: Sequence[Recorded], *, write: bool) -> None:
-        """Fold ``records``; write view rows when ``write`` (else another process already did)."""
-
-    def commit(self) -> None:
-        """The transaction committed: make staged in-memory changes permanent."""
-
-    def rollback(self) -> None:
-        """The transaction rolled back: forget staged in-memory changes."""
-
-
-class NullProjector:
-    def setup(self, conn: sqlite3.Connection) -> None:
-        pass
-
-    def load(self, conn: sqlite3.Connection) -> None:
-        pass
-
-    def apply(self, conn: sqlite3.Connection, records: Sequence[Recorded], *, write: bool) -> None:
-        pass
-
-    def commit(self) -> None:
-        pass
-
-    def rollback(self) -> None:
-        pass
+__all__ = ["BatchResult", "Journal", "NullProjector", "Outcome", "Projector", "Row"]
 
 
 #: Streams whose version the journal remembers; beyond this the cache starts over.
@@ -98,7 +65,8 @@ class Journal:
         self.refusal: str | None = None
         self._versions: dict[str, int] = {}
         self.v2_from = int(self._info("v2_from") or 1)
-        projector.setup(conn)
+        self.views = self._view_writer()
+        projector.setup(self.views)
         # One snapshot for the head and the loaded views, so they agree even while another
         # process is appending.
         conn.execute("BEGIN")
@@ -109,9 +77,13 @@ class Journal:
             self.head: int = last[0] if last else 0
             self.head_hash: str = last[1] if last else GENESIS_HASH
             self.head_mac: str = (last[2] or "") if last else ""
-            projector.load(conn)
+            projector.load(self.views)
         finally:
             conn.execute("COMMIT")
+
+    def _view_writer(self) -> ViewWriter:
+        """The backend's writer of view tables over this journal's connection."""
+        return SQLiteViewWriter(self.conn)
 
     def _info(self, key: str) -> str | None:
         """A ``store_info`` value (the backend's SQL)."""
@@ -133,7 +105,7 @@ class Journal:
         if not rows:
             return []
         records = [decode_row(r) for r in rows]
-        self.projector.apply(self.conn, records, write=False)
+        self.projector.apply(self.views, records, write=False)
         for rec in records:
             self._versions[rec.stream] = rec.version
         self.head = records[-1].position
@@ -310,7 +282,7 @@ class Journal:
                     prev_mac = link(prev_mac, prev_hash)
                     rows[-1] = (*rows[-1][:8], prev_mac)
                 self._insert(rows)
-                self.projector.apply(conn, records, write=True)
+                self.projector.apply(self.views, records, write=True)
                 self._before_commit(position)
             conn.execute("COMMIT")
         except BaseException:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from events.codec import EVENT_COLUMNS as EVENT_COLUMNS
 from events.errors import SchemaVersionError
 
 #: Bump when the table layout changes; a database from a newer version is refused.
 STORE_SCHEMA_VERSION = 2
 
-EVENT_COLUMNS = "position, stream, version, type, data, meta, recorded_at, hash"
 
 DDL = """
 CREATE TABLE IF NOT EXISTS events (

@@ -20,6 +20,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from events import file_modes
+from events.backend import Backend, SideConnection
 from events.chain import (
     KEY_FILE,
     ChainKey,
@@ -32,18 +33,20 @@ from events.chain import (
 )
 from events.codec import decode_row
 from events.envelope import AppendRequest, Recorded
-from events.errors import StoreClosedError, StoreError
+from events.errors import NoSuchView, StoreClosedError, StoreError
 from events.group_commit import GroupCommitStore
-from events.sqlite_journal import BatchResult, Journal, NullProjector, Projector
+from events.sqlite_journal import BatchResult, Journal
 from events.sqlite_schema import EVENT_COLUMNS, connect, ensure_schema, rollback_quietly
+from events.sqlite_views import DIALECT, SQLiteSideConnection, sql_of
 from events.storage_faults import classify, classify_at
 from events.store import Subscription
 from events.subscription import CatchUpSubscription
+from events.views import NullProjector, Projector, Query, Row
 
 PAGE = 1000
 
 
-class SQLiteEventStore(GroupCommitStore):
+class SQLiteEventStore(GroupCommitStore, Backend):
     """The embedded event store. Open it with ``async with SQLiteEventStore.open(path)``."""
 
     def __init__(
@@ -61,6 +64,7 @@ class SQLiteEventStore(GroupCommitStore):
         self._tailer: aiosqlite.Connection
         self._views: aiosqlite.Connection
         self.instance = f"{os.getpid()}"
+        self.location = str(path)
 
     @classmethod
     @asynccontextmanager
@@ -284,18 +288,9 @@ class SQLiteEventStore(GroupCommitStore):
         )
         return [decode_row(tuple(r)) for r in rows]
 
-    async def read_all(
-        self, *, from_position: int = 0, to_position: int | None = None
-    ) -> AsyncIterator[Recorded]:
-        after = from_position
-        while True:
-            self._check_open()
-            page = await self._read_page_with(self._reader, after, PAGE, to_position)
-            for rec in page:
-                yield rec
-            if len(page) < PAGE:
-                return
-            after = page[-1].position
+    async def _read_page_upto(self, after: int, limit: int, upto: int | None) -> list[Recorded]:
+        self._check_open()
+        return await self._read_page_with(self._reader, after, limit, upto)
 
     async def stream_version(self, stream: str) -> int:
         self._check_open()
@@ -315,7 +310,22 @@ class SQLiteEventStore(GroupCommitStore):
     def subscribe(self, *, from_position: int = 0) -> Subscription:
         return CatchUpSubscription(self.bus, self._read_page, from_position, page=PAGE)
 
+    dialect = DIALECT
+
+    async def fetch(self, query: Query, params: Sequence[Any] = ()) -> list[Row]:
+        self._check_open()
+        try:
+            rows = await self._views.execute_fetchall(sql_of(query), tuple(params))
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                raise NoSuchView(f"{query.name}: {exc}") from None
+            raise
+        return [tuple(r) for r in rows]
+
+    def side_connection(self) -> SideConnection:
+        return SQLiteSideConnection(self.path)
+
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        """Read-only SQL over the log and the view tables."""
+        """Raw read-only SQL over this file (tests and SQLite tools; callers use ``fetch``)."""
         self._check_open()
         return list(await self._views.execute_fetchall(sql, tuple(params)))

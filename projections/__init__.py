@@ -14,12 +14,12 @@ from projections.costs import CostRow
 from projections.folder import Folder
 from projections.jobs import JobView
 from projections.output import OutputRow
+from projections.projector import ViewProjector
 from projections.rebuild import AuditIssue, AuditReport, audit
 from projections.registry import ALL_PROJECTIONS, make_projector
 from projections.runs import ACTIVE_STATES, TERMINAL_STATES, RunView
 from projections.servers import CredentialView, InvocationView, ServerView
 from projections.settings import CrashView, InstanceView, SettingsView
-from projections.sqlite_projector import SQLiteProjector
 from projections.webhooks import DeliveryView, RejectionView, WebhookView
 
 __all__ = [
@@ -46,11 +46,11 @@ __all__ = [
     "Projection",
     "RejectionView",
     "RunView",
-    "SQLiteProjector",
     "ServerView",
     "SettingsView",
     "Table",
     "View",
+    "ViewProjector",
     "WebhookView",
     "audit",
     "make_projector",

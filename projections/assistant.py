@@ -53,9 +53,9 @@ class ConversationView(msgspec.Struct, frozen=True, kw_only=True):
 CONVERSATIONS = Table(
     name="v_conversations",
     row_type=ConversationView,
-    columns=(("user", "TEXT"), ("updated_at", "INTEGER")),
+    columns=(("owner", "TEXT"), ("updated_at", "INTEGER")),
     extract=lambda r: (r.user, r.updated_at_us),
-    indexes=("user, updated_at",),
+    indexes=("owner, updated_at",),
 )
 
 

@@ -1,35 +1,27 @@
-"""Typed reads of view rows through the store's read-only query connection."""
+"""Typed reads of view rows through the store's ``ViewReader``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any
 
-import msgspec
-
-from events.sqlite_store import SQLiteEventStore
+from events.views import Query, ViewReader
 from projections.base import Table
+from projections.queries.common import by_key, decode, decode_all
 
-T = TypeVar("T")
-_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+__all__ = ["decode_row", "get_row", "select_rows"]
 
-
-def decode_row(row_type: type[T], doc: bytes) -> T:
-    """Decode a view row's ``doc`` column."""
-    dec = _decoders.get(row_type)
-    if dec is None:
-        dec = _decoders[row_type] = msgspec.json.Decoder(row_type)
-    value: T = dec.decode(doc)
-    return value
+decode_row = decode
 
 
-async def get_row(store: SQLiteEventStore, table: Table, key: str) -> Any | None:
-    rows = await store.query(f"SELECT doc FROM {table.name} WHERE k = ?", (key,))
-    return decode_row(table.row_type, rows[0][0]) if rows else None
+async def get_row(store: ViewReader, table: Table, key: str) -> Any | None:
+    """The row of ``table`` at ``key``, decoded, or None."""
+    rows = await store.fetch(by_key(table.name), (key,))
+    return decode(table.row_type, rows[0][0]) if rows else None
 
 
 async def select_rows(
-    store: SQLiteEventStore, table: Table, where: str = "", params: Sequence[Any] = ()
+    store: ViewReader, table: Table, query: Query, params: Sequence[Any] = ()
 ) -> list[Any]:
-    rows = await store.query(f"SELECT doc FROM {table.name} {where}", params)
-    return [decode_row(table.row_type, r[0]) for r in rows]
+    """The rows of ``table`` a named query (selecting ``doc``) returns, decoded."""
+    return decode_all(table.row_type, await store.fetch(query, params))

@@ -19,8 +19,9 @@ from events.envelope import Recorded
 from events.errors import StoreError
 from events.integrity import ContentErased
 from events.sqlite_schema import EVENT_COLUMNS, ensure_schema
+from events.sqlite_views import SQLiteViewWriter
 from projections.base import Projection
-from projections.sqlite_projector import SQLiteProjector, write_changes
+from projections.projector import ViewProjector, write_changes
 
 PAGE = 5000
 FLUSH_EVERY = 50_000
@@ -148,8 +149,9 @@ def rebuild_into(
 ) -> int:
     """Fold the whole log from position 0 into empty view tables in ``scratch``."""
     ensure_schema(scratch)
-    projector = SQLiteProjector(projections)
-    projector.setup(scratch)
+    projector = ViewProjector(projections)
+    views = SQLiteViewWriter(scratch)
+    projector.setup(views)
     count = 0
     pending: dict[tuple[str, str], tuple[Any, int]] = {}
     scratch.execute("BEGIN")
@@ -159,9 +161,9 @@ def rebuild_into(
             pending[(change[0], change[1])] = (change[2], rec.position)
         projector.folder.commit()
         if len(pending) >= FLUSH_EVERY:
-            write_changes(scratch, projector.folder.tables, pending)
+            write_changes(views, projector.folder.tables, pending)
             pending.clear()
-    write_changes(scratch, projector.folder.tables, pending)
+    write_changes(views, projector.folder.tables, pending)
     scratch.execute("COMMIT")
     return count
 

@@ -9,11 +9,11 @@ from projections.base import Projection
 from projections.costs import costs_projection
 from projections.jobs import jobs_projection
 from projections.output import output_projection
+from projections.projector import ViewProjector
 from projections.runs import runs_projection
 from projections.servers import servers_projection
 from projections.sessions import sessions_projection
 from projections.settings import settings_projection
-from projections.sqlite_projector import SQLiteProjector
 from projections.webhooks import webhooks_projection
 
 ALL_PROJECTIONS: tuple[Projection, ...] = (
@@ -31,6 +31,6 @@ ALL_PROJECTIONS: tuple[Projection, ...] = (
 )
 
 
-def make_projector() -> SQLiteProjector:
+def make_projector() -> ViewProjector:
     """A projector keeping every view table in step with the log."""
-    return SQLiteProjector(ALL_PROJECTIONS)
+    return ViewProjector(ALL_PROJECTIONS)

@@ -14,13 +14,15 @@ import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from events.backend import Backend
 from events.envelope import Meta
 from events.errors import ConcurrencyError
 from events.ids import new_id
 from events.sessions import SessionEnded, SessionStarted
-from events.sqlite_store import SQLiteEventStore
 from events.system import AdminCreated, AdminPasswordChanged, ApiTokenCreated, ApiTokenRevoked
 from projections.access import AdminView, ApiTokenView
+from projections.queries import access as access_queries
+from projections.queries import by_key
 from projections.read import decode_row
 from projections.sessions import SessionView
 from runner.errors import Conflict, InvalidInput, NotFound
@@ -45,11 +47,11 @@ class NewToken(msgspec.Struct, frozen=True, kw_only=True):
 class Access:
     """Admin account and API tokens over the event log."""
 
-    def __init__(self, store: SQLiteEventStore) -> None:
+    def __init__(self, store: Backend) -> None:
         self.store = store
 
     async def admin(self, username: str = ADMIN_USER) -> AdminView | None:
-        rows = await self.store.query("SELECT doc FROM v_admins WHERE k = ?", (username,))
+        rows = await self.store.fetch(by_key("v_admins"), (username,))
         return decode_row(AdminView, rows[0][0]) if rows else None
 
     async def ensure_admin(self, password: str | None) -> str | None:
@@ -106,7 +108,7 @@ class Access:
         """The user of a live, unexpired session, else None."""
         if not sid or len(sid) > 200:
             return None
-        rows = await self.store.query("SELECT doc FROM v_sessions WHERE k = ?", (hash_token(sid),))
+        rows = await self.store.fetch(by_key("v_sessions"), (hash_token(sid),))
         if not rows:
             return None
         row = decode_row(SessionView, rows[0][0])
@@ -127,7 +129,7 @@ class Access:
 
     async def end_all_sessions(self, *, reason: str = "revoked") -> int:
         """Sign out everywhere: end every live session; returns how many ended."""
-        rows = await self.store.query("SELECT k FROM v_sessions WHERE live = 1")
+        rows = await self.store.fetch(access_queries.LIVE_SESSIONS)
         for (digest,) in rows:
             await self.store.append(
                 f"session-{str(digest)[:32]}",
@@ -163,12 +165,12 @@ class Access:
         return NewToken(token_id=token_id, name=name, token=token)
 
     async def tokens(self) -> list[ApiTokenView]:
-        rows = await self.store.query("SELECT doc FROM v_api_tokens ORDER BY k")
+        rows = await self.store.fetch(access_queries.TOKENS)
         items = [decode_row(ApiTokenView, r[0]) for r in rows]
         return sorted(items, key=lambda t: t.created_at_us, reverse=True)
 
     async def token(self, token_id: str) -> ApiTokenView:
-        rows = await self.store.query("SELECT doc FROM v_api_tokens WHERE k = ?", (token_id,))
+        rows = await self.store.fetch(by_key("v_api_tokens"), (token_id,))
         if not rows:
             raise NotFound(f"no API token with id {token_id!r}")
         return decode_row(ApiTokenView, rows[0][0])
@@ -186,9 +188,7 @@ class Access:
         """The live token matching ``token`` (looked up by hash), or None."""
         if not token.startswith(TOKEN_PREFIX):
             return None
-        rows = await self.store.query(
-            "SELECT doc FROM v_api_tokens WHERE token_hash = ?", (hash_token(token),)
-        )
+        rows = await self.store.fetch(access_queries.TOKEN_BY_HASH, (hash_token(token),))
         if not rows:
             return None
         tok = decode_row(ApiTokenView, rows[0][0])

@@ -6,7 +6,9 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from events.sqlite_store import SQLiteEventStore
+from events.backend import Backend
+from events.chain import KEY_FILE
+from events.factory import open_store
 from projections import make_projector
 from runner.commands.approvals import ApprovalCommands
 from runner.commands.assistant import AssistantCommands
@@ -25,7 +27,7 @@ from runner.secrets import KEY_ENV, SecretBox, load_keyring
 class Runner:
     """What every interface (web, MCP, CLI, actors) talks to."""
 
-    def __init__(self, config: Config, store: SQLiteEventStore) -> None:
+    def __init__(self, config: Config, store: Backend) -> None:
         self.config = config
         self.store = store
         self.queries = Queries(store)
@@ -41,6 +43,16 @@ class Runner:
         self.approvals = ApprovalCommands(store)
         self.assistant = AssistantCommands(store, self.queries)
 
+    def database_status(self) -> dict[str, object]:
+        """Where the log lives and, for the SQLite file, its size with the WAL."""
+        out: dict[str, object] = {"path": self.store.location, "backend": self.store.dialect}
+        if self.config.on_sqlite:
+            db = self.config.db_path
+            out["bytes"] = sum(
+                p.stat().st_size for p in db.parent.glob(db.name + "*") if p.exists()
+            )
+        return out
+
     def secret_box(self) -> SecretBox:
         """A box over the current keyring (``RUNNER_SECRET_KEY`` or ``<data_dir>/secret.key``)."""
         env = dict(os.environ)
@@ -53,5 +65,8 @@ class Runner:
     async def open(cls, config: Config) -> AsyncIterator[Runner]:
         """Open the log under ``config.data_dir`` (created if needed) with every projection."""
         config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        async with SQLiteEventStore.open(config.db_path, projector=make_projector()) as store:
+        key_path = config.data_dir / KEY_FILE
+        async with open_store(
+            config.database, projector=make_projector(), key_path=key_path
+        ) as store:
             yield cls(config, store)

@@ -23,6 +23,7 @@ from events.errors import ConcurrencyError
 from events.runs import TERMINAL_RUN_EVENTS
 from projections import TERMINAL_STATES, RunView
 from projections.assistant import CONVERSATIONS, ConversationView
+from projections.queries import assistant as assistant_queries
 from projections.read import select_rows
 from runner.app import Runner
 from runner.commands.assistant import conversation_stream
@@ -93,7 +94,7 @@ class AssistantTurns:
     async def catch_up(self) -> int:
         """End the open turns whose runs already ended; how many were ended."""
         rows: list[ConversationView] = await select_rows(
-            self.runner.store, CONVERSATIONS, "ORDER BY updated_at DESC LIMIT ?", (100_000,)
+            self.runner.store, CONVERSATIONS, assistant_queries.LATEST, (100_000,)
         )
         ended = 0
         for conv in rows:

@@ -96,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(f"error: {escape_terminal(exc.message)}", file=sys.stderr)
         return 2
+    sqlite_only: str | None = getattr(args, "sqlite_only", None)
+    if sqlite_only and not config.on_sqlite:
+        print(f"error: {sqlite_only}", file=sys.stderr)
+        return 2
     runner_fn: Callable[[argparse.Namespace, Any], int] | None = getattr(args, "main", None)
     if runner_fn is not None:  # a command that manages its own lifecycle (serve, mcp, audit)
         try:

@@ -113,19 +113,34 @@ async def _accept(r: Runner, a: argparse.Namespace) -> int:
     return 0
 
 
+#: What to use instead of a command that works on the SQLite file, when the log is on PostgreSQL.
+ON_POSTGRES = {
+    "backup": "`runner backup` copies the SQLite file; the log is on PostgreSQL "
+    '(RUNNER_DATABASE_URL): back it up with pg_dump (pg_dump -Fc "$RUNNER_DATABASE_URL" '
+    "> runner.dump) and keep each node's secret.key",
+    "restore": "`runner restore` replaces the SQLite file; the log is on PostgreSQL "
+    "(RUNNER_DATABASE_URL): restore a pg_dump with pg_restore into an empty database",
+    "export": "`runner export` reads the SQLite file; the log is on PostgreSQL "
+    "(RUNNER_DATABASE_URL): use `runner replay` (the same JSON lines, secrets masked)",
+    "audit": "`runner audit` rebuilds the views of the SQLite file; the log is on PostgreSQL "
+    "(RUNNER_DATABASE_URL): the store checks positions and the hash chain as it appends; "
+    "to audit, `runner replay` the log or copy it with pg_dump",
+}
+
+
 def add_integrity_commands(sub: Any) -> None:
     p = sub.add_parser("backup", help="online, verified copy of the log to PATH (never overwrites)")
     p.add_argument("path")
     p.add_argument("--quiet", action="store_true", help="no progress line")
-    p.set_defaults(main=_backup_main)
+    p.set_defaults(main=_backup_main, sqlite_only=ON_POSTGRES["backup"])
     p = sub.add_parser("restore", help="replace the log by a verified backup (service stopped)")
     p.add_argument("path")
-    p.set_defaults(main=_restore_main)
+    p.set_defaults(main=_restore_main, sqlite_only=ON_POSTGRES["restore"])
     p = sub.add_parser("export", help="the log as JSON lines, secrets masked (read-only)")
     p.add_argument("--from", dest="from_position", type=int, default=0, help="after this position")
     p.add_argument("--to", dest="to_position", type=int, help="up to this position")
     p.add_argument("--output", "-o", help="write to this new file instead of stdout")
-    p.set_defaults(main=_export_main)
+    p.set_defaults(main=_export_main, sqlite_only=ON_POSTGRES["export"])
     p = sub.add_parser("erase", help="erase a finished run's output and webhook body (recorded)")
     p.add_argument("run_id")
     p.add_argument("--reason", required=True, help="why (recorded in the log)")

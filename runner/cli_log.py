@@ -143,8 +143,9 @@ def add_log_commands(sub: Any) -> None:
     p = sub.add_parser(
         "audit", help="verify the hash chain; rebuild every view into a scratch database and diff"
     )
-    p.set_defaults(main=_audit_main)
-    from runner.cli_integrity import add_integrity_commands
+    from runner.cli_integrity import ON_POSTGRES, add_integrity_commands
+
+    p.set_defaults(main=_audit_main, sqlite_only=ON_POSTGRES["audit"])
 
     add_integrity_commands(sub)
     from runner.serve import serve_main

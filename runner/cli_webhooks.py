@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from projections import DeliveryView, WebhookView
+from projections.queries import runs as run_queries
 from runner.app import Runner
 from runner.commands.webhooks import DEFAULT_GRACE_SECONDS, for_runner, hook_path, public_view
 from runner.errors import InvalidInput, NotFound
@@ -176,8 +177,7 @@ async def _delete(r: Runner, a: argparse.Namespace) -> int:
 async def _run_states(r: Runner, run_ids: list[str]) -> dict[str, str]:
     if not run_ids:
         return {}
-    marks = ",".join("?" * len(run_ids))
-    rows = await r.store.query(f"SELECT k, state FROM v_runs WHERE k IN ({marks})", run_ids)
+    rows = await r.store.fetch(*run_queries.states_of(run_ids))
     return {str(row[0]): str(row[1]) for row in rows}
 
 

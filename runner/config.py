@@ -54,9 +54,23 @@ class Config(msgspec.Struct, kw_only=True):
     relay_max_concurrent: int = 8
     """Model calls in flight to the upstream API at once, service-wide (the relay's cap)."""
 
+    database_url: str | None = None
+    """``RUNNER_DATABASE_URL``: a ``postgresql://`` URL puts the log on PostgreSQL (several
+    nodes may share it); unset, the log is the SQLite file ``db_path``."""
+
     @property
     def db_path(self) -> Path:
         return self.data_dir / "runner.db"
+
+    @property
+    def database(self) -> str | Path:
+        """Where the log lives: the PostgreSQL URL, or the SQLite file."""
+        return self.database_url or self.db_path
+
+    @property
+    def on_sqlite(self) -> bool:
+        """Whether the log is the embedded SQLite file (file-level tools work on it)."""
+        return not self.database_url
 
     @property
     def public_origin(self) -> str:
@@ -115,6 +129,14 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         raise InvalidInput(f"RUNNER_RELAY_MAX_CONCURRENT {relay_cap} must be between 1 and 1000")
     if not 0 <= port <= 65535:
         raise InvalidInput(f"RUNNER_PORT {port} is not a TCP port (0-65535)")
+    database_url = pick("database_url", "RUNNER_DATABASE_URL")
+    if database_url is not None:
+        database_url = str(database_url).strip() or None
+    if database_url is not None and not database_url.startswith(("postgresql://", "postgres://")):
+        raise InvalidInput(
+            "RUNNER_DATABASE_URL must be a postgresql:// URL (postgresql://user@host:5432/db); "
+            "leave it unset for the SQLite file under the data directory"
+        )
     redirects = pick("extra_redirect_uris", "RUNNER_REDIRECT_URIS", ())
     if isinstance(redirects, str):
         redirects = tuple(u for u in redirects.split(",") if u.strip())
@@ -132,4 +154,5 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         log_level=str(pick("log_level", "RUNNER_LOG_LEVEL", "INFO")),
         max_api_retries=retries,
         relay_max_concurrent=relay_cap,
+        database_url=database_url,
     )

@@ -8,8 +8,9 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from events.backend import Backend
 from events.envelope import Recorded
-from events.sqlite_store import SQLiteEventStore
+from events.views import Query
 from projections import (
     CostRow,
     CredentialView,
@@ -24,20 +25,19 @@ from projections import (
     WebhookView,
 )
 from projections.costs import RunSpend, day_of
+from projections.queries import by_key, decode
+from projections.queries import costs as cost_queries
+from projections.queries import jobs as job_queries
+from projections.queries import runs as run_queries
+from projections.queries import servers as server_queries
+from projections.queries import webhooks as webhook_queries
+from projections.queries.runs import RunWhere
 from runner.errors import InvalidInput, NotFound
 from runner.settings import Settings, effective
 
 T = TypeVar("T")
 MAX_PAGE = 200
-_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
-
-
-def _decode(row_type: type[T], doc: bytes) -> T:
-    dec = _decoders.get(row_type)
-    if dec is None:
-        dec = _decoders[row_type] = msgspec.json.Decoder(row_type)
-    value: T = dec.decode(doc)
-    return value
+_decode = decode
 
 
 class Page(msgspec.Struct, kw_only=True):
@@ -45,10 +45,46 @@ class Page(msgspec.Struct, kw_only=True):
     limit: int
     offset: int
     total: int
+    #: Where the next page starts (keyset: pass it back as ``cursor``); None on the last page.
+    next_cursor: str | None = None
 
     @property
     def has_more(self) -> bool:
         return self.offset + len(self.items) < self.total
+
+
+def cursor_of(at: int, key: str) -> str:
+    """A keyset cursor: the sort value and the row key of the last row shown."""
+    return f"{at}.{key}"
+
+
+def parse_cursor(raw: str | None) -> tuple[int, str] | None:
+    """``<whole number>.<id>`` from a ``cursor`` argument; None when absent."""
+    if raw is None or raw == "":
+        return None
+    at, dot, key = raw.partition(".")
+    digits = at[1:] if at.startswith("-") else at
+    plain = key.isascii() and key.isprintable() and " " not in key
+    if (
+        not dot
+        or not digits.isdigit()
+        or len(digits) > 18
+        or not key
+        or len(key) > 200
+        or not (plain and digits.isascii())
+    ):
+        raise InvalidInput(
+            "cursor must be the next_cursor of a previous page (<number>.<id>)", field="cursor"
+        )
+    return int(at), key
+
+
+def _keyset(items: list[Any], lim: int, last: Any) -> tuple[list[Any], str | None]:
+    """The page (``lim`` of the ``lim + 1`` rows read) and the cursor after it, if more."""
+    if len(items) <= lim:
+        return items, None
+    shown = items[:lim]
+    return shown, last(shown[-1])
 
 
 def clamp(limit: int | None, default: int = 50) -> int:
@@ -68,14 +104,26 @@ class RunFilter(msgspec.Struct, kw_only=True):
     until_us: int | None = None
 
 
+def run_where(f: RunFilter) -> RunWhere:
+    """The view query's filter for an API/CLI run filter."""
+    return RunWhere(
+        job_id=f.job_id,
+        state=f.state,
+        trigger=f.trigger,
+        webhook_id=f.webhook_id,
+        since_us=f.since_us,
+        until_us=f.until_us,
+    )
+
+
 class Queries:
     """Everything the dashboard, API, MCP tools and CLI read."""
 
-    def __init__(self, store: SQLiteEventStore) -> None:
+    def __init__(self, store: Backend) -> None:
         self.store = store
 
     async def _one(self, row_type: type[T], table: str, key: str) -> T | None:
-        rows = await self.store.query(f"SELECT doc FROM {table} WHERE k = ?", (key,))
+        rows = await self.store.fetch(by_key(table), (key,))
         return _decode(row_type, rows[0][0]) if rows else None
 
     async def job(self, job_id: str) -> JobView:
@@ -87,27 +135,33 @@ class Queries:
         return job
 
     async def job_by_name(self, name: str) -> JobView | None:
-        rows = await self.store.query("SELECT doc FROM v_jobs WHERE name = ?", (name,))
+        rows = await self.store.fetch(job_queries.BY_NAME, (name,))
         return _decode(JobView, rows[0][0]) if rows else None
 
-    async def jobs(self, *, limit: int | None = None, offset: int = 0) -> Page:
+    async def jobs(
+        self, *, limit: int | None = None, offset: int = 0, cursor: str | None = None
+    ) -> Page:
+        """Jobs newest first; a page at ``offset``, or after ``cursor`` (keyset)."""
         lim = clamp(limit, MAX_PAGE)
-        rows = await self.store.query(
-            "SELECT doc, (SELECT count(*) FROM v_jobs) FROM v_jobs "
-            "ORDER BY created_at DESC, k LIMIT ? OFFSET ?",
-            (lim, offset),
+        after = parse_cursor(cursor)
+        if after is not None:
+            rows = await self.store.fetch(*job_queries.newest_after(after, lim + 1))
+        else:
+            rows = await self.store.fetch(job_queries.NEWEST_PAGE, (lim + 1, offset))
+        items, nxt = _keyset(
+            [_decode(JobView, r[0]) for r in rows],
+            lim,
+            lambda j: cursor_of(j.created_at_us, j.job_id),
         )
-        total = rows[0][1] if rows else await self._count("v_jobs")
-        return Page(
-            items=[_decode(JobView, r[0]) for r in rows], limit=lim, offset=offset, total=total
-        )
+        total = await self._count(job_queries.COUNT)
+        return Page(items=items, limit=lim, offset=offset, total=total, next_cursor=nxt)
 
     async def all_jobs(self) -> list[JobView]:
-        rows = await self.store.query("SELECT doc FROM v_jobs ORDER BY created_at")
+        rows = await self.store.fetch(job_queries.ALL)
         return [_decode(JobView, r[0]) for r in rows]
 
-    async def _count(self, table: str, where: str = "", params: Sequence[Any] = ()) -> int:
-        rows = await self.store.query(f"SELECT count(*) FROM {table} {where}", params)
+    async def _count(self, query: Query, params: Sequence[Any] = ()) -> int:
+        rows = await self.store.fetch(query, params)
         return int(rows[0][0])
 
     async def run(self, run_id: str) -> RunView:
@@ -116,61 +170,42 @@ class Queries:
             raise NotFound(
                 f"no run with id {run_id!r} (expected a run id such as 'run_1a2b3c4d5e6f')"
             )
-        rows = await self.store.query(
-            "SELECT count(*) FROM v_run_output WHERE run_id = ? "
-            "AND kind NOT IN ('denied', 'truncated')",
-            (run_id,),
-        )
+        rows = await self.store.fetch(run_queries.OUTPUT_COUNT, (run_id,))
         return msgspec.structs.replace(run, outputs=int(rows[0][0]))
 
     async def runs(
-        self, filt: RunFilter | None = None, *, limit: int | None = None, offset: int = 0
+        self,
+        filt: RunFilter | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        cursor: str | None = None,
     ) -> Page:
+        """Runs newest first; a page at ``offset``, or after ``cursor`` (keyset: as fast on
+        the thousandth page as on the first)."""
         f = filt or RunFilter()
         lim = clamp(limit)
         if offset < 0:
             raise InvalidInput("offset must be >= 0", field="offset")
-        clauses: list[str] = []
-        params: list[Any] = []
-        for col, val in (
-            ("job_id", f.job_id),
-            ("state", f.state),
-            ("trigger", f.trigger),
-            ("webhook_id", f.webhook_id),
-        ):
-            if val:
-                clauses.append(f"{col} = ?")
-                params.append(val)
-        if f.since_us is not None:
-            clauses.append("requested_at >= ?")
-            params.append(f.since_us)
-        if f.until_us is not None:
-            clauses.append("requested_at < ?")
-            params.append(f.until_us)
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        rows = await self.store.query(
-            f"SELECT doc FROM v_runs {where} ORDER BY requested_at DESC, k DESC LIMIT ? OFFSET ?",
-            (*params, lim, offset),
+        where = msgspec.structs.replace(run_where(f), before=parse_cursor(cursor))
+        rows = await self.store.fetch(*run_queries.newest(where, lim + 1, offset))
+        items, nxt = _keyset(
+            [_decode(RunView, r[0]) for r in rows],
+            lim,
+            lambda r: cursor_of(r.requested_at_us, r.run_id),
         )
-        total = await self._count("v_runs", where, params)
-        return Page(
-            items=[_decode(RunView, r[0]) for r in rows], limit=lim, offset=offset, total=total
-        )
+        total = await self._count(*run_queries.counted(where))
+        return Page(items=items, limit=lim, offset=offset, total=total, next_cursor=nxt)
 
     async def active_runs(self) -> list[RunView]:
-        rows = await self.store.query(
-            "SELECT doc FROM v_runs WHERE state IN ('requested','claimed','running') "
-            "ORDER BY requested_at, k"
-        )
+        rows = await self.store.fetch(run_queries.ACTIVE)
         return [_decode(RunView, r[0]) for r in rows]
 
     async def output(
         self, run_id: str, *, after_position: int = 0, limit: int = 1000
     ) -> list[OutputRow]:
-        rows = await self.store.query(
-            "SELECT doc FROM v_run_output WHERE run_id = ? AND position > ? "
-            "ORDER BY position LIMIT ?",
-            (run_id, after_position, min(limit, 5000)),
+        rows = await self.store.fetch(
+            run_queries.OUTPUT_AFTER, (run_id, after_position, min(limit, 5000))
         )
         return [_decode(OutputRow, r[0]) for r in rows]
 
@@ -179,7 +214,7 @@ class Queries:
         return effective(row.values if row else {})
 
     async def servers(self) -> list[ServerView]:
-        rows = await self.store.query("SELECT doc FROM v_servers ORDER BY k")
+        rows = await self.store.fetch(server_queries.ALL)
         return [_decode(ServerView, r[0]) for r in rows]
 
     async def server(self, name: str) -> ServerView:
@@ -189,17 +224,12 @@ class Queries:
         return srv
 
     async def credentials(self, server: str) -> list[CredentialView]:
-        rows = await self.store.query(
-            "SELECT doc FROM v_credentials WHERE server = ? ORDER BY k", (server,)
-        )
+        rows = await self.store.fetch(server_queries.CREDENTIALS, (server,))
         return [_decode(CredentialView, r[0]) for r in rows]
 
     async def tool_invocations(self, server: str, *, limit: int = 20) -> list[InvocationView]:
         """A server's most recent ``invoke_internal_mcp_tool`` calls, newest first."""
-        rows = await self.store.query(
-            "SELECT doc FROM v_tool_invocations WHERE server = ? ORDER BY position DESC LIMIT ?",
-            (server, clamp(limit)),
-        )
+        rows = await self.store.fetch(server_queries.INVOCATIONS, (server, clamp(limit)))
         return [_decode(InvocationView, r[0]) for r in rows]
 
     async def server_tools(self) -> dict[str, tuple[str, ...]]:
@@ -207,11 +237,11 @@ class Queries:
         return {s.name: tuple(t.name for t in s.tools) for s in await self.servers()}
 
     async def known_servers(self) -> dict[str, bool]:
-        rows = await self.store.query("SELECT k, enabled FROM v_servers")
+        rows = await self.store.fetch(server_queries.ENABLED)
         return {str(r[0]): bool(r[1]) for r in rows}
 
     async def webhooks(self) -> list[WebhookView]:
-        rows = await self.store.query("SELECT doc FROM v_webhooks ORDER BY created_at DESC")
+        rows = await self.store.fetch(webhook_queries.ALL)
         return [_decode(WebhookView, r[0]) for r in rows]
 
     async def webhook(self, webhook_id: str) -> WebhookView:
@@ -230,58 +260,76 @@ class Queries:
         return found
 
     async def deliveries(
-        self, webhook_id: str, *, limit: int | None = None, offset: int = 0
+        self,
+        webhook_id: str,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        cursor: str | None = None,
     ) -> Page:
         """A webhook's deliveries, newest first (headers already masked)."""
         return await self._page(
-            DeliveryView, "v_deliveries", "received_at", webhook_id, limit, offset
+            DeliveryView,
+            "v_deliveries",
+            webhook_id,
+            limit,
+            offset,
+            cursor,
+            lambda d: cursor_of(d.received_at_us, d.delivery_id),
         )
 
     async def rejections(
-        self, webhook_id: str, *, limit: int | None = None, offset: int = 0
+        self,
+        webhook_id: str,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        cursor: str | None = None,
     ) -> Page:
         """A webhook's rejected deliveries, newest first."""
         return await self._page(
-            RejectionView, "v_webhook_rejections", "rejected_at", webhook_id, limit, offset
+            RejectionView,
+            "v_webhook_rejections",
+            webhook_id,
+            limit,
+            offset,
+            cursor,
+            lambda r: cursor_of(r.rejected_at_us, f"{r.webhook_id}:{r.position:012d}"),
         )
 
     async def _page(
         self,
         row_type: type[Any],
         table: str,
-        order: str,
         webhook_id: str,
         limit: int | None,
         offset: int,
+        cursor: str | None,
+        last: Any,
     ) -> Page:
         lim = clamp(limit)
         if offset < 0:
             raise InvalidInput("offset must be >= 0", field="offset")
-        rows = await self.store.query(
-            f"SELECT doc FROM {table} WHERE webhook_id = ? ORDER BY {order} DESC, k DESC "
-            "LIMIT ? OFFSET ?",
-            (webhook_id, lim, offset),
-        )
-        total = await self._count(table, "WHERE webhook_id = ?", (webhook_id,))
-        return Page(
-            items=[_decode(row_type, r[0]) for r in rows], limit=lim, offset=offset, total=total
-        )
+        before = parse_cursor(cursor)
+        if before is not None:
+            query = webhook_queries.before(table, webhook_id, before, lim + 1)
+        else:
+            query = webhook_queries.page(table, webhook_id, lim + 1, offset)
+        rows = await self.store.fetch(*query)
+        items, nxt = _keyset([_decode(row_type, r[0]) for r in rows], lim, last)
+        total = await self._count(webhook_queries.counted(table), (webhook_id,))
+        return Page(items=items, limit=lim, offset=offset, total=total, next_cursor=nxt)
 
     async def costs(
         self, *, start: dt.date, end: dt.date, group_by: str = "day"
     ) -> list[dict[str, Any]]:
         """Totals per ``day``, ``job`` or ``model`` for ``start <= day <= end`` (UTC)."""
-        column = {"day": "day", "job": "job_id", "model": "model"}.get(group_by)
-        if column is None:
+        query = cost_queries.grouped(group_by)
+        if query is None:
             raise InvalidInput("group_by must be one of day, job, model", field="group_by")
         if end < start:
             raise InvalidInput("end must not be before start", field="end")
-        rows = await self.store.query(
-            f"SELECT {column} AS key, sum(runs), sum(input_tokens), sum(output_tokens), "
-            "sum(cache_creation_tokens), sum(cache_read_tokens), sum(cost_usd) FROM v_costs "
-            f"WHERE day >= ? AND day <= ? GROUP BY {column} ORDER BY {column}",
-            (start.isoformat(), end.isoformat()),
-        )
+        rows = await self.store.fetch(query, (start.isoformat(), end.isoformat()))
         return [
             {
                 "key": r[0],
@@ -296,21 +344,14 @@ class Queries:
         ]
 
     async def cost_rows(self, *, start: dt.date, end: dt.date) -> list[CostRow]:
-        rows = await self.store.query(
-            "SELECT doc FROM v_costs WHERE day >= ? AND day <= ? ORDER BY day",
-            (start.isoformat(), end.isoformat()),
-        )
+        rows = await self.store.fetch(cost_queries.ROWS, (start.isoformat(), end.isoformat()))
         return [_decode(CostRow, r[0]) for r in rows]
 
     async def totals(self, *, since_day: str | None = None) -> dict[str, Any]:
-        where, params = ("WHERE day >= ?", (since_day,)) if since_day else ("", ())
-        rows = await self.store.query(
-            "SELECT coalesce(sum(runs),0), coalesce(sum(cost_usd),0), "
-            "coalesce(sum(input_tokens),0), "
-            "coalesce(sum(output_tokens),0), coalesce(sum(cache_creation_tokens),0), "
-            f"coalesce(sum(cache_read_tokens),0) FROM v_costs {where}",
-            params,
-        )
+        if since_day:
+            rows = await self.store.fetch(cost_queries.TOTALS_SINCE, (since_day,))
+        else:
+            rows = await self.store.fetch(cost_queries.TOTALS)
         r = rows[0]
         return {
             "runs": r[0],
@@ -350,11 +391,7 @@ class Queries:
     async def spend_today(self) -> dict[str, Any]:
         """Today's (UTC) metered spend against the daily budget settings."""
         day = await self.today()
-        rows = await self.store.query(
-            "SELECT coalesce(sum(cost_usd), 0), coalesce(sum(charged_usd), 0) "
-            "FROM v_spend WHERE day = ?",
-            (day,),
-        )
+        rows = await self.store.fetch(cost_queries.SPEND_ON, (day,))
         settings = await self.settings()
         return {
             "day": day,

@@ -141,8 +141,6 @@ class Service:
         """Health facts for the dashboard and ``get_health``."""
         s = self.executor.settings
         cli = find_cli(s)
-        db = self.runner.config.db_path
-        size = sum(p.stat().st_size for p in db.parent.glob(db.name + "*") if p.exists())
         return {
             **self.health.snapshot(),
             "queue_depth": self.claimer.queue_depth,
@@ -150,7 +148,7 @@ class Service:
             "cli": {"found": cli is not None, "path": str(cli) if cli else None},
             "auth": auth_mode(s),
             "sandbox": sandbox_health(s, self.sandbox_mode),
-            "database": {"path": str(db), "bytes": size},
+            "database": self.runner.database_status(),
             "relay": self.relay.status(),
             "chain": chain_health(self.runner),
             "lease": self.leases.snapshot(),

@@ -55,14 +55,24 @@ def paging(default: int = 50) -> tuple[int, int]:
     return min(limit, MAX_PAGE), offset
 
 
-def page_json(items: list[Any], limit: int, offset: int, total: int) -> dict[str, Any]:
+def page_json(
+    items: list[Any],
+    limit: int,
+    offset: int,
+    total: int,
+    next_cursor: str | None = None,
+    *,
+    keyset: bool = False,
+) -> dict[str, Any]:
+    """A page; ``next_cursor`` (keyset) is the fast way on, ``next_offset`` the old one."""
     nxt = offset + len(items)
     return {
         "items": items,
         "limit": limit,
         "offset": offset,
         "total": total,
-        "next_offset": nxt if nxt < total else None,
+        "next_offset": nxt if nxt < total and next_cursor is not None and not keyset else None,
+        "next_cursor": next_cursor,
     }
 
 
@@ -136,8 +146,12 @@ async def cron_preview() -> Response:
 @api.get("/jobs")
 async def list_jobs() -> Response:
     limit, offset = paging()
-    page = await web().runner.queries.jobs(limit=limit, offset=offset)
-    return jsonify(page_json([job_json(j) for j in page.items], limit, offset, page.total))
+    cursor = request.args.get("cursor") or None
+    page = await web().runner.queries.jobs(limit=limit, offset=offset, cursor=cursor)
+    items = [job_json(j) for j in page.items]
+    return jsonify(
+        page_json(items, limit, offset, page.total, page.next_cursor, keyset=bool(cursor))
+    )
 
 
 @api.post("/jobs")
@@ -199,8 +213,13 @@ async def job_events(job_id: str) -> Response:
 @api.get("/runs")
 async def list_runs() -> Response:
     limit, offset = paging()
-    page = await web().runner.queries.runs(run_filter(request.args), limit=limit, offset=offset)
-    return jsonify(page_json([run_json(r) for r in page.items], limit, offset, page.total))
+    cursor = request.args.get("cursor") or None
+    filt = run_filter(request.args)
+    page = await web().runner.queries.runs(filt, limit=limit, offset=offset, cursor=cursor)
+    items = [run_json(r) for r in page.items]
+    return jsonify(
+        page_json(items, limit, offset, page.total, page.next_cursor, keyset=bool(cursor))
+    )
 
 
 @api.get("/runs/<run_id>")

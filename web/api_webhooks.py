@@ -11,10 +11,10 @@ blueprint's.
     POST   /api/v1/webhooks/<id>/enable | /disable
     POST   /api/v1/webhooks/<id>/rotate-secret                   {grace_seconds?, secret?}
     DELETE /api/v1/webhooks/<id>
-    GET    /api/v1/webhooks/<id>/deliveries?limit=&offset=
+    GET    /api/v1/webhooks/<id>/deliveries?limit=&offset=|cursor=
     GET    /api/v1/webhooks/<id>/deliveries/<delivery_id>
     POST   /api/v1/webhooks/<id>/deliveries/<delivery_id>/replay → 202 {delivery_id, run_id}
-    GET    /api/v1/webhooks/<id>/rejections?limit=&offset=
+    GET    /api/v1/webhooks/<id>/rejections?limit=&offset=|cursor=
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import msgspec
 from quart import Blueprint, Response, g, jsonify, request
 
 from projections import DeliveryView, RejectionView, WebhookView
+from projections.queries import runs as run_queries
 from runner.app import Runner
 from runner.commands.webhooks import DEFAULT_GRACE_SECONDS, for_runner, hook_path, public_view
 from runner.errors import CommandError, InvalidInput, NotFound
@@ -70,6 +71,7 @@ def _page(page: Page, convert: Any) -> dict[str, Any]:
         "offset": page.offset,
         "total": page.total,
         "has_more": page.has_more,
+        "next_cursor": page.next_cursor,
     }
 
 
@@ -178,16 +180,16 @@ def api_webhooks_blueprint(runner: Runner) -> Blueprint:
     @bp.get("/<webhook_id>/deliveries")
     async def deliveries(webhook_id: str) -> Response:
         page = await q.deliveries(
-            webhook_id, limit=_int_arg("limit"), offset=_int_arg("offset") or 0
+            webhook_id,
+            limit=_int_arg("limit"),
+            offset=_int_arg("offset") or 0,
+            cursor=request.args.get("cursor"),
         )
         out = _page(page, _listed)
         run_ids = [item["run_id"] for item in out["items"]]
         states: dict[str, str] = {}
         if run_ids:
-            marks = ",".join("?" * len(run_ids))
-            rows = await runner.store.query(
-                f"SELECT k, state FROM v_runs WHERE k IN ({marks})", run_ids
-            )
+            rows = await runner.store.fetch(*run_queries.states_of(run_ids))
             states = {str(r[0]): str(r[1]) for r in rows}
         for item in out["items"]:
             item["run_state"] = states.get(item["run_id"], "pending")
@@ -219,7 +221,10 @@ def api_webhooks_blueprint(runner: Runner) -> Blueprint:
     @bp.get("/<webhook_id>/rejections")
     async def rejections(webhook_id: str) -> Response:
         page = await q.rejections(
-            webhook_id, limit=_int_arg("limit"), offset=_int_arg("offset") or 0
+            webhook_id,
+            limit=_int_arg("limit"),
+            offset=_int_arg("offset") or 0,
+            cursor=request.args.get("cursor"),
         )
         return _json(_page(page, _rejection))
 

@@ -47,6 +47,14 @@ def keyset_pager(cursor: tuple[int, str] | None, *, first_page: bool) -> dict[st
     return {"prev_url": newest, "next_url": older, "first": None, "last_shown": None}
 
 
+def keyset_links(arg: str, cursor: str | None, *, first_page: bool, shown: int) -> dict[str, Any]:
+    """Links for keyset pages continuing after ``cursor`` in ``arg``, and back to the start."""
+    args = {k: v for k, v in request.args.items() if k not in (arg, "offset") and v}
+    nxt = "?" + urlencode({**args, arg: cursor}) if cursor else None
+    start = "?" + urlencode(args) if not first_page else None
+    return {"prev_url": start, "next_url": nxt, "first": None, "last_shown": shown}
+
+
 def job_schedule(job: JobView) -> dict[str, Any]:
     """The schedule in words and next fires; a paused job has no next fires."""
     sched = schedule(job.spec.cron, job.spec.timezone)

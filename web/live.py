@@ -11,6 +11,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from events.backend import Backend
 from events.envelope import Recorded
 from events.runs import (
     TERMINAL_RUN_EVENTS,
@@ -23,7 +24,6 @@ from events.runs import (
     RunToolDenied,
     RunUsage,
 )
-from events.sqlite_store import SQLiteEventStore
 from projections import OutputRow
 from web.estimate import estimate_usd
 from web.render import block_html
@@ -123,9 +123,7 @@ def is_end(data: bytes) -> bool:
     return END_MARK in data[:40]
 
 
-async def run_frames(
-    hub: Hub, store: SQLiteEventStore, run_id: str, last_id: int
-) -> AsyncIterator[bytes]:
+async def run_frames(hub: Hub, store: Backend, run_id: str, last_id: int) -> AsyncIterator[bytes]:
     """Every frame of ``run_id`` after position ``last_id``, then live until the run ends."""
     stream = f"run-{run_id}"
     with hub.open(stream) as client:

@@ -295,6 +295,7 @@ def openapi_document() -> dict[str, Any]:
                         "offset": {"type": "integer"},
                         "total": {"type": "integer"},
                         "next_offset": {"type": ["integer", "null"]},
+                        "next_cursor": {"type": ["string", "null"]},
                     },
                 },
             },

@@ -32,7 +32,14 @@ OFFSET = {
     "in": "query",
     "schema": {"type": "integer", "minimum": 0, "maximum": MAX_INT},
 }
-PAGING = [LIMIT, OFFSET]
+CURSOR = {
+    "name": "cursor",
+    "in": "query",
+    "description": "next_cursor of the previous page (keyset paging: as fast on any page as "
+    "on the first); offset is ignored with a cursor",
+    "schema": {"type": "string", "maxLength": 240, "pattern": r"^(-?[0-9]{1,18}[.][!-~]{1,200})?$"},
+}
+PAGING = [LIMIT, OFFSET, CURSOR]
 AFTER = [
     {
         "name": "after",

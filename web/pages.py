@@ -31,7 +31,7 @@ from web.context import web
 from web.form_labels import friendly
 from web.history_view import log_context, stream_context
 from web.job_form import field_errors, form_context, job_form_data, values_of
-from web.list_paging import PAGE, job_schedule, keyset_pager, pager, run_cursor
+from web.list_paging import PAGE, job_schedule, keyset_links, keyset_pager, pager, run_cursor
 from web.list_paging import offset_arg as _offset
 from web.render import cost_chart
 from web.run_pages import queue_reason, source_names, trace_and_facts
@@ -183,16 +183,16 @@ async def overview() -> str:
 async def jobs() -> str:
     w = web()
     search = request.args.get("q", "")[:200]
-    offset = _offset()
-    items, total = await w.wq.jobs_page(search=search, offset=offset, limit=PAGE)
+    if "offset" in request.args:  # older links: offset paging still answers
+        offset = _offset()
+        items, total = await w.wq.jobs_page(search=search, offset=offset, limit=PAGE)
+        paging = pager(offset, len(items), total)
+    else:  # keyset: ?after=<job id>
+        after = request.args.get("after", "")[:100] or None
+        items, nxt, total = await w.wq.jobs_after(search=search, after=after, limit=PAGE)
+        paging = keyset_links("after", nxt, first_page=after is None, shown=len(items))
     rows = [(j, job_schedule(j)) for j in items]
-    return await render_template(
-        "jobs.html",
-        rows=rows,
-        total=total,
-        search=search,
-        **pager(offset, len(items), total),
-    )
+    return await render_template("jobs.html", rows=rows, total=total, search=search, **paging)
 
 
 @pages.get("/jobs/suggest")

@@ -17,8 +17,8 @@ from typing import Any
 import anyio
 from anyio.abc import TaskStatus
 
+from events.backend import Backend
 from events.envelope import Recorded
-from events.sqlite_store import SQLiteEventStore
 
 log = logging.getLogger("web.sse")
 Frame = tuple[int, bytes]
@@ -101,7 +101,7 @@ class Hub:
 
     def __init__(
         self,
-        store: SQLiteEventStore,
+        store: Backend,
         encode: Encoder,
         *,
         buffer: int = 512,

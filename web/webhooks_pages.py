@@ -28,6 +28,7 @@ from werkzeug.wrappers.response import Response as WResponse
 
 from actors.templates import validate_template
 from projections import DeliveryView, WebhookView
+from projections.queries import runs as run_queries
 from projections.settings import BUILTIN_TOOLS
 from runner.commands.webhooks import DEFAULT_GRACE_SECONDS, for_runner, hook_path, public_view
 from runner.errors import CommandError, NotFound
@@ -154,10 +155,7 @@ async def _secret_page(hook: WebhookView, secret: str, *, rotated: bool) -> str:
 async def _run_states(run_ids: list[str]) -> dict[str, str]:
     if not run_ids:
         return {}
-    marks = ",".join("?" * len(run_ids))
-    rows = await web().runner.store.query(
-        f"SELECT k, state FROM v_runs WHERE k IN ({marks})", run_ids
-    )
+    rows = await web().runner.store.fetch(*run_queries.states_of(run_ids))
     return {str(r[0]): str(r[1]) for r in rows}
 
 
@@ -220,8 +218,11 @@ async def webhook(webhook_id: str) -> str:
     q = web().runner.queries
     hook = await q.webhook(webhook_id)
     offset, roffset = _offset("offset"), _offset("roffset")
-    deliveries = await q.deliveries(webhook_id, limit=PAGE, offset=offset)
-    rejections = await q.rejections(webhook_id, limit=PAGE, offset=roffset)
+    # Keyset (?before=, ?rbefore=: next_cursor of the page before) unless an old offset link.
+    before = request.args.get("before", "")[:240] or None
+    rbefore = request.args.get("rbefore", "")[:240] or None
+    deliveries = await q.deliveries(webhook_id, limit=PAGE, offset=offset, cursor=before)
+    rejections = await q.rejections(webhook_id, limit=PAGE, offset=roffset, cursor=rbefore)
     view = public_view(hook)
     return await render_template(
         "webhooks/detail.html",
@@ -233,6 +234,8 @@ async def webhook(webhook_id: str) -> str:
         states=await _run_states([d.run_id for d in deliveries.items]),
         offset=offset,
         roffset=roffset,
+        before=before,
+        rbefore=rbefore,
         page_size=PAGE,
         verification_text=verification_text,
         scheme_text=SCHEME_TEXT,

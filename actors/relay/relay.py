@@ -10,7 +10,6 @@ calls count toward today's spend.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,11 +29,13 @@ from actors.relay.prices import Usage, charged_usd, cost_usd
 from actors.relay.server import serve_loopback
 from actors.relay.settings import RelaySettings
 from actors.relay.upstream import Counters, Upstream
+from events.backend import Backend
 from events.envelope import Meta, Recorded
+from events.errors import NoSuchView
 from events.ids import run_stream
 from events.relay import ModelCallMetered, ModelCallRefused, RefusalReason
 from events.runs import TERMINAL_RUN_EVENTS
-from events.sqlite_store import SQLiteEventStore
+from projections.queries import costs as cost_queries
 from projections.read import get_row
 from projections.settings import SETTINGS, SettingsView, effective
 
@@ -63,7 +64,7 @@ class Relay:
 
     def __init__(
         self,
-        store: SQLiteEventStore,
+        store: Backend,
         settings: RelaySettings,
         *,
         clock: Callable[[], float] = time.time,
@@ -244,18 +245,14 @@ class Relay:
     async def _seed(self) -> None:
         try:
             await self._seed_from_views()
-        except sqlite3.OperationalError as exc:  # a log without views (tools, some tests)
+        except NoSuchView as exc:  # a log without views (tools, some tests)
             log.warning("relay: no spend views to start from (%s)", exc)
 
     async def _seed_from_views(self) -> None:
         row: SettingsView | None = await get_row(self.store, SETTINGS, "settings")
         self._limits(row.values if row else {})
         day = utc_day(self.clock())
-        rows = await self.store.query(
-            "SELECT job_id, coalesce(sum(charged_usd), 0) FROM v_spend WHERE day = ? "
-            "GROUP BY job_id",
-            (day,),
-        )
+        rows = await self.store.fetch(cost_queries.CHARGED_PER_JOB_ON, (day,))
         per_job = {r[0]: float(r[1]) for r in rows if r[0] is not None}
         self.ledger.seed(day, sum(float(r[1]) for r in rows), per_job)
 

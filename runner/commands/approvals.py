@@ -6,8 +6,9 @@ from typing import Literal
 
 from actors.approvals import resolve
 from events.approvals import ApprovalAnswered
-from events.sqlite_store import SQLiteEventStore
+from events.backend import Backend
 from projections.approvals import APPROVALS, ApprovalView
+from projections.queries import approvals as approval_queries
 from projections.read import get_row, select_rows
 from runner.errors import Conflict, InvalidInput, NotFound
 
@@ -16,7 +17,7 @@ DECISIONS = ("approved", "denied")
 
 
 class ApprovalCommands:
-    def __init__(self, store: SQLiteEventStore) -> None:
+    def __init__(self, store: Backend) -> None:
         self.store = store
 
     async def get(self, approval_id: str) -> ApprovalView:
@@ -29,14 +30,12 @@ class ApprovalCommands:
 
     async def pending(self, *, run_id: str | None = None, limit: int = 100) -> list[ApprovalView]:
         """Open requests, oldest first (optionally of one run)."""
-        where = "WHERE state = 'pending'"
-        params: tuple[object, ...] = ()
-        if run_id is not None:
-            where += " AND run_id = ?"
-            params = (run_id,)
-        rows: list[ApprovalView] = await select_rows(
-            self.store, APPROVALS, f"{where} ORDER BY requested_at LIMIT ?", (*params, limit)
-        )
+        params: list[object]
+        if run_id is None:
+            query, params = approval_queries.PENDING, [limit]
+        else:
+            query, params = approval_queries.PENDING_OF_RUN, [run_id, limit]
+        rows: list[ApprovalView] = await select_rows(self.store, APPROVALS, query, params)
         return rows
 
     async def recent(self, *, limit: int = 50) -> list[ApprovalView]:
@@ -44,14 +43,14 @@ class ApprovalCommands:
         rows: list[ApprovalView] = await select_rows(
             self.store,
             APPROVALS,
-            "WHERE state != 'pending' ORDER BY requested_at DESC LIMIT ?",
+            approval_queries.RECENT,
             (limit,),
         )
         return rows
 
     async def for_run(self, run_id: str) -> list[ApprovalView]:
         rows: list[ApprovalView] = await select_rows(
-            self.store, APPROVALS, "WHERE run_id = ? ORDER BY requested_at", (run_id,)
+            self.store, APPROVALS, approval_queries.OF_RUN, (run_id,)
         )
         return rows
 

@@ -16,14 +16,15 @@ from events.assistant import (
     ConversationMessagePosted,
     ConversationStarted,
 )
+from events.backend import Backend
 from events.catalogue import Event
 from events.envelope import AppendRequest, ExpectedVersion, Meta
 from events.errors import ConcurrencyError
 from events.ids import new_id, run_stream
 from events.runs import RunRequested, RunSpec
-from events.sqlite_store import SQLiteEventStore
 from projections import RunView
 from projections.assistant import CONVERSATIONS, ConversationView
+from projections.queries import assistant as assistant_queries
 from projections.read import get_row, select_rows
 from runner.errors import CommandError, Conflict, InvalidInput, NotFound
 from runner.queries import Queries
@@ -89,7 +90,7 @@ def check_message(text: str) -> str:
 
 
 class AssistantCommands:
-    def __init__(self, store: SQLiteEventStore, queries: Queries) -> None:
+    def __init__(self, store: Backend, queries: Queries) -> None:
         self.store = store
         self.q = queries
 
@@ -107,7 +108,7 @@ class AssistantCommands:
         rows: list[ConversationView] = await select_rows(
             self.store,
             CONVERSATIONS,
-            "WHERE user = ? ORDER BY updated_at DESC LIMIT ?",
+            assistant_queries.OF_USER,
             (user, limit),
         )
         return rows

@@ -12,12 +12,14 @@ from __future__ import annotations
 import anyio
 import msgspec
 
+from events.backend import Backend
 from events.envelope import AppendRequest, Meta
 from events.errors import ConcurrencyError
 from events.ids import run_stream
 from events.runs import RunCancelled, RunCancelRequested
-from events.sqlite_store import SQLiteEventStore
 from projections import RunView
+from projections.queries import runs as run_queries
+from projections.queries.runs import RunWhere
 from runner.commands.runs import RunCommands
 from runner.errors import Conflict, InvalidInput
 from runner.queries import Queries
@@ -47,7 +49,7 @@ class CancelResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class BulkCancel:
-    def __init__(self, store: SQLiteEventStore, queries: Queries) -> None:
+    def __init__(self, store: Backend, queries: Queries) -> None:
         self.store = store
         self.q = queries
 
@@ -81,17 +83,9 @@ class BulkCancel:
 
     async def _select(self, filt: CancelFilter) -> list[RunView]:
         states = ("requested", "claimed", "running") if filt.include_running else ("requested",)
-        clauses = [f"state IN ({','.join('?' * len(states))})"]
-        params: list[object] = list(states)
-        for col, val in (("job_id", filt.job_id), ("webhook_id", filt.webhook_id),
-                         ("trigger", filt.trigger)):  # fmt: skip
-            if val:
-                clauses.append(f"{col} = ?")
-                params.append(val)
-        rows = await self.store.query(
-            f"SELECT doc FROM v_runs WHERE {' AND '.join(clauses)} ORDER BY requested_at LIMIT ?",
-            (*params, MAX_RUNS),
-        )
+        where = RunWhere(states=states, job_id=filt.job_id, webhook_id=filt.webhook_id,
+                         trigger=filt.trigger)  # fmt: skip
+        rows = await self.store.fetch(*run_queries.oldest(where, MAX_RUNS))
         decoder = msgspec.json.Decoder(RunView)
         return [decoder.decode(r[0]) for r in rows]
 

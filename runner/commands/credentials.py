@@ -21,10 +21,10 @@ from typing import Any
 
 import msgspec
 
+from events.backend import Backend
 from events.envelope import Meta
 from events.errors import ConcurrencyError
 from events.servers import CredentialDeleted, CredentialSet, EnvVarSpec, SecretKeyRotated
-from events.sqlite_store import SQLiteEventStore
 from events.webhooks import SealedSecret, WebhookSecretRotated
 from projections import CredentialView, ServerView
 from runner.errors import Conflict, InvalidInput, NotFound
@@ -85,7 +85,7 @@ class CredentialCommands:
 
     def __init__(
         self,
-        store: SQLiteEventStore,
+        store: Backend,
         queries: Queries,
         box: SecretBox,
         *,
@@ -283,7 +283,7 @@ def default_sensitivity(name: str) -> bool:
 
 
 async def reseal_all(
-    store: SQLiteEventStore,
+    store: Backend,
     queries: Queries,
     box: SecretBox,
     *,

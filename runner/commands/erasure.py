@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from events.backend import Backend
 from events.errors import ChainBrokenError, StoreError
-from events.sqlite_store import SQLiteEventStore
 from projections.runs import TERMINAL_STATES
 from runner.errors import Conflict, InvalidInput, Unavailable
 from runner.queries import Queries
@@ -14,7 +14,7 @@ FINISHED = TERMINAL_STATES
 
 
 class ErasureCommands:
-    def __init__(self, store: SQLiteEventStore, queries: Queries) -> None:
+    def __init__(self, store: Backend, queries: Queries) -> None:
         self.store = store
         self.q = queries
 

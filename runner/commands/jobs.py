@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from events.backend import Backend
 from events.envelope import Meta
 from events.errors import ConcurrencyError
 from events.ids import job_stream, new_id, run_stream
 from events.jobs import JobCreated, JobDeleted, JobPaused, JobResumed, JobSpec, JobUpdated
 from events.runs import RunCancelRequested
-from events.sqlite_store import SQLiteEventStore
 from projections import JobView
 from runner.errors import Conflict, InvalidInput
 from runner.jobs_input import build_spec, validate_tools
@@ -18,7 +18,7 @@ from runner.queries import Queries
 
 
 class JobCommands:
-    def __init__(self, store: SQLiteEventStore, queries: Queries) -> None:
+    def __init__(self, store: Backend, queries: Queries) -> None:
         self.store = store
         self.q = queries
 

@@ -6,11 +6,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from actors.specs import resolve_spec
+from events.backend import Backend
 from events.envelope import ExpectedVersion, Meta
 from events.errors import ConcurrencyError
 from events.ids import new_id, run_stream
 from events.runs import RunCancelled, RunCancelRequested, RunRequested, RunSpec, Trigger
-from events.sqlite_store import SQLiteEventStore
 from projections import TERMINAL_STATES, RunView
 from runner.approvals_input import APPROVAL_FIELDS
 from runner.errors import Conflict, InvalidInput
@@ -19,7 +19,7 @@ from runner.queries import Queries
 
 
 class RunCommands:
-    def __init__(self, store: SQLiteEventStore, queries: Queries) -> None:
+    def __init__(self, store: Backend, queries: Queries) -> None:
         self.store = store
         self.q = queries
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from events.sqlite_store import SQLiteEventStore
+from events.backend import Backend
 from runner.errors import Conflict
 from runner.queries import Queries
 from runner.secrets import SecretBox
@@ -71,7 +71,7 @@ def refuse_if_used(name: str, users: Sequence[ServerUser]) -> None:
 
 
 async def detach(
-    store: SQLiteEventStore,
+    store: Backend,
     queries: Queries,
     box: SecretBox,
     name: str,

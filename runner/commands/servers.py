@@ -21,6 +21,7 @@ import msgspec
 
 from actors.materializer import ServerFiles
 from actors.sandbox import probe
+from events.backend import Backend
 from events.envelope import Meta
 from events.errors import ConcurrencyError
 from events.servers import (
@@ -34,7 +35,6 @@ from events.servers import (
     ServerUpdated,
     ToolInvoked,
 )
-from events.sqlite_store import SQLiteEventStore
 from projections import ServerView
 from runner.builtin_servers import BUILTIN_SERVERS
 from runner.commands.credentials import CredentialCommands, CredentialInfo, server_stream
@@ -72,7 +72,7 @@ class ServerCommands(ServerImports):
 
     def __init__(
         self,
-        store: SQLiteEventStore,
+        store: Backend,
         queries: Queries,
         data_dir: Path,
         credentials: CredentialCommands,

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from events.backend import Backend
 from events.envelope import Meta
-from events.sqlite_store import SQLiteEventStore
 from events.system import SettingsChanged
 from runner.queries import Queries
 from runner.settings import Settings, validate_changes
 
 
 class SettingsCommands:
-    def __init__(self, store: SQLiteEventStore, queries: Queries) -> None:
+    def __init__(self, store: Backend, queries: Queries) -> None:
         self.store = store
         self.q = queries
 

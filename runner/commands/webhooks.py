@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from events.backend import Backend
 from events.envelope import Meta
 from events.errors import ConcurrencyError
 from events.ids import new_id
-from events.sqlite_store import SQLiteEventStore
 from events.webhooks import (
     SealedSecret,
     VerificationScheme,
@@ -37,6 +37,7 @@ from events.webhooks import (
     WebhookUpdated,
 )
 from projections import DeliveryView, WebhookView
+from projections.queries import by_key
 from runner.errors import Conflict, InvalidInput
 from runner.queries import Queries
 from runner.secrets import SecretBox, SecretDecryptError, webhook_context
@@ -108,7 +109,7 @@ class WebhookCommands:
 
     def __init__(
         self,
-        store: SQLiteEventStore,
+        store: Backend,
         queries: Queries,
         box: SecretBox,
         *,
@@ -330,7 +331,7 @@ class WebhookCommands:
         if len(webhook_id) > 100 or not webhook_id.isprintable():
             return None
         found: WebhookView | None
-        rows = await self.store.query("SELECT doc FROM v_webhooks WHERE k = ?", (webhook_id,))
+        rows = await self.store.fetch(by_key("v_webhooks"), (webhook_id,))
         found = msgspec.json.decode(rows[0][0], type=WebhookView) if rows else None
         entry: HookEntry | None = None
         if found is not None:

@@ -13,10 +13,10 @@ import pytest
 from actors.lease_table import Lease
 from actors.leases import LeaseKeeper
 from actors.supervisor import Health
+from events.backend import Backend
 from events.envelope import Meta
 from events.ids import run_stream
 from events.runs import RunClaimed, RunRequested, RunSpec, RunStarted
-from events.sqlite_store import SQLiteEventStore
 from projections.read import get_row
 from projections.runs import RUNS, RunView
 from tests.helpers import open_runner
@@ -33,13 +33,13 @@ class Clock:
         return self.now
 
 
-def keeper(store: SQLiteEventStore, instance: str, clock: Clock, host: str) -> LeaseKeeper:
+def keeper(store: Backend, instance: str, clock: Clock, host: str) -> LeaseKeeper:
     k = LeaseKeeper(store, instance, Health(instance), clock=clock, ttl=TTL)
     k.host = host
     return k
 
 
-async def started_run(store: SQLiteEventStore, run_id: str, claimer: str) -> None:
+async def started_run(store: Backend, run_id: str, claimer: str) -> None:
     await store.append(
         run_stream(run_id),
         [
@@ -58,13 +58,13 @@ def exited_pid() -> int:
     return int(dead.stdout)
 
 
-async def state(store: SQLiteEventStore, run_id: str) -> str:
+async def state(store: Backend, run_id: str) -> str:
     row: RunView | None = await get_row(store, RUNS, run_id)
     assert row is not None
     return row.state
 
 
-async def types(store: SQLiteEventStore, stream: str) -> list[str]:
+async def types(store: Backend, stream: str) -> list[str]:
     return [r.type for r in await store.read_stream(stream)]
 
 

@@ -61,6 +61,7 @@ def duplicates(data: Path) -> list[str]:
 def inject_old_job_created(db: Path, job_id: str, name: str, cron: str) -> None:
     """Append, as an old release did, a ``JobCreated`` v1 row (the flat shape, no validation),
     chained onto the log, and fold it into the views as that release's writer would have."""
+    from events.sqlite_views import SQLiteViewWriter
     from projections import make_projector
 
     flat = {"type": "JobCreated", "job_id": job_id, "name": name, "prompt": "old prompt",
@@ -70,9 +71,10 @@ def inject_old_job_created(db: Path, job_id: str, name: str, cron: str) -> None:
     conn = sqlite3.connect(db, isolation_level=None)
     try:
         projector = make_projector()
-        projector.setup(conn)
+        views = SQLiteViewWriter(conn)
+        projector.setup(views)
         conn.execute("BEGIN IMMEDIATE")
-        projector.load(conn)
+        projector.load(views)
         position, prev, prev_mac = conn.execute(
             "SELECT position, hash, mac FROM events ORDER BY position DESC LIMIT 1"
         ).fetchone()
@@ -88,7 +90,7 @@ def inject_old_job_created(db: Path, job_id: str, name: str, cron: str) -> None:
         mac = mac_link(key.secret, prev_mac or "", row[-1]) if key is not None else None
         conn.execute(f"INSERT INTO events ({EVENT_COLUMNS}, mac) VALUES (?,?,?,?,?,?,?,?,?)",
                      (*row, mac))  # fmt: skip
-        projector.apply(conn, [decode_row(row)], write=True)
+        projector.apply(views, [decode_row(row)], write=True)
         conn.execute("COMMIT")
     finally:
         conn.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -11,7 +10,9 @@ import anyio
 import pytest
 
 from events import EventStore, Recorded, SQLiteEventStore, Subscription
+from events.sqlite_views import SQLiteViewWriter
 from events.subscription import CatchUpSubscription
+from events.views import ViewWriter
 from tests.events.contract import EventStoreContract
 from tests.events.contract_support import OpenStore, assert_log_well_formed, ev, tags
 from tests.events.sqlite_helpers import verify_chain
@@ -50,13 +51,15 @@ class RecordingProjector:
         self.foreign: list[int] = []
         self._staged: list[tuple[bool, int]] = []
 
-    def setup(self, conn: sqlite3.Connection) -> None:
+    def setup(self, conn: ViewWriter) -> None:
+        assert isinstance(conn, SQLiteViewWriter)
         conn.execute("CREATE TABLE IF NOT EXISTS seen (position INTEGER PRIMARY KEY)")
 
-    def load(self, conn: sqlite3.Connection) -> None:
+    def load(self, conn: ViewWriter) -> None:
         pass
 
-    def apply(self, conn: sqlite3.Connection, records: Sequence[Recorded], *, write: bool) -> None:
+    def apply(self, conn: ViewWriter, records: Sequence[Recorded], *, write: bool) -> None:
+        assert isinstance(conn, SQLiteViewWriter)
         for rec in records:
             if tags([rec]) == ["poison"]:
                 raise ValueError("projection bug")

@@ -7,6 +7,7 @@ import pytest
 from mcp import Client
 
 from runner.app import Runner
+from tests.helpers import sqlite_of
 from tests.mcp.scenario import ok
 from web.mcp.server import build_mcp
 
@@ -25,7 +26,7 @@ async def test_cancel_runs_by_job(runner: Runner) -> None:
 
 
 async def test_a_full_disk_is_an_actionable_tool_error(runner: Runner) -> None:
-    conn = runner.store._journal.conn
+    conn = sqlite_of(runner.store)._journal.conn
     conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
     async with Client(build_mcp(runner, None), mode="legacy") as c:
         res = await c.call_tool("create_job", {"name": "n", "prompt": "p " * 5000})

@@ -278,12 +278,15 @@ async def pages_over_100k(data_dir: Path) -> tuple[list[tuple[str, float, float]
         token = (await Access(runner.store).create_token("bench")).token
         job = "job_bench0003"
         rid = f"run_b{RUNS // 2:08d}"
+        deep = (await runner.queries.runs(limit=1, offset=RUNS - 10_000)).items[0]
+        cursor = f"{deep.requested_at_us}.{deep.run_id}"  # 90,000 runs deep: keyset pages
         routes = ["/", "/jobs", "/runs", f"/runs?job_id={job}", "/runs?state=failed",
                   "/runs?trigger=schedule&offset=5000", f"/runs/{rid}", f"/jobs/{job}",
                   "/history", f"/history/run-{rid}",
                   "/api/v1/runs", "/api/v1/runs?limit=200", f"/api/v1/runs?job_id={job}",
                   "/api/v1/jobs", "/api/v1/costs?group_by=job", f"/api/v1/runs/{rid}/output",
-                  "/api/v1/events?limit=200"]  # fmt: skip
+                  "/api/v1/events?limit=200", f"/runs?before={cursor}",
+                  f"/api/v1/runs?cursor={cursor}", f"/api/v1/runs?offset={RUNS - 10_000}"]  # fmt: skip
         out: list[tuple[str, float, float]] = []
         headers = {"Authorization": f"Bearer {token}"}
         async with httpx2.AsyncClient(base_url=f"http://{host}:{port}", headers=headers) as http:

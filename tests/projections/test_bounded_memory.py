@@ -11,8 +11,8 @@ from events.ids import run_stream
 from events.runs import RunCancelRequested, RunResult, RunSucceeded, RunUsage, Usage
 from projections import ALL_PROJECTIONS, audit
 from projections.folder import Folder
+from projections.projector import ViewProjector
 from projections.runs import RUNS
-from projections.sqlite_projector import SQLiteProjector
 from runner.app import Runner
 from tests.helpers import open_runner
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.anyio
 
 def resident_runs(runner: Runner) -> dict[str, object]:
     projector = runner.store.projector
-    assert isinstance(projector, SQLiteProjector)
+    assert isinstance(projector, ViewProjector)
     return projector.folder.snapshot(RUNS.name)
 
 

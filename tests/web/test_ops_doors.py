@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from runner.app import Runner
+from tests.helpers import sqlite_of
 from tests.web.support import Client
 
 pytestmark = pytest.mark.anyio
@@ -16,13 +17,13 @@ JOB = {"name": "digest", "prompt": "p " * 5000, "cron": "0 7 * * 1-5"}
 
 
 def fill(runner: Runner) -> None:
-    conn = runner.store._journal.conn
+    conn = sqlite_of(runner.store)._journal.conn
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     conn.execute(f"PRAGMA max_page_count = {pages}")
 
 
 def free(runner: Runner) -> None:
-    runner.store._journal.conn.execute("PRAGMA max_page_count = 1073741823")
+    sqlite_of(runner.store)._journal.conn.execute("PRAGMA max_page_count = 1073741823")
 
 
 async def test_api_and_dashboard_answer_503_while_the_disk_is_full(

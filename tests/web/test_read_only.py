@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runner.app import Runner
+from tests.helpers import sqlite_of
 from tests.web.support import Client
 
 pytestmark = pytest.mark.anyio
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.anyio
 async def test_writes_on_a_broken_chain_are_503_with_the_position(
     client: Client, runner: Runner
 ) -> None:
-    runner.store._journal.refusal = "the log's keyed chain is broken at position 7"
+    sqlite_of(runner.store)._journal.refusal = "the log's keyed chain is broken at position 7"
     resp = await client.api("POST", "/api/v1/jobs", {"name": "n", "prompt": "p"})
     assert resp.status_code == 503
     err = (await resp.get_json())["error"]

@@ -219,9 +219,14 @@ class PageInfo(BaseModel):
     offset: int
     has_more: bool
     next_offset: int | None = Field(description="pass as offset to get the next page")
+    next_cursor: str | None = Field(
+        default=None, description="pass as cursor to get the next page (fast at any depth)"
+    )
 
 
-def page_info(total: int, limit: int, offset: int, count: int) -> PageInfo:
+def page_info(
+    total: int, limit: int, offset: int, count: int, next_cursor: str | None = None
+) -> PageInfo:
     more = offset + count < total
     return PageInfo(
         total=total,
@@ -229,6 +234,7 @@ def page_info(total: int, limit: int, offset: int, count: int) -> PageInfo:
         offset=offset,
         has_more=more,
         next_offset=offset + count if more else None,
+        next_cursor=next_cursor,
     )
 
 

@@ -52,6 +52,8 @@ from events.system import (
 )
 from projections import OAuthClientView, OAuthCodeView, OAuthTokenView
 from projections.access import OAuthConsentView
+from projections.queries import access as access_queries
+from projections.queries import by_key
 from runner.app import Runner
 from runner.secrets import hash_token, new_token
 
@@ -110,7 +112,7 @@ class RunnerOAuthProvider:
     # -- storage -------------------------------------------------------------------------------
 
     async def _row(self, row_type: type[T], table: str, key: str) -> T | None:
-        rows = await self.runner.store.query(f"SELECT doc FROM {table} WHERE k = ?", (key,))
+        rows = await self.runner.store.fetch(by_key(table), (key,))
         if not rows:
             return None
         value: T = msgspec.json.decode(rows[0][0], type=row_type)
@@ -270,11 +272,7 @@ class RunnerOAuthProvider:
         """Forget dynamically registered clients that never obtained a token within
         ``older_than`` seconds (a DCR endpoint anyone can call would otherwise grow forever)."""
         cutoff_us = int((time.time() - older_than) * 1_000_000)
-        rows = await self.runner.store.query(
-            "SELECT k, doc FROM v_oauth_clients WHERE k NOT IN "
-            "(SELECT DISTINCT json_extract(doc, '$.client_id') FROM v_oauth_tokens) LIMIT ?",
-            (limit * 10,),
-        )
+        rows = await self.runner.store.fetch(access_queries.CLIENTS_WITHOUT_TOKENS, (limit * 10,))
         stale = [
             str(k)
             for k, doc in rows

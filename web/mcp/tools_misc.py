@@ -37,12 +37,10 @@ def register(mcp: RunnerMCP, runner: Runner, service: Any | None) -> None:
             out["mode"] = "service"
             out.update(service.status())
         else:
-            db = runner.config.db_path
-            size = sum(p.stat().st_size for p in db.parent.glob(db.name + "*") if p.exists())
             out["mode"] = "stdio"
             out["note"] = (
                 "this MCP process shares the database with `runner serve`, which executes runs; "
                 "runs stay 'requested' while no service is running"
             )
-            out["database"] = {"path": str(db), "bytes": size}
+            out["database"] = runner.database_status()
         return out

@@ -137,6 +137,14 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         ] = None,
         limit: Limit = 20,
         offset: Offset = 0,
+        cursor: Annotated[
+            str | None,
+            Field(
+                description="page.next_cursor of the previous call: the next page, as fast at "
+                "any depth (offset is ignored with a cursor)",
+                max_length=240,
+            ),
+        ] = None,
     ) -> RunList:
         """List runs, newest first (results cut to 500 characters; get_run has more). Filter
         by job or webhook, given by id or exact name."""
@@ -148,9 +156,13 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
             RunFilter(job_id=job_id, state=state, trigger=trigger, webhook_id=webhook_id),
             limit=limit,
             offset=offset,
+            cursor=cursor,
         )
         runs = [run_out(r, result_limit=500) for r in page.items]
-        return RunList(runs=runs, page=page_info(page.total, page.limit, offset, len(runs)))
+        info = page_info(page.total, page.limit, offset, len(runs), page.next_cursor)
+        if cursor:
+            info.has_more, info.next_offset = page.next_cursor is not None, None
+        return RunList(runs=runs, page=info)
 
     @mcp.tool(annotations=READ)
     async def get_run(
