@@ -33,7 +33,7 @@ from web.job_form import field_errors, form_context, job_form_data, values_of
 from web.list_paging import PAGE, job_schedule, keyset_pager, pager, run_cursor
 from web.list_paging import offset_arg as _offset
 from web.render import cost_chart
-from web.run_pages import queue_reason, source_names, trace_and_facts
+from web.run_pages import queue_reason, run_and_trace, source_names
 from web.settings_page import settings
 
 pages = Blueprint("pages", __name__)
@@ -338,8 +338,7 @@ async def runs() -> tuple[str, int] | str:
 @pages.get("/runs/<run_id>")
 async def run(run_id: str) -> str:
     w = web()
-    r = await w.runner.queries.run(run_id)
-    blocks, last, live = await trace_and_facts(r)
+    r, blocks, last, live = await run_and_trace(run_id)
     spend = await w.runner.queries.run_spend(run_id)
     return await render_template(
         "run.html",
