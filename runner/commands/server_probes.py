@@ -24,12 +24,14 @@ from runner.servers.discovery import discover_tools
 from runner.servers.errors import ServerError
 from runner.servers.invoke import invoke_tool
 from runner.servers.launch import Launch, MissingCredentials, missing_credentials, server_launch
+from runner.servers.materialize import write_server
 
 __all__ = ["ServerProbes"]
 
 
 class ServerProbes:
-    """Launch, discover and invoke; the state is ``ServerCommands``'s own."""
+    """Launch, discover and invoke (and write a dynamic server's code file); the state is
+    ``ServerCommands``'s own."""
 
     store: SQLiteEventStore
     q: Queries
@@ -39,7 +41,11 @@ class ServerProbes:
     invoke_timeout: float
     sandbox_probe: Callable[[], str | None]
 
-    def _materialize(self, name: str, code: str) -> None: ...
+    def _materialize(self, name: str, code: str) -> None:
+        try:
+            write_server(self.data_dir, name, code)
+        except OSError:
+            pass  # the log holds the code; the materializer writes it at its next sync
 
     async def launch(self, srv: ServerView, *, server_data: Path | None = None) -> Launch:
         """How to start ``srv`` with exactly its own decrypted credentials, inside its own

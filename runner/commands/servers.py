@@ -56,7 +56,7 @@ from runner.servers.input import (
     server_status,
 )
 from runner.servers.invoke import INVOKE_TIMEOUT
-from runner.servers.materialize import remove_server, server_files, write_server
+from runner.servers.materialize import remove_server, server_files
 
 __all__ = ["ServerCommands", "ServerStatus", "server_status"]
 
@@ -315,12 +315,6 @@ class ServerCommands(ServerImports, ServerProbes):
 
     async def _append(self, name: str, events: list[Any], actor: str) -> None:
         await self.store.append(server_stream(name), events, meta=Meta(actor=actor))
-
-    def _materialize(self, name: str, code: str) -> None:
-        try:
-            write_server(self.data_dir, name, code)
-        except OSError:
-            pass  # the log holds the code; the materializer writes it at its next sync
 
     async def _after_change(self, name: str, discover: bool) -> ServerView:
         if discover:
