@@ -4,11 +4,6 @@ PY ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-# The dashboard journeys run an in-process service and a browser: in a process that already ran
-# the other suites their live SSE frames stopped reaching the page (passes alone, every time),
-# so they get a process of their own until the cause is found.
-OWN_PROCESS := tests/e2e/test_dashboard_v2.py
-
 .PHONY: serve test lint typecheck perf soak lock clean
 
 $(STAMP): requirements.lock pyproject.toml
@@ -26,8 +21,7 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest --ignore=$(OWN_PROCESS)
-	$(VENV)/bin/pytest $(OWN_PROCESS)
+	$(VENV)/bin/pytest
 
 perf: $(STAMP)
 	$(VENV)/bin/python -m tests.perf

@@ -7,12 +7,15 @@ from the database and re-attaches, so no subscriber ever misses an event.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from events.envelope import Recorded
+
+log = logging.getLogger("events.bus")
 
 
 class BusTap:
@@ -22,6 +25,7 @@ class BusTap:
         send, receive = anyio.create_memory_object_stream[Recorded](max_buffer)
         self._send: MemoryObjectSendStream[Recorded] = send
         self.receive: MemoryObjectReceiveStream[Recorded] = receive
+        self.limit = max_buffer
         self.lagged = False
 
     def offer(self, records: Sequence[Recorded]) -> bool:
@@ -67,6 +71,8 @@ class Bus:
         for tap in list(self._taps):
             if not tap.offer(records):
                 self._taps.discard(tap)
+                if tap.lagged:  # not silent: it catches up from storage, but it fell behind
+                    log.warning("a subscriber fell behind by %d events and was cut off", tap.limit)
 
     def cut_all(self) -> None:
         """Cut every subscriber off as if it lagged: each catches up from storage again."""

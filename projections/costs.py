@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -88,12 +89,9 @@ def _finished(view: View, rec: Recorded) -> Iterable[Change]:
     )
 
 
-class SpendRow(msgspec.Struct, frozen=True, kw_only=True):
-    """Metered model calls of one (UTC day, job, model)."""
+class MeteredTotals(msgspec.Struct, frozen=True, kw_only=True):
+    """The sums of metered model calls both spend views keep."""
 
-    day: str
-    job_id: str | None
-    model: str
     calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -107,20 +105,20 @@ class SpendRow(msgspec.Struct, frozen=True, kw_only=True):
     """What budgets counted: known costs plus worst-case bounds of the unknown ones."""
 
 
-class RunSpend(msgspec.Struct, frozen=True, kw_only=True):
+class SpendRow(MeteredTotals, frozen=True, kw_only=True):
+    """Metered model calls of one (UTC day, job, model)."""
+
+    day: str
+    job_id: str | None
+    model: str
+
+
+class RunSpend(MeteredTotals, frozen=True, kw_only=True):
     """One run's spend as the relay metered it, next to the CLI's own estimate."""
 
     run_id: str
     job_id: str | None = None
     day: str = ""
-    calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_creation_tokens: int = 0
-    cache_read_tokens: int = 0
-    cost_usd: float = 0.0
-    unknown_cost_calls: int = 0
-    charged_usd: float = 0.0
     partial_calls: int = 0
     capped_calls: int = 0
     refused: str | None = None
@@ -160,48 +158,40 @@ RUN_SPEND = Table(
 )
 
 
+Totals = TypeVar("Totals", SpendRow, RunSpend)
+
+
+def _plus_call(row: Totals, ev: ModelCallMetered, **more: Any) -> Totals:
+    """``row`` with one more metered call added to its totals (and ``more`` fields set)."""
+    return msgspec.structs.replace(
+        row,
+        calls=row.calls + 1,
+        input_tokens=row.input_tokens + ev.input_tokens,
+        output_tokens=row.output_tokens + ev.output_tokens,
+        cache_creation_tokens=row.cache_creation_tokens + ev.cache_creation_input_tokens,
+        cache_read_tokens=row.cache_read_tokens + ev.cache_read_input_tokens,
+        cost_usd=row.cost_usd + (ev.cost_usd or 0.0),
+        unknown_cost_calls=row.unknown_cost_calls + (0 if ev.cost_usd is not None else 1),
+        charged_usd=row.charged_usd + ev.charged_usd,
+        **more,
+    )
+
+
 def _metered(view: View, rec: Recorded) -> Iterable[Change]:
     ev = rec.event
     assert isinstance(ev, ModelCallMetered)
     day = day_of(rec.recorded_at_us)
     key = f"{day}|{ev.job_id or '-'}|{ev.model}"
     cur: SpendRow = view.get(SPEND.name, key) or SpendRow(day=day, job_id=ev.job_id, model=ev.model)
-    known = ev.cost_usd is not None
-    yield (
-        SPEND.name,
-        key,
-        msgspec.structs.replace(
-            cur,
-            calls=cur.calls + 1,
-            input_tokens=cur.input_tokens + ev.input_tokens,
-            output_tokens=cur.output_tokens + ev.output_tokens,
-            cache_creation_tokens=cur.cache_creation_tokens + ev.cache_creation_input_tokens,
-            cache_read_tokens=cur.cache_read_tokens + ev.cache_read_input_tokens,
-            cost_usd=cur.cost_usd + (ev.cost_usd or 0.0),
-            unknown_cost_calls=cur.unknown_cost_calls + (0 if known else 1),
-            charged_usd=cur.charged_usd + ev.charged_usd,
-        ),
-    )
+    yield (SPEND.name, key, _plus_call(cur, ev))
     run: RunSpend = view.get(RUN_SPEND.name, ev.run_id) or RunSpend(
         run_id=ev.run_id, job_id=ev.job_id, day=day
     )
-    yield (
-        RUN_SPEND.name,
-        ev.run_id,
-        msgspec.structs.replace(
-            run,
-            calls=run.calls + 1,
-            input_tokens=run.input_tokens + ev.input_tokens,
-            output_tokens=run.output_tokens + ev.output_tokens,
-            cache_creation_tokens=run.cache_creation_tokens + ev.cache_creation_input_tokens,
-            cache_read_tokens=run.cache_read_tokens + ev.cache_read_input_tokens,
-            cost_usd=run.cost_usd + (ev.cost_usd or 0.0),
-            unknown_cost_calls=run.unknown_cost_calls + (0 if known else 1),
-            charged_usd=run.charged_usd + ev.charged_usd,
-            partial_calls=run.partial_calls + int(ev.partial),
-            capped_calls=run.capped_calls + int(ev.max_tokens_capped is not None),
-        ),
-    )
+    more = {
+        "partial_calls": run.partial_calls + int(ev.partial),
+        "capped_calls": run.capped_calls + int(ev.max_tokens_capped is not None),
+    }
+    yield (RUN_SPEND.name, ev.run_id, _plus_call(run, ev, **more))
 
 
 def _refused(view: View, rec: Recorded) -> Iterable[Change]:

@@ -20,7 +20,6 @@ from quart import (
     url_for,
 )
 
-from projections.settings import BUILTIN_TOOLS
 from runner.approvals_input import APPROVAL_FIELDS
 from runner.commands.bulk_cancel import CancelFilter
 from runner.errors import CommandError, InvalidInput
@@ -34,8 +33,8 @@ from web.job_form import field_errors, form_context, job_form_data, values_of
 from web.list_paging import PAGE, job_schedule, keyset_links, keyset_pager, pager, run_cursor
 from web.list_paging import offset_arg as _offset
 from web.render import cost_chart
-from web.run_pages import queue_reason, source_names, trace_and_facts
-from web.settings_form import settings_errors, settings_form, stash_token, take_token
+from web.run_pages import queue_reason, run_and_trace, source_names
+from web.settings_page import settings
 
 pages = Blueprint("pages", __name__)
 STREAM_RE = re.compile(r"^[a-z]+-[A-Za-z0-9_.:-]{1,100}$|^(settings|service)$")
@@ -339,8 +338,7 @@ async def runs() -> tuple[str, int] | str:
 @pages.get("/runs/<run_id>")
 async def run(run_id: str) -> str:
     w = web()
-    r = await w.runner.queries.run(run_id)
-    blocks, last, live = await trace_and_facts(r)
+    r, blocks, last, live = await run_and_trace(run_id)
     spend = await w.runner.queries.run_spend(run_id)
     return await render_template(
         "run.html",
@@ -416,46 +414,5 @@ async def history(stream: str) -> str:
     return await render_template("history.html", **ctx)
 
 
-@pages.route("/settings", methods=["GET", "POST"])
-async def settings() -> AnyResponse | tuple[str, int]:
-    """Settings and API tokens; every successful POST redirects (reloading repeats nothing)."""
-    w = web()
-    errors: dict[str, str] = {}
-    typed: dict[str, Any] | None = None
-    status = 200
-    if request.method == "POST":
-        form = await request.form
-        action = form.get("action", "settings")
-        try:
-            if action == "settings":
-                typed = settings_form(form)
-                wanted, errors = settings_errors(typed)
-                if errors:
-                    raise InvalidInput(next(iter(errors.values())))
-                current = msgspec.to_builtins(await w.runner.queries.settings())
-                diff = {k: v for k, v in wanted.items() if current.get(k) != v}
-                if diff:
-                    await w.runner.settings.change(diff, actor="admin")
-                return redirect(url_for("pages.settings", saved=1))
-            if action == "create_token":
-                token = await w.access.create_token(form.get("name", ""), actor="admin")
-                return redirect(url_for("pages.settings", shown=stash_token(token)))
-            if action == "revoke_token":
-                await w.access.revoke_token(form.get("token_id", ""), actor="admin")
-                return redirect(url_for("pages.settings", revoked=1))
-        except CommandError as exc:
-            key = exc.field or "form"
-            if not errors:
-                errors["token_" + key if action == "create_token" else key] = friendly(exc.message)
-            status = exc.status
-    html = await render_template(
-        "settings.html",
-        s=await w.runner.queries.settings(),
-        typed=typed,
-        tools=BUILTIN_TOOLS,
-        tokens=await w.access.tokens(),
-        new_token=take_token(request.args.get("shown", "")),
-        saved=request.args.get("saved") == "1",
-        errors=errors,
-    )
-    return html, status
+# Settings and API tokens (web/settings_page.py); the endpoint stays ``pages.settings``.
+pages.add_url_rule("/settings", view_func=settings, methods=["GET", "POST"])

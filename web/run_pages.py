@@ -171,6 +171,22 @@ async def trace_and_facts(run: RunView) -> tuple[list[Markup], int, dict[str, An
     return blocks[-5000:], last, facts
 
 
+async def run_and_trace(run_id: str) -> tuple[RunView, list[Markup], int, dict[str, Any]]:
+    """The run's view with its trace, last position and facts, read so that no state change
+    falls between them. The view is read again after the trace: views are folded in the append's
+    transaction, so it is then at least as new as the trace, and the live stream, which resumes
+    after the trace's last position, brings whatever is newer. (Read only before the trace, a
+    ``RunStarted`` committed in between left the page saying "claimed" until the run ended.)"""
+    q = web().runner.queries
+    run = await q.run(run_id)
+    blocks, last, facts = await trace_and_facts(run)
+    if run.state in ACTIVE:
+        run = await q.run(run_id)
+        if run.state not in ACTIVE:  # it ended meanwhile: show its whole trace and totals
+            blocks, last, facts = await trace_and_facts(run)
+    return run, blocks, last, facts
+
+
 @run_pages.post("/runs/<run_id>/rerun")
 async def rerun(run_id: str) -> AnyResponse:
     """Run the same thing again: the job as it is now, or the ad-hoc run's own settings."""

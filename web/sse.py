@@ -161,6 +161,11 @@ class Hub:
                 client.dropped = True
                 self.dropped += 1
                 self.remove(client, discard=True)
+                log.warning(
+                    "SSE client of %s dropped: %d frames unread (it resumes from the log)",
+                    client.topic,
+                    client.limit,
+                )
 
     def keepalive(self) -> None:
         """A comment frame to every client: proxies keep the stream open, dead peers show."""

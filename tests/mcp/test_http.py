@@ -4,8 +4,6 @@ way a token or grant can be refused."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -30,7 +28,6 @@ from tests.mcp.oauth_helpers import (
     pkce,
     query,
     register,
-    serve,
     token_request,
 )
 from tests.mcp.scenario import exercise, ok
@@ -47,26 +44,6 @@ INIT = {
     },
 }
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-
-
-@pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[Served]:
-    async with serve(tmp_path / "data") as s:
-        yield s
-
-
-@pytest.fixture
-async def http(served: Served) -> AsyncIterator[httpx2.AsyncClient]:
-    async with httpx2.AsyncClient(base_url=served.base, timeout=30) as c:
-        yield c
-
-
-@pytest.fixture
-async def browser(served: Served) -> AsyncIterator[Browser]:
-    b = Browser(served.base)
-    await b.login()
-    yield b
-    await b.aclose()
 
 
 class Storage:

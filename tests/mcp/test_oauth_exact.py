@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,26 +22,6 @@ from tests.mcp.oauth_helpers import (
 from tests.mcp.test_http import _mcp_status
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[Served]:
-    async with serve(tmp_path / "data") as s:
-        yield s
-
-
-@pytest.fixture
-async def http(served: Served) -> AsyncIterator[httpx2.AsyncClient]:
-    async with httpx2.AsyncClient(base_url=served.base, timeout=30) as c:
-        yield c
-
-
-@pytest.fixture
-async def browser(served: Served) -> AsyncIterator[Browser]:
-    b = Browser(served.base)
-    await b.login()
-    yield b
-    await b.aclose()
 
 
 async def _code(served: Served, http: httpx2.AsyncClient, browser: Browser,

@@ -166,7 +166,9 @@ def rec(pos: int, stream: str = "run-r") -> Recorded:
                     recorded_at_us=0, hash="")  # fmt: skip
 
 
-async def test_slow_client_is_dropped_without_delaying_others(runner: Runner) -> None:
+async def test_slow_client_is_dropped_without_delaying_others(
+    runner: Runner, caplog: pytest.LogCaptureFixture
+) -> None:
     hub = Hub(runner.store, lambda r: b"x", buffer=8)
     slow = hub.open("run-r")
     fast = hub.open("run-r")
@@ -181,6 +183,8 @@ async def test_slow_client_is_dropped_without_delaying_others(runner: Runner) ->
                 break
     assert got == list(range(1, 101))
     assert slow.dropped and hub.dropped == 1
+    dropped = [r.getMessage() for r in caplog.records if r.name == "web.sse"]
+    assert dropped == ["SSE client of run-r dropped: 8 frames unread (it resumes from the log)"]
     drained = []
     with pytest.raises(anyio.EndOfStream):
         while True:
