@@ -67,6 +67,8 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     approval_on_timeout: OnTimeout = "deny_and_continue"
     untrusted_input: bool = False
     """The prompt holds outside data (a webhook payload) marked as untrusted."""
+    node_label: str | None = None
+    """Only a node carrying this label may claim the run (``None``: any node)."""
 
 
 class RunRequested(msgspec.Struct, frozen=True, tag=True, kw_only=True):
@@ -95,6 +97,8 @@ class RunSkipped(msgspec.Struct, frozen=True, tag=True, kw_only=True):
 class RunClaimed(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     run_id: str
     claimer: str
+    node: str = ""
+    """The claiming node's name (``RUNNER_NODE_NAME``); empty in claims before nodes had names."""
 
 
 class ConcurrencySlotTaken(msgspec.Struct, frozen=True, tag=True, kw_only=True):

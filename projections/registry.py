@@ -7,6 +7,7 @@ from projections.approvals import approvals_projection
 from projections.base import Projection
 from projections.costs import costs_projection
 from projections.jobs import jobs_projection
+from projections.nodes import nodes_projection
 from projections.output import output_projection
 from projections.runs import runs_projection
 from projections.servers import servers_projection
@@ -26,6 +27,7 @@ ALL_PROJECTIONS: tuple[Projection, ...] = (
     access_projection,
     sessions_projection,
     approvals_projection,
+    nodes_projection,
 )
 
 

@@ -20,6 +20,8 @@ from quart import (
     url_for,
 )
 
+from projections.nodes import NODES
+from projections.read import select_rows
 from projections.settings import BUILTIN_TOOLS
 from runner.approvals_input import APPROVAL_FIELDS
 from runner.commands.bulk_cancel import CancelFilter
@@ -54,6 +56,10 @@ async def health_facts() -> dict[str, Any]:
         facts = {"actors": {}, "queue_depth": 0, "cli": {"found": None}, "auth": None,
                  "sandbox": {"available": None}, "database": {}}  # fmt: skip
     facts["sse_clients"] = w.hub.clients
+    facts["nodes"] = [
+        {"node": n.node, "labels": list(n.labels), "instance": n.instance}
+        for n in await select_rows(w.runner.store, NODES)
+    ]
     return facts
 
 
@@ -389,6 +395,7 @@ async def quick() -> AnyResponse | tuple[str, int] | str:
             budget_usd=data["budget_usd"],
             actor="admin",
             approvals={k: data[k] for k in APPROVAL_FIELDS},
+            node_label=data["node_label"],
         )
     except CommandError as exc:
         ctx = await form_context({**data, "extra_tools": form.get("extra_tools", "")})

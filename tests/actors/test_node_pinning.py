@@ -1,0 +1,141 @@
+"""Node labels in the claimer: a run pinned to a label is claimed only by a node carrying it, it
+never holds up the runs queued behind it elsewhere, and "no live node carries it" is recorded
+once on the run (``RunAwaitingNode``) instead of the run stalling silently."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import pytest
+
+from actors.claimer import Claimer, claimable_here, needs_node_record
+from actors.pool import ExecutorPool
+from events.envelope import Meta
+from events.leases import LeaseAcquired, LeaseReleased
+from events.runs import RunSpec
+from projections.nodes import NodeView
+from projections.runs import RunView
+from runner.app import Runner
+from tests.actors.test_claimer import FakeExecutor, job, until
+from tests.helpers import open_runner
+
+pytestmark = pytest.mark.anyio
+
+
+def _run(label: str | None, awaiting: str | None = None) -> RunView:
+    return RunView(run_id="r", job_id=None, trigger="quick", state="requested",
+                   spec=RunSpec(prompt="p", node_label=label), requested_at_us=1,
+                   awaiting_node=awaiting)  # fmt: skip
+
+
+def _node(*labels: str) -> NodeView:
+    return NodeView(lease="lease-a", instance="h:1", node="a", labels=labels)
+
+
+def test_claimable_here_follows_the_label() -> None:
+    assert claimable_here(_run(None), ())
+    assert claimable_here(_run(None), ("gpu",))
+    assert claimable_here(_run("gpu"), ("eu", "gpu"))
+    assert not claimable_here(_run("gpu"), ())
+    assert not claimable_here(_run("gpu"), ("GPU",))  # labels are exact
+
+
+def test_the_wait_is_recorded_once_and_only_when_no_live_node_carries_the_label() -> None:
+    assert needs_node_record(_run("gpu"), [])
+    assert needs_node_record(_run("gpu"), [_node("eu")])
+    assert not needs_node_record(_run("gpu"), [_node("gpu")])
+    assert not needs_node_record(_run("gpu", awaiting="gpu"), [])
+    assert not needs_node_record(_run(None), [])
+
+
+async def lease(runner: Runner, name: str, *labels: str, release: bool = False) -> None:
+    stream = f"lease-test:{name}:1"
+    if release:
+        await runner.store.append(stream, [LeaseReleased(instance=name)], meta=Meta(actor="t"))
+        return
+    await runner.store.append(
+        stream,
+        [LeaseAcquired(instance=name, host="test", boot_id="", pid=1, started_at=1.0,
+                       ttl_seconds=20.0, node=name, labels=labels)],
+        meta=Meta(actor="t"),
+    )  # fmt: skip
+
+
+@asynccontextmanager
+async def nodes(runner: Runner, *labelled: tuple[str, ...]) -> AsyncIterator[FakeExecutor]:
+    """One claimer + pool per entry of ``labelled`` (that node's labels), one shared store."""
+    fake = FakeExecutor(runner)
+    async with anyio.create_task_group() as tg:
+        for i, labels in enumerate(labelled):
+            send, receive = anyio.create_memory_object_stream[RunView](100)
+            claimer = Claimer(runner.store, f"test:{i}", send, node=f"n{i}", labels=labels)
+            tg.start_soon(claimer.run)
+            tg.start_soon(ExecutorPool(runner.store, fake, receive).run)
+        await anyio.sleep(0.05)
+        yield fake
+        tg.cancel_scope.cancel()
+
+
+async def test_only_the_labelled_node_claims_and_others_are_not_held_up(tmp_path: Path) -> None:
+    async with open_runner(tmp_path) as runner:
+        await lease(runner, "n0", "gpu")
+        await lease(runner, "n1")
+        pinned = await job(runner, overlap="allow", node_label="gpu")
+        free = await job(runner, overlap="allow")
+        async with nodes(runner, ("gpu",), ()) as fake:
+            first = (await runner.runs.request_job(pinned)).run_id
+            second = (await runner.runs.request_job(free)).run_id
+            claimed = await until(runner, first, "running")
+            assert claimed.claimer == "test:0" and claimed.node == "n0"
+            await until(runner, second, "running")
+            for r in (first, second):
+                fake.finish(r)
+            await until(runner, first, "succeeded")
+            types = [r.type for r in await runner.store.read_stream(f"run-{first}")]
+            assert "RunAwaitingNode" not in types
+
+
+async def test_no_live_node_with_the_label_is_recorded_once_then_a_new_node_claims(
+    tmp_path: Path,
+) -> None:
+    async with open_runner(tmp_path) as runner:
+        await lease(runner, "n0")
+        await lease(runner, "n1")
+        pinned = await job(runner, overlap="allow", node_label="gpu")
+        free = await job(runner, overlap="allow")
+        async with nodes(runner, (), ()) as fake:
+            stuck = (await runner.runs.request_job(pinned)).run_id
+            behind = (await runner.runs.request_job(free)).run_id
+            await until(runner, behind, "running")  # not held up by the pinned run
+            with anyio.fail_after(5):
+                while (await runner.queries.run(stuck)).awaiting_node != "gpu":
+                    await anyio.sleep(0.02)
+            await anyio.sleep(0.3)  # both claimers passed over it several times
+            types = [r.type for r in await runner.store.read_stream(f"run-{stuck}")]
+            assert types == ["RunRequested", "RunAwaitingNode"]
+            waiting = await runner.store.read_stream(f"run-{stuck}")
+            assert "no live node carries the label 'gpu'" in waiting[1].event.detail  # type: ignore[union-attr]
+            assert (await runner.queries.run(stuck)).state == "requested"
+            fake.finish(behind)
+        # A node carrying the label joins: it claims the waiting run.
+        await lease(runner, "n2", "gpu")
+        async with nodes(runner, ("gpu",)) as fake:
+            claimed = await until(runner, stuck, "running")
+            assert claimed.node == "n0"  # the one claimer here is named n0 and carries gpu
+            fake.finish(stuck)
+            await until(runner, stuck, "succeeded")
+
+
+async def test_a_released_lease_no_longer_counts_as_a_live_node(tmp_path: Path) -> None:
+    async with open_runner(tmp_path) as runner:
+        await lease(runner, "gpu-node", "gpu")
+        await lease(runner, "gpu-node", release=True)
+        pinned = await job(runner, node_label="gpu")
+        async with nodes(runner, ()):
+            run = (await runner.runs.request_job(pinned)).run_id
+            with anyio.fail_after(5):
+                while (await runner.queries.run(run)).awaiting_node != "gpu":
+                    await anyio.sleep(0.02)
