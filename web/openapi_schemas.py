@@ -156,6 +156,7 @@ HOOK_PROPS: dict[str, Any] = {
     },
     "description": {"type": "string", "maxLength": 2000},
     **RUN_FIELDS,
+    "node_label": NODE_LABEL,
     "rate_per_minute": {"type": "number", "exclusiveMinimum": 0, "maximum": 100_000},
     "burst": {"type": "integer", "minimum": 1, "maximum": 10_000},
 }

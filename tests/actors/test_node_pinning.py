@@ -139,3 +139,39 @@ async def test_a_released_lease_no_longer_counts_as_a_live_node(tmp_path: Path) 
             with anyio.fail_after(5):
                 while (await runner.queries.run(run)).awaiting_node != "gpu":
                     await anyio.sleep(0.02)
+
+
+async def test_a_pinned_webhook_pins_its_runs_and_refuses_a_bad_label(tmp_path: Path) -> None:
+    from actors.webhook import WebhookActor
+    from runner.commands.webhooks import for_runner
+    from runner.errors import InvalidInput
+    from tests.actors.test_webhook_actor import run_requests, store_delivery
+
+    async with open_runner(tmp_path) as runner:
+        hooks = for_runner(runner)
+        with pytest.raises(InvalidInput) as err:
+            await hooks.create({"name": "h", "prompt_template": "x", "node_label": "gpu\x1b"})
+        assert err.value.field == "node_label"
+        hook, _, _ = await hooks.create({"name": "h", "prompt_template": "go",
+                                         "scheme": "github", "node_label": "gpu"})  # fmt: skip
+        assert hook.spec.node_label == "gpu"
+        ev = await store_delivery(runner, hook.webhook_id, 1, "{}")
+        assert await WebhookActor(runner.store).handle(ev, causation="t") == ev.run_id
+        (req,) = await run_requests(runner)
+        assert req.spec.node_label == "gpu"
+        updated, _ = await hooks.update(hook.webhook_id, {"node_label": ""})
+        assert updated.spec.node_label is None
+
+
+def test_events_written_before_nodes_had_names_still_decode() -> None:
+    from events.codec import decode_event
+    from events.leases import LeaseAcquired as Acquired
+    from events.runs import RunClaimed
+
+    old = decode_event("LeaseAcquired", b'{"type":"LeaseAcquired","instance":"h:1","host":"h",'
+                       b'"boot_id":"","pid":1,"started_at":1.0,"ttl_seconds":20.0}', 1)  # fmt: skip
+    assert isinstance(old, Acquired) and old.node == "" and old.labels == ()
+    claim = decode_event("RunClaimed", b'{"type":"RunClaimed","run_id":"r","claimer":"h:1"}', 1)
+    assert isinstance(claim, RunClaimed) and claim.node == ""
+    spec = RunSpec(prompt="p")
+    assert spec.node_label is None

@@ -24,6 +24,7 @@ from web.mcp.params import (
     ModelName,
     NewDescription,
     NewName,
+    NodeLabel,
     Offset,
     RatePerMinute,
     ServerNames,
@@ -109,6 +110,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         timeout_seconds: TimeoutSeconds = None,
         max_turns: MaxTurns = None,
         budget_usd: BudgetUsd = None,
+        node_label: NodeLabel = None,
         rate_per_minute: RatePerMinute = None,
         burst: Burst = None,
     ) -> WebhookOut:
@@ -126,6 +128,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
             timeout_seconds=timeout_seconds,
             max_turns=max_turns,
             budget_usd=budget_usd,
+            node_label=node_label,
             rate_per_minute=rate_per_minute,
             burst=burst,
         )
@@ -176,6 +179,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         timeout_seconds: TimeoutSeconds = None,
         max_turns: MaxTurns = None,
         budget_usd: BudgetUsd = None,
+        node_label: NodeLabel = None,
         rate_per_minute: RatePerMinute = None,
         burst: Burst = None,
     ) -> WebhookOut:
@@ -193,6 +197,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
             timeout_seconds=timeout_seconds,
             max_turns=max_turns,
             budget_usd=budget_usd,
+            node_label=node_label,
             rate_per_minute=rate_per_minute,
             burst=burst,
         )
