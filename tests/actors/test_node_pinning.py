@@ -14,7 +14,7 @@ import pytest
 from actors.claimer import Claimer, claimable_here, needs_node_record
 from actors.pool import ExecutorPool
 from events.envelope import Meta
-from events.leases import LeaseAcquired, LeaseReleased
+from events.leases import LeaseAcquired, LeaseExpired, LeaseReleased
 from events.runs import RunSpec
 from projections.nodes import NodeView
 from projections.runs import RunView
@@ -129,16 +129,29 @@ async def test_no_live_node_with_the_label_is_recorded_once_then_a_new_node_clai
             await until(runner, stuck, "succeeded")
 
 
-async def test_a_released_lease_no_longer_counts_as_a_live_node(tmp_path: Path) -> None:
+@pytest.mark.parametrize("end", ["released", "expired"])
+async def test_an_ended_lease_no_longer_counts_as_a_live_node(tmp_path: Path, end: str) -> None:
+    """Fault: the only gpu node stops cleanly, or is killed and its lease expired by another
+    process; its pinned work is not claimed by a node without the label, and the wait is
+    recorded."""
     async with open_runner(tmp_path) as runner:
         await lease(runner, "gpu-node", "gpu")
-        await lease(runner, "gpu-node", release=True)
+        if end == "released":
+            await lease(runner, "gpu-node", release=True)
+        else:
+            await runner.store.append(
+                "lease-test:gpu-node:1",
+                [LeaseExpired(instance="gpu-node", by="n0", reason="process 1 is gone",
+                              last_heartbeat=1.0)],
+                meta=Meta(actor="t"),
+            )  # fmt: skip
         pinned = await job(runner, node_label="gpu")
         async with nodes(runner, ()):
             run = (await runner.runs.request_job(pinned)).run_id
             with anyio.fail_after(5):
                 while (await runner.queries.run(run)).awaiting_node != "gpu":
                     await anyio.sleep(0.02)
+            assert (await runner.queries.run(run)).state == "requested"
 
 
 async def test_a_pinned_webhook_pins_its_runs_and_refuses_a_bad_label(tmp_path: Path) -> None:
