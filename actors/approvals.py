@@ -16,12 +16,10 @@ import json
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import msgspec
-from claude_agent_sdk import PermissionResultAllow, PermissionResultDeny
-from claude_agent_sdk.types import PermissionResult
 
 from events.approvals import (
     ApprovalAnswered,
@@ -35,6 +33,9 @@ from events.errors import ConcurrencyError
 from events.ids import new_id, run_stream
 from events.runs import RunSpec
 from events.store import EventStore
+
+if TYPE_CHECKING:  # the SDK is imported where a run needs it: not by every CLI command
+    from claude_agent_sdk.types import PermissionResult
 
 __all__ = [
     "WRITE_TOOLS",
@@ -151,6 +152,8 @@ class Approvals:
         self, tool: str, tool_input: dict[str, Any], tool_use_id: str | None, why: str
     ) -> PermissionResult:
         """Record the call, wait for its one resolution, and turn that into allow or deny."""
+        from claude_agent_sdk import PermissionResultDeny
+
         if self.failure is not None:
             return PermissionResultDeny(message=self.failure, interrupt=True)
         timeout = self.spec.approval_timeout_seconds or self.settings.default_timeout_seconds
@@ -230,6 +233,8 @@ class Approvals:
             await resolve(self.store, self.run_id, approval_id, gone, actor="executor")
 
     def _verdict(self, outcome: Event, tool: str, tool_input: dict[str, Any]) -> PermissionResult:
+        from claude_agent_sdk import PermissionResultAllow, PermissionResultDeny
+
         if isinstance(outcome, ApprovalAnswered):
             if outcome.decision == "approved":
                 return PermissionResultAllow(updated_input=tool_input)

@@ -7,6 +7,11 @@ seen another's claim is refused (``ConcurrencyError``) and decides again once it
 global cap holds across processes and nodes. (Ends of runs do not touch ``claims``: a claimer
 that has not seen a run end yet only under-admits until it does.) Claimed runs go to the
 executor pool through a channel.
+
+Node labels: a run pinned to a label (``RunSpec.node_label``) is claimed only by a claimer whose
+node carries the label; the others pass over it without blocking the runs queued behind it. A
+claimer that sees no live node (``v_nodes``, from the lease events) carrying the label records
+it once on the run (``RunAwaitingNode``); the run stays queued until such a node appears.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from events.backend import Backend
 from events.envelope import AppendRequest, Meta, Recorded
 from events.errors import ConcurrencyError
 from events.ids import CLAIMS_STREAM, run_stream
+from events.nodes import RunAwaitingNode
 from events.runs import (
     ConcurrencySlotTaken,
     RunCancelled,
@@ -34,7 +40,9 @@ from events.runs import (
 )
 from projections.costs import day_of
 from projections.jobs import JOBS, JobView
+from projections.nodes import NODES, NodeView, carrying, describe
 from projections.queries import costs as cost_queries
+from projections.queries import nodes as node_queries
 from projections.queries import runs as run_queries
 from projections.read import get_row, select_rows
 from projections.runs import RUNS, RunView
@@ -53,9 +61,24 @@ LIFECYCLE = frozenset(
         "RunCancelled",
         "RunCrashed",
         "RunSkipped",
+        "RunAwaitingNode",
     }
 )
+LEASES = frozenset({"LeaseAcquired", "LeaseReleased", "LeaseExpired"})
 BUSY = frozenset({"claimed", "running"})
+
+
+def claimable_here(run: RunView, labels: tuple[str, ...] | frozenset[str]) -> bool:
+    """May a node carrying ``labels`` claim ``run``? Unpinned runs: any node."""
+    label = run.spec.node_label
+    return label is None or label in labels
+
+
+def needs_node_record(run: RunView, nodes: list[NodeView]) -> bool:
+    """Should ``RunAwaitingNode`` be recorded for ``run``: pinned, no live node carries its
+    label, and not already recorded for that label."""
+    label = run.spec.node_label
+    return label is not None and run.awaiting_node != label and not carrying(nodes, label)
 
 
 class Claimer:
@@ -68,9 +91,15 @@ class Claimer:
         to_executor: MemoryObjectSendStream[RunView],
         *,
         clock: Callable[[], float] = time.time,
+        node: str = "",
+        labels: tuple[str, ...] = (),
     ) -> None:
         self.store = store
         self.instance = instance
+        self.node = node
+        self.labels = frozenset(labels)
+        self.nodes: dict[str, NodeView] = {}
+        """The live nodes (by lease stream), from ``v_nodes`` and then the lease events."""
         self.to_executor = to_executor
         self.clock = clock
         self.active: dict[str, RunView] = {}
@@ -91,6 +120,7 @@ class Claimer:
         self.claims_version = await self.store.stream_version(CLAIMS_STREAM)
         row: SettingsView | None = await get_row(self.store, SETTINGS, "settings")
         self.settings = effective(row.values if row else {})
+        self.nodes = {n.lease: n for n in await select_rows(self.store, NODES, node_queries.ALL)}
         for run in await select_rows(self.store, RUNS, run_queries.ACTIVE):
             self.active[run.run_id] = run
         async with anyio.create_task_group() as tg:
@@ -107,6 +137,13 @@ class Claimer:
         if rec.stream == CLAIMS_STREAM:
             # Appended after its RunClaimed, so ``active`` already holds that claim.
             self.claims_version = max(self.claims_version, rec.version)
+            return True
+        if rec.type in LEASES:
+            found: NodeView | None = await get_row(self.store, NODES, rec.stream)
+            if found is None:
+                self.nodes.pop(rec.stream, None)
+            else:
+                self.nodes[rec.stream] = found
             return True
         if rec.type in LIFECYCLE:
             run: RunView | None = await get_row(self.store, RUNS, rec.stream.removeprefix("run-"))
@@ -201,6 +238,12 @@ class Claimer:
                         await self._cancel_previous(prev, run)
                     waiting_jobs.add(run.job_id or "")
                     continue
+            if not claimable_here(run, self.labels):
+                # Another node's run: it does not hold up the runs queued behind it here.
+                waiting_jobs.add(run.job_id or "")
+                if needs_node_record(run, list(self.nodes.values())):
+                    await self._await_node(run)
+                continue
             if full or len(busy) >= self.settings.max_concurrent_runs:
                 # Queued runs start in order: nothing after this one is claimed in this pass,
                 # but the rest are still checked against overlap and the queue caps.
@@ -245,7 +288,9 @@ class Claimer:
                 [
                     AppendRequest(
                         stream=run_stream(run.run_id),
-                        events=(RunClaimed(run_id=run.run_id, claimer=self.instance),),
+                        events=(
+                            RunClaimed(run_id=run.run_id, claimer=self.instance, node=self.node),
+                        ),
                         expected=run.version,
                         meta=meta,
                     ),
@@ -271,11 +316,31 @@ class Claimer:
         self.claims_version = max(self.claims_version, result[1].last_version)
         # The fold of RunClaimed is known: no need to read the row back before handing it on.
         claimed = msgspec.structs.replace(
-            run, state="claimed", claimer=self.instance, version=run.version + 1
+            run, state="claimed", claimer=self.instance, node=self.node, version=run.version + 1
         )
         self.active[run.run_id] = claimed
         await self.to_executor.send(claimed)
         return claimed
+
+    async def _await_node(self, run: RunView) -> None:
+        """Record once that no live node carries the run's label (it stays queued)."""
+        label = run.spec.node_label or ""
+        detail = f"no live node carries the label {label!r}; live nodes: " + describe(
+            self.nodes.values()
+        )
+        try:
+            await self.store.append(
+                run_stream(run.run_id),
+                [RunAwaitingNode(run_id=run.run_id, label=label, detail=detail)],
+                expected=run.version,
+                meta=Meta(actor=f"claimer:{self.instance}"),
+            )
+        except ConcurrencyError:
+            return  # another claimer recorded it, or the run moved on: the watch refreshes it
+        log.warning("run %s waits for a node labelled %r: %s", run.run_id, label, detail)
+        self.active[run.run_id] = msgspec.structs.replace(
+            run, awaiting_node=label, version=run.version + 1
+        )
 
     async def _skip(self, run: RunView, reason: str, detail: str) -> None:
         try:

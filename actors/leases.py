@@ -68,6 +68,8 @@ class LeaseKeeper:
         clock: Callable[[], float] = time.time,
         heartbeat: float = HEARTBEAT_SECONDS,
         ttl: float = TTL_SECONDS,
+        node: str = "",
+        labels: tuple[str, ...] = (),
     ) -> None:
         self.store = store
         self.instance = instance
@@ -78,6 +80,8 @@ class LeaseKeeper:
         self.heartbeat = heartbeat
         self.ttl = ttl
         self.host = hostname()
+        self.node = node or self.host
+        self.labels = labels
         self.boot = boot_id()
         self.table = LeaseTable(store.side_connection)
         self.lease: Lease | None = None
@@ -113,7 +117,8 @@ class LeaseKeeper:
         await self.store.append(
             lease.stream,
             [LeaseAcquired(instance=lease.instance, host=lease.host, boot_id=lease.boot_id,
-                           pid=pid, started_at=now, ttl_seconds=self.ttl)],
+                           pid=pid, started_at=now, ttl_seconds=self.ttl, node=self.node,
+                           labels=self.labels)],
             expected="no_stream",
             meta=Meta(actor="leases"),
         )  # fmt: skip
@@ -242,6 +247,8 @@ class LeaseKeeper:
         lease = self.lease
         return {
             "held": lease is not None,
+            "node": self.node,
+            "labels": list(self.labels),
             "heartbeat_seconds": self.heartbeat,
             "ttl_seconds": self.ttl,
             "recovered_runs": self.recovered,

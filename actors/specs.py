@@ -22,4 +22,5 @@ def resolve_spec(job: JobView, settings: Settings) -> RunSpec:
         ask_first_writes=s.ask_first_writes,
         approval_timeout_seconds=s.approval_timeout_seconds,
         approval_on_timeout=s.approval_on_timeout,
+        node_label=s.node_label,
     )

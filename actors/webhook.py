@@ -122,6 +122,7 @@ class WebhookActor:
             approval_timeout_seconds=s.approval_timeout_seconds,
             approval_on_timeout=s.approval_on_timeout,
             untrusted_input=True,
+            node_label=s.node_label,
         )
         try:
             await self.store.append(

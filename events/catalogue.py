@@ -25,6 +25,7 @@ from events.assistant import (
 from events.integrity import ChainBreakAccepted, ContentErased
 from events.jobs import JobCreated, JobDeleted, JobPaused, JobResumed, JobScheduleBroken, JobUpdated
 from events.leases import LeaseAcquired, LeaseExpired, LeaseReleased
+from events.nodes import RunAwaitingNode
 from events.oauth_consent import OAuthClientPruned, OAuthConsentDecided, OAuthConsentRequested
 from events.relay import ModelCallMetered, ModelCallRefused
 from events.runs import (
@@ -159,6 +160,7 @@ Event = (
     | ConversationTurnEnded
     | AssistantCallRefused
     | ConversationDeleted
+    | RunAwaitingNode
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {t.__name__: t for t in typing.get_args(Event)}

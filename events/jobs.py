@@ -44,6 +44,8 @@ class JobSpec(msgspec.Struct, frozen=True, kw_only=True):
     ask_first_writes: bool | None = None
     approval_timeout_seconds: float | None = None
     approval_on_timeout: OnTimeout = "deny_and_continue"
+    node_label: str | None = None
+    """Only nodes carrying this label run the job (``None``: any node)."""
 
 
 class JobCreated(msgspec.Struct, frozen=True, tag=True):

@@ -19,6 +19,10 @@ class LeaseAcquired(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     pid: int
     started_at: float
     ttl_seconds: float
+    node: str = ""
+    """The node's name (``RUNNER_NODE_NAME``); empty in leases taken before nodes had names."""
+    labels: tuple[str, ...] = ()
+    """The labels the node carries: runs pinned to one of them may be claimed by it."""
 
 
 class LeaseReleased(msgspec.Struct, frozen=True, tag=True, kw_only=True):

@@ -70,6 +70,8 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     """The prompt holds outside data (a webhook payload) marked as untrusted."""
     assistant: AssistantTurn | None = None
     """A turn of a dashboard conversation: the runner's own MCP tools, a kept CLI session."""
+    node_label: str | None = None
+    """Only a node carrying this label may claim the run (``None``: any node)."""
 
 
 class RunRequested(msgspec.Struct, frozen=True, tag=True, kw_only=True):
@@ -98,6 +100,8 @@ class RunSkipped(msgspec.Struct, frozen=True, tag=True, kw_only=True):
 class RunClaimed(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     run_id: str
     claimer: str
+    node: str = ""
+    """The claiming node's name (``RUNNER_NODE_NAME``); empty in claims before nodes had names."""
 
 
 class ConcurrencySlotTaken(msgspec.Struct, frozen=True, tag=True, kw_only=True):

@@ -8,6 +8,7 @@ from projections.assistant import conversations_projection
 from projections.base import Projection
 from projections.costs import costs_projection
 from projections.jobs import jobs_projection
+from projections.nodes import nodes_projection
 from projections.output import output_projection
 from projections.projector import ViewProjector
 from projections.runs import runs_projection
@@ -28,6 +29,7 @@ ALL_PROJECTIONS: tuple[Projection, ...] = (
     sessions_projection,
     approvals_projection,
     conversations_projection,
+    nodes_projection,
 )
 
 

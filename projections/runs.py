@@ -8,6 +8,7 @@ import msgspec
 
 from events.envelope import Recorded
 from events.integrity import ContentErased
+from events.nodes import RunAwaitingNode
 from events.runs import (
     RunCancelled,
     RunCancelRequested,
@@ -71,6 +72,10 @@ class RunView(msgspec.Struct, frozen=True, kw_only=True):
     requested_by: str = ""
     """Who asked for the run: the ``RunRequested`` event's actor (``admin``, ``cli``,
     ``mcp:<subject>@<client>``, ``scheduler``…); empty for rows folded before it was kept."""
+    node: str = ""
+    """The name of the node that claimed the run (empty before nodes had names)."""
+    awaiting_node: str | None = None
+    """The node label this queued run waits for, once a claimer found no live node with it."""
 
 
 RUNS = Table(
@@ -206,6 +211,12 @@ def _lifecycle(view: View, rec: Recorded) -> Iterable[Change]:
     if run is None or run.state in TERMINAL_STATES:
         return
     match ev:
+        case RunAwaitingNode():
+            yield (
+                RUNS.name,
+                run.run_id,
+                msgspec.structs.replace(run, awaiting_node=ev.label, version=rec.version),
+            )
         case RunClaimed():
             yield (
                 RUNS.name,
@@ -214,6 +225,7 @@ def _lifecycle(view: View, rec: Recorded) -> Iterable[Change]:
                     run,
                     state="claimed",
                     claimer=ev.claimer,
+                    node=ev.node,
                     claimed_at_us=rec.recorded_at_us,
                     version=rec.version,
                 ),
@@ -341,6 +353,7 @@ runs_projection = simple_projection(
         RunRequested: _requested,
         RunSkipped: _skipped,
         RunClaimed: _lifecycle,
+        RunAwaitingNode: _lifecycle,
         RunStarted: _lifecycle,
         RunToolDenied: _lifecycle,
         RunUsage: _lifecycle,

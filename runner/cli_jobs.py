@@ -49,6 +49,7 @@ def _job_fields(args: argparse.Namespace) -> dict[str, Any]:
         "catch_up_window_seconds",
         "approval_timeout_seconds",
         "approval_on_timeout",
+        "node_label",
     ):
         value = getattr(args, key, None)
         if value is not None:
@@ -100,6 +101,11 @@ def _add_job_options(p: argparse.ArgumentParser, *, create: bool) -> None:
         "--approval-on-timeout",
         dest="approval_on_timeout",
         choices=["deny_and_continue", "fail_run"],
+    )
+    p.add_argument(
+        "--node-label",
+        dest="node_label",
+        help="run only on nodes carrying this label (RUNNER_NODE_LABELS); '' removes the pin",
     )
     if create:
         p.add_argument("--disabled", action="store_true", help="create paused")

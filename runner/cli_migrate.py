@@ -10,7 +10,6 @@ from events.chain import KEY_FILE, load_key
 from events.errors import StoreError
 from runner.config import Config
 from runner.errors import CommandError
-from runner.migrate import migrate_to_postgres
 
 
 def _progress(done: int, total: int) -> None:
@@ -24,6 +23,8 @@ def _migrate_main(args: argparse.Namespace, config: Config) -> int:
         return 2
     try:
         key = load_key(config.data_dir / KEY_FILE, create=False)
+        from runner.migrate import migrate_to_postgres  # psycopg: only for this command
+
         report = migrate_to_postgres(
             config.db_path, url, key=key, progress=_progress if sys.stderr.isatty() else None
         )

@@ -37,6 +37,7 @@ _SETTINGS = (
     "timeout_seconds",
     "max_turns",
     "budget_usd",
+    "node_label",
     "rate_per_minute",
     "burst",
 )
@@ -265,6 +266,9 @@ def _settings_options(p: argparse.ArgumentParser, *, create: bool) -> None:
     p.add_argument("--timeout-seconds", dest="timeout_seconds", type=float)
     p.add_argument("--max-turns", dest="max_turns", type=int)
     p.add_argument("--budget-usd", dest="budget_usd", type=float)
+    p.add_argument(
+        "--node-label", dest="node_label", help="run only on nodes with this label ('' unpins)"
+    )
     p.add_argument(
         "--rate-per-minute", dest="rate_per_minute", type=float, help="token bucket (default 60)"
     )

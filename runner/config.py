@@ -53,6 +53,11 @@ class Config(msgspec.Struct, kw_only=True):
     max_api_retries: int = 3
     relay_max_concurrent: int = 8
     """Model calls in flight to the upstream API at once, service-wide (the relay's cap)."""
+    node_name: str = ""
+    """This node's name (``RUNNER_NODE_NAME``, default the hostname), shown with its runs."""
+    node_labels: tuple[str, ...] = ()
+    """Labels this node carries (``RUNNER_NODE_LABELS=gpu,eu``); a job pinned to a label runs
+    only on nodes that carry it."""
 
     database_url: str | None = None
     """``RUNNER_DATABASE_URL``: a ``postgresql://`` URL puts the log on PostgreSQL (several
@@ -140,7 +145,11 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     redirects = pick("extra_redirect_uris", "RUNNER_REDIRECT_URIS", ())
     if isinstance(redirects, str):
         redirects = tuple(u for u in redirects.split(",") if u.strip())
+    from runner.node_labels import node_name, parse_labels
+
     return Config(
+        node_name=node_name(pick("node_name", "RUNNER_NODE_NAME")),
+        node_labels=parse_labels(pick("node_labels", "RUNNER_NODE_LABELS")),
         data_dir=data_dir,
         host=str(pick("host", "RUNNER_HOST", "127.0.0.1")),
         port=port,

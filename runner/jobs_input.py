@@ -13,6 +13,7 @@ from actors.cron import CronError, validate_cron, zone
 from events.jobs import JobSpec, RetryPolicy
 from runner.approvals_input import approval_fields
 from runner.errors import InvalidInput
+from runner.node_labels import optional_label
 from runner.settings import BUILTIN_TOOLS
 from runner.text import validate_name
 
@@ -216,5 +217,6 @@ def build_spec(data: Mapping[str, Any], base: JobSpec | None = None) -> JobSpec:
         overlap=overlap,
         catch_up=catch_up,
         catch_up_window_seconds=float(window),
+        node_label=optional_label(merged),
         **approvals,
     )

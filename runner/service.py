@@ -97,7 +97,9 @@ class Service:
         )
         send, receive = anyio.create_memory_object_stream[RunView](1000)
         self.scheduler = Scheduler(runner.store)
-        self.claimer = Claimer(runner.store, self.instance, send)
+        self.claimer = Claimer(
+            runner.store, self.instance, send, node=c.node_name, labels=c.node_labels
+        )
         self.pool = ExecutorPool(
             runner.store, self._execute, receive, on_cancel=self.executor.note_cancel
         )
@@ -111,6 +113,8 @@ class Service:
             self.health,
             on_lost=self._lease_lost,
             confirm_gone=self._confirm_gone,
+            node=c.node_name,
+            labels=c.node_labels,
         )
         self.notifier = ApprovalNotifier(runner)
         self.turns = AssistantTurns(runner)
@@ -152,6 +156,7 @@ class Service:
             "relay": self.relay.status(),
             "chain": chain_health(self.runner),
             "lease": self.leases.snapshot(),
+            "node": {"name": self.leases.node, "labels": list(self.leases.labels)},
             "broken_jobs": [
                 {"job_id": j.job_id, "name": j.spec.name, "error": j.schedule_error}
                 for j in self.scheduler.jobs.values()

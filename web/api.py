@@ -17,6 +17,7 @@ from web.context import web
 from web.live import run_frames
 from web.openapi import openapi_document
 from web.openapi_schemas import MAX_INT, RUN_STATES, TRIGGERS
+from web.run_pages import queue_reason
 from web.views import event_json, job_json, preview, run_json
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -227,6 +228,7 @@ async def get_run(run_id: str) -> Response:
     q = web().runner.queries
     out = run_json(await q.run(run_id))
     out["spend"] = await q.run_spend(run_id)  # the relay's metered spend vs budget
+    out["queue_reason"] = await queue_reason(await q.run(run_id))
     return jsonify(out)
 
 
@@ -312,7 +314,7 @@ async def cancel_runs() -> Response:
 async def quick_run() -> tuple[Response, int]:
     data = await body()
     allowed = {"prompt", "tools", "mcp_servers", "model", "timeout_seconds", "max_turns",
-               "budget_usd"}  # fmt: skip
+               "budget_usd", "node_label"}  # fmt: skip
     unknown = set(data) - allowed
     if unknown:
         raise InvalidInput(f"unknown fields {sorted(unknown)}; valid: {', '.join(sorted(allowed))}")
@@ -332,6 +334,7 @@ async def quick_run() -> tuple[Response, int]:
         max_turns=data.get("max_turns"),
         budget_usd=data.get("budget_usd"),
         actor=actor(),
+        node_label=data.get("node_label"),
     )
     return created({"run": run_json(run), "warnings": warnings})
 

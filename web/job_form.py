@@ -48,6 +48,7 @@ def job_form_data(form: MultiDict[str, str]) -> dict[str, Any]:
     for key in NUM_FIELDS:
         data[key] = form.get(key, "").strip() or None
     data.update(approval_form_data(form))
+    data["node_label"] = form.get("node_label", "").strip() or None
     if data["catch_up_window_seconds"] is None:
         data["catch_up_window_seconds"] = 3600
     return data
@@ -58,7 +59,7 @@ _FALLBACK: dict[str, Any] = {
     "mcp_servers": [], "timeout_seconds": None, "max_turns": None, "budget_usd": None,
     "overlap": "skip", "catch_up": "skip", "catch_up_window_seconds": 3600, "retry": {},
     "ask_first": [], "ask_first_writes": None, "approval_timeout_seconds": None,
-    "approval_on_timeout": "deny_and_continue",
+    "approval_on_timeout": "deny_and_continue", "node_label": None,
 }  # fmt: skip
 
 

@@ -99,6 +99,14 @@ RUN_FIELDS: dict[str, Any] = {
     "approval_timeout_seconds": _nullable("number", exclusiveMinimum=0, maximum=604800),
     "approval_on_timeout": {"enum": ["deny_and_continue", "fail_run"]},
 }
+NODE_LABEL: dict[str, Any] = {
+    "type": ["string", "null"],
+    "maxLength": 63,
+    "pattern": r"^([A-Za-z0-9][A-Za-z0-9._-]*)?$",
+    "examples": ["gpu"],
+    "description": "run only on nodes carrying this label (RUNNER_NODE_LABELS); null or '': "
+    "any node",
+}
 JOB_PROPS: dict[str, Any] = {
     "name": NAME,
     "prompt": {"type": "string", "maxLength": MAX_PROMPT, "pattern": NOT_BLANK},
@@ -129,6 +137,7 @@ JOB_PROPS: dict[str, Any] = {
     "overlap": {"enum": list(OVERLAP)},
     "catch_up": {"enum": list(CATCH_UP)},
     "catch_up_window_seconds": {"type": "number", "minimum": 0, "maximum": 1e9},
+    "node_label": NODE_LABEL,
 }
 JOB_BODY: dict[str, Any] = {
     "type": "object",
@@ -154,6 +163,7 @@ HOOK_PROPS: dict[str, Any] = {
     },
     "description": {"type": "string", "maxLength": 2000},
     **RUN_FIELDS,
+    "node_label": NODE_LABEL,
     "rate_per_minute": {"type": "number", "exclusiveMinimum": 0, "maximum": 100_000},
     "burst": {"type": "integer", "minimum": 1, "maximum": 10_000},
 }

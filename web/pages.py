@@ -20,6 +20,9 @@ from quart import (
     url_for,
 )
 
+from projections.nodes import NODES
+from projections.queries import nodes as node_queries
+from projections.read import select_rows
 from runner.approvals_input import APPROVAL_FIELDS
 from runner.commands.bulk_cancel import CancelFilter
 from runner.errors import CommandError, InvalidInput
@@ -53,6 +56,10 @@ async def health_facts() -> dict[str, Any]:
         facts = {"actors": {}, "queue_depth": 0, "cli": {"found": None}, "auth": None,
                  "sandbox": {"available": None}, "database": {}}  # fmt: skip
     facts["sse_clients"] = w.hub.clients
+    facts["nodes"] = [
+        {"node": n.node, "labels": list(n.labels), "instance": n.instance}
+        for n in await select_rows(w.runner.store, NODES, node_queries.ALL)
+    ]
     return facts
 
 
@@ -387,6 +394,7 @@ async def quick() -> AnyResponse | tuple[str, int] | str:
             budget_usd=data["budget_usd"],
             actor="admin",
             approvals={k: data[k] for k in APPROVAL_FIELDS},
+            node_label=data["node_label"],
         )
     except CommandError as exc:
         ctx = await form_context({**data, "extra_tools": form.get("extra_tools", "")})

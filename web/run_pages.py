@@ -13,6 +13,9 @@ from quart import Blueprint, Response, redirect, request, url_for
 
 from events.runs import RunUsage, Usage
 from projections import RunView
+from projections.nodes import NODES, carrying, describe
+from projections.queries import nodes as node_queries
+from projections.read import select_rows
 from web.auth import AnyResponse
 from web.context import web
 from web.estimate import estimate_usd
@@ -110,6 +113,19 @@ async def queue_reason(run: RunView) -> str | None:
         return f"waiting {left:.0f} s before this retry may start (back-off)"
     active = await q.active_runs()
     running = [r for r in active if r.state in ("claimed", "running")]
+    label = run.spec.node_label
+    if label is not None:
+        nodes = await select_rows(w.runner.store, NODES, node_queries.ALL)
+        able = carrying(nodes, label)
+        if not able:
+            return (
+                f"waiting for a node labelled {label!r}: none alive (live nodes: "
+                f"{describe(nodes)}); start one with RUNNER_NODE_LABELS={label}"
+            )
+        return (
+            f"waiting for a node labelled {label!r}: {describe(able)} alive but busy "
+            f"({len(running)}/{settings.max_concurrent_runs} slots in use)"
+        )
     if settings.daily_budget_usd is not None:
         spent = (await q.totals(since_day=dt.datetime.now(dt.UTC).date().isoformat()))["cost_usd"]
         if spent >= settings.daily_budget_usd:

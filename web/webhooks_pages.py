@@ -87,6 +87,7 @@ def _form_data(form: MultiDict[str, str], *, create: bool) -> dict[str, Any]:
         "tools": tools,
         "mcp_servers": [s for s in form.getlist("mcp_servers") if s],
         "model": form.get("model", "").strip() or None,
+        "node_label": form.get("node_label", "").strip(" ") or None,
     }
     for key in _NUMBERS:
         data[key] = form.get(key, "").strip() or None
@@ -109,6 +110,7 @@ def _values_of(hook: WebhookView) -> dict[str, Any]:
         "timeout_seconds": spec.timeout_seconds,
         "max_turns": spec.max_turns,
         "budget_usd": spec.budget_usd,
+        "node_label": spec.node_label,
         "rate_per_minute": hook.rate_per_minute,
         "burst": hook.burst,
         "scheme": hook.scheme,

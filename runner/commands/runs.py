@@ -47,9 +47,11 @@ class RunCommands:
         actor: str = "user",
         trigger: Trigger = "quick",
         approvals: Mapping[str, Any] | None = None,
+        node_label: str | None = None,
     ) -> tuple[RunView, list[str]]:
         """Run an ad-hoc prompt now with the given tools and servers; ``approvals`` holds the
-        optional ``ask_first`` settings (``runner.approvals_input.APPROVAL_FIELDS``)."""
+        optional ``ask_first`` settings (``runner.approvals_input.APPROVAL_FIELDS``); ``node_label``
+        pins the run to the nodes carrying that label."""
         if not prompt.strip():
             raise InvalidInput("prompt must not be empty", field="prompt")
         if len(prompt) > MAX_PROMPT:
@@ -65,6 +67,7 @@ class RunCommands:
                 "timeout_seconds": timeout_seconds,
                 "max_turns": max_turns,
                 "budget_usd": budget_usd,
+                "node_label": node_label,
                 **{k: v for k, v in (approvals or {}).items() if k in APPROVAL_FIELDS},
             }
         )
@@ -90,6 +93,7 @@ class RunCommands:
             ask_first_writes=checked.ask_first_writes,
             approval_timeout_seconds=checked.approval_timeout_seconds,
             approval_on_timeout=checked.approval_on_timeout,
+            node_label=checked.node_label,
         )
         run = await self.request(
             RunRequested(run_id=new_id("run"), job_id=None, trigger=trigger, spec=spec),

@@ -29,6 +29,7 @@ CREATE_FIELDS = frozenset(
         "secret",
         "rate_per_minute",
         "burst",
+        "node_label",
         *APPROVAL_FIELDS,
     }
 )
@@ -69,6 +70,7 @@ def webhook_fields(
             "budget_usd": base.spec.budget_usd,
             "rate_per_minute": base.rate_per_minute,
             "burst": base.burst,
+            "node_label": base.spec.node_label,
             **{k: getattr(base.spec, k) for k in APPROVAL_FIELDS},
         }
     merged.update(data)
@@ -88,6 +90,7 @@ def webhook_fields(
             "timeout_seconds": merged.get("timeout_seconds"),
             "max_turns": merged.get("max_turns"),
             "budget_usd": merged.get("budget_usd"),
+            "node_label": merged.get("node_label"),
             **{k: merged.get(k) for k in APPROVAL_FIELDS},
         }
     )
@@ -125,6 +128,7 @@ def webhook_fields(
             ask_first_writes=spec.ask_first_writes,
             approval_timeout_seconds=spec.approval_timeout_seconds,
             approval_on_timeout=spec.approval_on_timeout,
+            node_label=spec.node_label,
         ),
         "rate_per_minute": rate,
         "burst": int(burst),

@@ -62,6 +62,9 @@ class JobOut(BaseModel):
     )
     approval_timeout_seconds: float | None = None
     approval_on_timeout: str = "deny_and_continue"
+    node_label: str | None = Field(
+        default=None, description="runs only on nodes carrying this label; null: any node"
+    )
     last_run_id: str | None
     last_state: str | None
     last_finished_at: str | None
@@ -103,6 +106,7 @@ def job_out(job: JobView) -> JobOut:
         ask_first=list(s.ask_first),
         approval_timeout_seconds=s.approval_timeout_seconds,
         approval_on_timeout=s.approval_on_timeout,
+        node_label=s.node_label,
         created_at=iso(job.created_at_us),
         updated_at=iso(job.updated_at_us),
         version=job.version,
@@ -161,6 +165,14 @@ class RunOut(BaseModel):
     next_result_offset: int | None
     output_blocks: int
     tool_denials: int
+    node_label: str | None = Field(
+        default=None, description="only a node carrying this label may claim the run"
+    )
+    node: str = Field(default="", description="the node that claimed the run")
+    awaiting_node: str | None = Field(
+        default=None,
+        description="set when the run waited because no live node carried its node_label",
+    )
     spend: dict[str, Any] | None = Field(
         default=None,
         description="get_run only: the model relay's metered spend against the run's budget, "
@@ -210,6 +222,9 @@ def run_out(
         next_result_offset=offset + len(window) if more else None,
         output_blocks=run.outputs,
         tool_denials=run.denials,
+        node_label=run.spec.node_label,
+        node=run.node,
+        awaiting_node=run.awaiting_node,
     )
 
 

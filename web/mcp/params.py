@@ -40,6 +40,14 @@ ServerNames = Annotated[
     list[str] | None,
     Field(description="MCP servers (by name) the run may use; each must be enabled"),
 ]
+NodeLabel = Annotated[
+    str | None,
+    Field(
+        max_length=63,
+        description="run only on runner nodes carrying this label (their RUNNER_NODE_LABELS), "
+        "e.g. 'gpu'; letters, digits, '.', '_', '-'; default: any node ('' removes the pin)",
+    ),
+]
 Description = Annotated[str, Field(description="free text shown in lists (max 2000 characters)")]
 NewDescription = Annotated[
     str | None, Field(description="new free text shown in lists; left out: unchanged")

@@ -26,6 +26,7 @@ from web.mcp.params import (
     MaxTurns,
     ModelName,
     NewName,
+    NodeLabel,
     Offset,
     ServerNames,
     TimeoutSeconds,
@@ -145,6 +146,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         approval_on_timeout: Annotated[
             OnTimeout, Field(description="when nobody answers in time: deny, or end the run")
         ] = "deny_and_continue",
+        node_label: NodeLabel = None,
     ) -> JobResult:
         """Create a job. With a cron it runs on that schedule; without, only when triggered.
 
@@ -171,6 +173,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
             ask_first=ask_first,
             approval_timeout_seconds=approval_timeout_seconds,
             approval_on_timeout=approval_on_timeout,
+            node_label=node_label,
         )
         job, warnings = await runner.jobs.create(data, actor=actor())
         return JobResult(job=job_out(job), warnings=warnings)
@@ -202,6 +205,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         approval_on_timeout: Annotated[
             OnTimeout | None, Field(description="when nobody answers in time: deny, or end the run")
         ] = None,
+        node_label: NodeLabel = None,
         expected_version: Annotated[
             int | None,
             Field(description="the job's version as you read it; refuses if it changed since"),
@@ -226,6 +230,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
             ask_first=ask_first,
             approval_timeout_seconds=approval_timeout_seconds,
             approval_on_timeout=approval_on_timeout,
+            node_label=node_label,
         )
         if cron is not None:
             data["cron"] = None if cron.strip() in ("", "manual") else cron

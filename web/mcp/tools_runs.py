@@ -36,6 +36,7 @@ from web.mcp.params import (
     Limit,
     MaxTurns,
     ModelName,
+    NodeLabel,
     Offset,
     ServerNames,
     TimeoutSeconds,
@@ -215,6 +216,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         timeout_seconds: TimeoutSeconds = None,
         max_turns: MaxTurns = None,
         budget_usd: BudgetUsd = None,
+        node_label: NodeLabel = None,
     ) -> QuickRunOut:
         """Run an ad-hoc prompt now without creating a job; follow it with wait_for_run."""
         run, warnings = await runner.runs.quick(
@@ -226,6 +228,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
             max_turns=max_turns,
             budget_usd=budget_usd,
             actor=actor(),
+            node_label=node_label,
         )
         return QuickRunOut(run=run_out(run), warnings=warnings)
 

@@ -25,6 +25,7 @@ from web.mcp.params import (
     ModelName,
     NewDescription,
     NewName,
+    NodeLabel,
     Offset,
     RatePerMinute,
     ServerNames,
@@ -122,6 +123,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         timeout_seconds: TimeoutSeconds = None,
         max_turns: MaxTurns = None,
         budget_usd: BudgetUsd = None,
+        node_label: NodeLabel = None,
         rate_per_minute: RatePerMinute = None,
         burst: Burst = None,
     ) -> WebhookOut:
@@ -139,6 +141,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
             timeout_seconds=timeout_seconds,
             max_turns=max_turns,
             budget_usd=budget_usd,
+            node_label=node_label,
             rate_per_minute=rate_per_minute,
             burst=burst,
         )
@@ -186,6 +189,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
         timeout_seconds: TimeoutSeconds = None,
         max_turns: MaxTurns = None,
         budget_usd: BudgetUsd = None,
+        node_label: NodeLabel = None,
         rate_per_minute: RatePerMinute = None,
         burst: Burst = None,
     ) -> WebhookOut:
@@ -203,6 +207,7 @@ def register(mcp: RunnerMCP, runner: Runner) -> None:
             timeout_seconds=timeout_seconds,
             max_turns=max_turns,
             budget_usd=budget_usd,
+            node_label=node_label,
             rate_per_minute=rate_per_minute,
             burst=burst,
         )
