@@ -1,7 +1,8 @@
 """1,000 jobs due in the same minute over 1 node vs 3 nodes on one database (issue 16 item 7).
 
-    .venv/bin/python -m tests.perf nodes                 # SQLite (one file, 1 vs 3 processes)
-    .venv/bin/python -m tests.perf.bench_nodes postgresql  # the same on PostgreSQL, when ready
+    .venv/bin/python -m tests.perf nodes                   # SQLite and PostgreSQL, side by side
+    .venv/bin/python -m tests.perf.bench_nodes sqlite      # one backend only
+    .venv/bin/python -m tests.perf.bench_nodes postgresql  # (a throwaway cluster on loopback)
 
 Each node is a separate process running the real scheduler and claimer (``actors/``) on the
 shared log, as ``runner serve`` does; only execution is trivial: a claimed run is handed to a
@@ -26,6 +27,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -41,8 +43,24 @@ def pct(xs: list[float], q: float) -> float:
 
 
 def _env(data: Path) -> dict[str, str]:
-    return {**os.environ, "RUNNER_DATA_DIR": str(data), "RUNNER_LOG_LEVEL": "WARNING",
-            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}  # fmt: skip
+    env = {**os.environ, "RUNNER_DATA_DIR": str(data), "RUNNER_LOG_LEVEL": "WARNING",
+           "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}  # fmt: skip
+    url = (data / "database-url").read_text() if (data / "database-url").exists() else ""
+    if url:  # every node of a PostgreSQL run shares the database (and the data dir's chain key)
+        env["RUNNER_DATABASE_URL"] = url
+    return env
+
+
+def _sql(data: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Read the shared log: the SQLite file, or the PostgreSQL database of this run."""
+    url = (data / "database-url").read_text() if (data / "database-url").exists() else ""
+    if url:
+        import psycopg
+
+        with psycopg.connect(url) as pg:
+            return [tuple(r) for r in pg.execute(sql.replace("?", "%s")).fetchall()]
+    with sqlite3.connect(data / "runner.db", timeout=30) as db:
+        return [tuple(r) for r in db.execute(sql).fetchall()]
 
 
 async def _prepare(data: Path, jobs: int) -> None:
@@ -109,10 +127,9 @@ def _measure(data: Path, nodes: int, jobs: int) -> dict[str, float]:
             time.sleep(1.0)
             if time.time() < slot + 2:
                 continue
-            with sqlite3.connect(data / "runner.db", timeout=30) as db:
-                done = db.execute("SELECT count(*) FROM v_runs WHERE state = 'succeeded'")
-                if done.fetchone()[0] >= jobs:
-                    break
+            done = _sql(data, "SELECT count(*) FROM v_runs WHERE state = 'succeeded'")
+            if done[0][0] >= jobs:
+                break
         ready = sum((data / f"ready-{i}").exists() for i in range(nodes))
     finally:
         for p in procs:
@@ -122,12 +139,11 @@ def _measure(data: Path, nodes: int, jobs: int) -> dict[str, float]:
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 p.kill()
-    with sqlite3.connect(data / "runner.db") as db:
-        rows = db.execute("SELECT stream, type, recorded_at, data FROM events WHERE type IN "
-                          "('RunRequested', 'RunClaimed') ORDER BY position").fetchall()  # fmt: skip
+    rows = _sql(data, "SELECT stream, type, recorded_at, data FROM events WHERE type IN "
+                      "('RunRequested', 'RunClaimed') ORDER BY position")  # fmt: skip
     requested = Counter(s for s, t, _, _ in rows if t == "RunRequested")
     claimed = Counter(s for s, t, _, _ in rows if t == "RunClaimed")
-    claimers = Counter(json.loads(d)["node"] for _, t, _, d in rows if t == "RunClaimed")
+    claimers = Counter(json.loads(bytes(d))["node"] for _, t, _, d in rows if t == "RunClaimed")
     lat = [at / 1e6 - slot for s, t, at, _ in rows if t == "RunClaimed"]
     return {
         "ready": ready,
@@ -142,26 +158,51 @@ def _measure(data: Path, nodes: int, jobs: int) -> dict[str, float]:
     }
 
 
-def main(backend: str = "sqlite") -> list[Row]:
-    if backend != "sqlite":
-        print(f"skipped: {backend}: `runner serve` (scheduler, claimer, views) runs on SQLite "
-              "only in this build; the PostgreSQL read side is not merged yet")  # fmt: skip
-        return []
-    rows: list[Row] = []
+def _series(backend: str, url: str | None) -> dict[int, dict[str, float]]:
     results: dict[int, dict[str, float]] = {}
     for nodes in (1, 3):
         with tempfile.TemporaryDirectory(prefix="bench-nodes-") as tmp:
-            r = results[nodes] = _measure(Path(tmp), nodes, JOBS)
-        print(f"{nodes} node(s): {r['ready']:.0f} ready; {r['requested']:.0f} requested "
-              f"({r['dup_requested']:.0f} duplicate), {r['claimed']:.0f} claimed "
+            if url is not None:
+                from tests.postgres_cluster import Databases
+
+                dbs = Databases(url)
+                (Path(tmp) / "database-url").write_text(dbs.create())
+            try:
+                r = results[nodes] = _measure(Path(tmp), nodes, JOBS)
+            finally:
+                if url is not None:
+                    dbs.drop_all()
+        print(f"{backend}, {nodes} node(s): {r['ready']:.0f} ready; {r['requested']:.0f} "
+              f"requested ({r['dup_requested']:.0f} duplicate), {r['claimed']:.0f} claimed "
               f"({r['dup_claimed']:.0f} duplicate) by {r['nodes_claiming']:.0f} node(s); due → "
               f"claimed p50 {r['p50']:.2f} s, p99 {r['p99']:.2f} s, all {r['all']:.2f} s",
               flush=True)  # fmt: skip
+    return results
+
+
+def main(backend: str = "both") -> list[Row]:
+    rows: list[Row] = []
+    if backend in ("sqlite", "both"):
+        rows += _rows("SQLite", _series("sqlite", None))
+    if backend in ("postgresql", "both"):
+        from tests.postgres_cluster import pg_bindir, throwaway_postgres
+
+        if pg_bindir() is None:
+            print("skipped: postgresql: not installed (make test installs it)")
+        else:
+            with throwaway_postgres(durable=True) as server:
+                rows += _rows("PostgreSQL", _series("postgresql", server))
+    print_table(rows)
+    return rows
+
+
+def _rows(label: str, results: dict[int, dict[str, float]]) -> list[Row]:
+    rows: list[Row] = []
     base = results[1]
     for nodes, r in results.items():
         exact = r["requested"] == JOBS and r["claimed"] == JOBS
         exact = exact and r["dup_requested"] == 0 and r["dup_claimed"] == 0
-        rows.append(Row("nodes", f"{nodes} node(s): slots fired / runs claimed exactly once",
+        rows.append(Row("nodes", f"{label}, {nodes} node(s): slots fired / runs claimed once",
                         f"{r['requested']:.0f} / {r['claimed']:.0f} of {JOBS}, "
                         f"{r['dup_requested'] + r['dup_claimed']:.0f} duplicates",
                         "all, 0 duplicates", exact))  # fmt: skip
@@ -173,9 +214,8 @@ def main(backend: str = "sqlite") -> list[Row]:
                 f"{r['all'] / base['all']:.2f}× the 1-node run)"
             )
         )
-        rows.append(Row("nodes", f"{nodes} node(s): due → claimed p50 / p99 / all",
+        rows.append(Row("nodes", f"{label}, {nodes} node(s): due → claimed p50 / p99 / all",
                         f"{r['p50']:.2f} / {r['p99']:.2f} / {r['all']:.2f} s{ratio}"))  # fmt: skip
-    print_table(rows)
     return rows
 
 
@@ -183,4 +223,4 @@ if __name__ == "__main__":
     if len(sys.argv) >= 4 and sys.argv[1] == "node":
         anyio.run(_node, Path(sys.argv[2]), int(sys.argv[3]))
     else:
-        main(*(sys.argv[1:2] or ["sqlite"]))
+        main(*(sys.argv[1:2] or ["both"]))
