@@ -9,49 +9,43 @@ still alive after ``close_timeout_seconds``), appends ``RunCancelled`` and re-ra
 
 from __future__ import annotations
 
-import collections
-import json
 import logging
 import os
 import shutil
-import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from pathlib import Path
-from typing import Any
 
 import anyio
-import msgspec
 from claude_agent_sdk import ClaudeAgentOptions
 
 from actors import assistant_run as turns
-from actors.approvals import Approvals, ApprovalSettings
+from actors.approvals import ApprovalSettings
 from actors.assistant_grants import AssistantDoor, AssistantUnavailable
 from actors.executor_client import (
-    AgentClient,
     ClientFactory,
     NullResolver,
     ResolvedServers,
     ServerResolver,
     cli_pid,
+    reap_after,
     sdk_client_factory,
 )
 from actors.executor_errors import Failure, from_exception, from_result_message
 from actors.executor_gate import NO_SANDBOX, Gate
 from actors.executor_options import (
     ExecutorSettings,
-    RunDirs,
     SandboxMode,
     auth_mode,
-    auth_secrets,
     build_options,
     inner_sandbox_available,
     relayed,
     remove_scratch,
     run_dirs,
     sandbox_problem,
+    write_mcp_config,
 )
-from actors.executor_output import Recorder, Redactor
+from actors.executor_output import Redactor
+from actors.executor_run import RunContext, RunState, denied_target, timeout_of
 from actors.executor_sandbox import bwrap_failure, confine, refusal, run_box
 from actors.relay import Relay, RelayUnavailable
 from actors.sandbox import SandboxError, processes, quota
@@ -60,7 +54,6 @@ from events.catalogue import Event
 from events.runs import (
     RunCancelled,
     RunResult,
-    RunSpec,
     RunStarted,
     RunSucceeded,
     RunTimedOut,
@@ -71,90 +64,6 @@ from events.store import EventStore
 log = logging.getLogger(__name__)
 
 __all__ = ["Executor", "RunContext"]
-
-
-class RunContext(msgspec.Struct, frozen=True, kw_only=True):
-    """One claimed run, as the claimer hands it over."""
-
-    run_id: str
-    job_id: str | None
-    spec: RunSpec
-    attempt: int = 1
-
-
-class _Run:
-    """Per-run state shared by the steps of ``Executor.execute``."""
-
-    def __init__(
-        self, executor: Executor, ctx: RunContext, dirs: RunDirs, settings: ExecutorSettings
-    ) -> None:
-        self.ex = executor
-        self.ctx = ctx
-        self.dirs = dirs
-        self.settings = settings
-        """The run's own: with the relay's token instead of the credentials when relayed."""
-        self.relayed = settings is not executor.settings
-        self.relay_down: str | None = None
-        self.stream = f"run-{ctx.run_id}"
-        self.model = ctx.spec.model or executor.settings.default_model
-        self.redact = Redactor([*auth_secrets(executor.settings), *auth_secrets(settings)])
-        self.recorder = Recorder(
-            ctx.run_id,
-            redact=self.redact,
-            max_block_chars=executor.settings.max_block_chars,
-            max_run_chars=executor.settings.max_run_chars,
-        )
-        self.stderr: collections.deque[str] = collections.deque(
-            maxlen=executor.settings.stderr_lines
-        )
-        self.client: AgentClient | None = None
-        self.pid: int | None = None
-        self.gate: Gate | None = None
-        self.boxed = False
-        """The CLI runs inside the run's bubblewrap sandbox."""
-        self.disk_breach: str | None = None
-        self.approvals = Approvals(
-            executor.store,
-            run_id=ctx.run_id,
-            job_id=ctx.job_id,
-            spec=ctx.spec,
-            redact=self.redact.deep,
-            settings=executor.approval_settings,
-        )
-        self.late: list[Event] = []
-        """Denials only the CLI saw (e.g. by ``--restricted``), from the result message."""
-        self.own_servers: dict[str, Any] = {}
-        """An assistant turn's runner MCP server (``http`` with the turn's credential)."""
-        self.resume: str | None = None
-        """An assistant turn's session to resume (when its transcript is here)."""
-
-    async def emit(self, events: Sequence[Event]) -> None:
-        if events:
-            await self.ex.store.append(self.stream, events, expected="any")
-
-    def on_stderr(self, line: str) -> None:
-        self.stderr.append(line.rstrip()[:2000])
-
-    def stderr_tail(self, limit: int = 4000) -> str:
-        return self.redact("\n".join(self.stderr))[-limit:]
-
-    async def on_denied(self, tool: str, reason: str, target: str, tool_use_id: str | None) -> None:
-        ev = RunToolDenied(
-            run_id=self.ctx.run_id,
-            tool=tool,
-            reason=self.redact(reason),
-            target=self.redact(target),
-            tool_use_id=tool_use_id,
-        )
-        await self.emit([ev])
-
-    def failed(self, failure: Failure) -> Event:
-        msg = self.redact(failure.message)
-        tail = self.stderr_tail()
-        if tail and failure.reason in ("cli_crashed", "internal", "cli_not_found"):
-            msg = f"{msg}\n--- Claude Code stderr ---\n{tail}"
-        failure.message = msg
-        return failure.event(self.ctx.run_id, self.recorder.run_result())
 
 
 class Executor:
@@ -203,7 +112,7 @@ class Executor:
             await self.store.append(f"run-{ctx.run_id}", [failed], expected="any")
             return
         settings, relay_down = self._run_settings(ctx)
-        run = _Run(self, ctx, dirs, settings)
+        run = RunState(self, ctx, dirs, settings)
         run.relay_down = relay_down
         try:
             await run.emit(
@@ -269,7 +178,7 @@ class Executor:
             return relayed(self.settings, {}), str(exc)
         return (self.settings, None) if grant is None else (relayed(self.settings, grant.env), None)
 
-    async def _run(self, run: _Run) -> Event:
+    async def _run(self, run: RunState) -> Event:
         spec = run.ctx.spec
         if run.relay_down is not None:
             return run.failed(Failure("api_error", run.relay_down.capitalize(), True))
@@ -306,11 +215,11 @@ class Executor:
         except SandboxError as exc:
             return run.failed(Failure("sandbox_failed", f"the sandbox could not start: {exc}"))
 
-    def _options(self, run: _Run, resolved: ResolvedServers) -> tuple[ClaudeAgentOptions, bool]:
+    def _options(self, run: RunState, resolved: ResolvedServers) -> tuple[ClaudeAgentOptions, bool]:
         spec = run.ctx.spec
         configs = {n: resolved.configs[n] for n in spec.mcp_servers}
         configs.update(run.own_servers)
-        mcp_servers, mcp_file = _mcp_config(run.dirs, configs)
+        mcp_servers, mcp_file = write_mcp_config(run.dirs, configs)
         sandbox = run.boxed or inner_sandbox_available(self.settings)
         gate = Gate(
             workspace=run.dirs.workspace,
@@ -354,7 +263,7 @@ class Executor:
             confine(opts, box)
         return opts, sandbox
 
-    async def _run_client(self, run: _Run, resolved: ResolvedServers) -> Event:
+    async def _run_client(self, run: RunState, resolved: ResolvedServers) -> Event:
         spec = run.ctx.spec
         opts, sandbox = self._options(run, resolved)
         if "Bash" in spec.tools and not sandbox:
@@ -410,7 +319,7 @@ class Executor:
             failure = Failure("budget_exceeded", refused[1])
         return self._terminal(run, failure)
 
-    async def _watch_disk(self, run: _Run, scope: anyio.CancelScope) -> None:
+    async def _watch_disk(self, run: RunState, scope: anyio.CancelScope) -> None:
         s = self.settings
         d = run.dirs
         run.disk_breach = await quota.watch(
@@ -422,7 +331,7 @@ class Executor:
         )
         scope.cancel()
 
-    def _terminal(self, run: _Run, failure: Failure | None) -> Event:
+    def _terminal(self, run: RunState, failure: Failure | None) -> Event:
         rec = run.recorder
         denials = rec.result.permission_denials if rec.result else None
         for d in denials or ():
@@ -434,7 +343,7 @@ class Executor:
                             run_id=run.ctx.run_id,
                             tool=str(d.get("tool_name") or ""),
                             reason="denied by Claude Code",
-                            target=run.redact(_target(d.get("tool_input"))),
+                            target=run.redact(denied_target(d.get("tool_input"))),
                         )
                     )
         if failure is not None:
@@ -449,7 +358,7 @@ class Executor:
             run_id=run.ctx.run_id, result_text=text, result=rec.run_result() or RunResult()
         )
 
-    async def _close(self, run: _Run, *, interrupt: bool) -> None:
+    async def _close(self, run: RunState, *, interrupt: bool) -> None:
         """Interrupt (if mid-run) and disconnect; SIGKILL the CLI if it outlives the bound."""
         client = run.client
         if client is None:
@@ -458,7 +367,7 @@ class Executor:
         bound = self.settings.close_timeout_seconds
         async with anyio.create_task_group() as tg:
             if pid is not None:
-                tg.start_soon(_reap_after, pid, bound)
+                tg.start_soon(reap_after, pid, bound)
             try:
                 if interrupt:
                     with anyio.move_on_after(bound / 2), suppress(Exception):
@@ -467,46 +376,3 @@ class Executor:
                     await client.disconnect()
             finally:
                 tg.cancel_scope.cancel()
-
-
-def timeout_of(spec: RunSpec, settings: ExecutorSettings) -> float:
-    return float(spec.timeout_seconds or settings.default_timeout_seconds)
-
-
-def _mcp_config(
-    dirs: RunDirs, configs: dict[str, Any]
-) -> tuple[dict[str, Any] | Path, Path | None]:
-    """The run's MCP servers: ``(for options.mcp_servers, extra --mcp-config file or None)``.
-
-    Servers with a config go into a 0600 file in the run's private config dir (removed with it):
-    a dict would be put on the CLI's command line (``--mcp-config '{...}'``), where ``ps`` shows
-    every local user the credentials in it. In-process SDK servers (no credentials in their
-    config) cannot live in a file: they stay a dict, and the file becomes a second
-    ``--mcp-config`` (the CLI merges both).
-    """
-    sdk = {n: c for n, c in configs.items() if isinstance(c, dict) and c.get("type") == "sdk"}
-    rest = {n: c for n, c in configs.items() if n not in sdk}
-    if not rest:
-        return sdk, None
-    path = dirs.config / "mcp.json"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, flags, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        os.fchmod(fh.fileno(), 0o600)
-        json.dump({"mcpServers": rest}, fh)
-    return (sdk, path) if sdk else (path, None)
-
-
-def _target(tool_input: Any) -> str:
-    if isinstance(tool_input, dict):
-        for k in ("file_path", "path", "notebook_path", "command", "pattern"):
-            if isinstance(tool_input.get(k), str):
-                return str(tool_input[k])[:200]
-    return ""
-
-
-async def _reap_after(pid: int, delay: float) -> None:
-    await anyio.sleep(delay)
-    with suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, signal.SIGKILL)
-        log.warning("Claude Code process %s did not stop in %.1fs; killed", pid, delay)

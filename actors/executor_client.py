@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import suppress
 from typing import Any, Protocol
 
+import anyio
 import msgspec
 from claude_agent_sdk import (
     AssistantMessage,
@@ -19,6 +24,8 @@ from claude_agent_sdk import (
 from claude_agent_sdk.types import Message
 
 from actors.sandbox.mounts import Mount
+
+log = logging.getLogger(__name__)
 
 
 class AgentClient(Protocol):
@@ -132,3 +139,11 @@ class StaticResolver:
     async def resolve(self, names: Sequence[str]) -> ResolvedServers:
         found = {n: self.configs[n] for n in names if n in self.configs}
         return ResolvedServers(configs=found, secrets=self.secrets, mounts=self.mounts)
+
+
+async def reap_after(pid: int, delay: float) -> None:
+    """SIGKILL ``pid`` after ``delay`` seconds unless cancelled first (a CLI that will not stop)."""
+    await anyio.sleep(delay)
+    with suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)
+        log.warning("Claude Code process %s did not stop in %.1fs; killed", pid, delay)

@@ -9,6 +9,7 @@ could steer the CLI is overridden with ``""`` unless the caller's auth settings 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -270,3 +271,27 @@ def build_options(
             "allowUnsandboxedCommands": False,
         }
     return opts
+
+
+def write_mcp_config(
+    dirs: RunDirs, configs: dict[str, Any]
+) -> tuple[dict[str, Any] | Path, Path | None]:
+    """The run's MCP servers: ``(for options.mcp_servers, extra --mcp-config file or None)``.
+
+    Servers with a config go into a 0600 file in the run's private config dir (removed with it):
+    a dict would be put on the CLI's command line (``--mcp-config '{...}'``), where ``ps`` shows
+    every local user the credentials in it. In-process SDK servers (no credentials in their
+    config) cannot live in a file: they stay a dict, and the file becomes a second
+    ``--mcp-config`` (the CLI merges both).
+    """
+    sdk = {n: c for n, c in configs.items() if isinstance(c, dict) and c.get("type") == "sdk"}
+    rest = {n: c for n, c in configs.items() if n not in sdk}
+    if not rest:
+        return sdk, None
+    path = dirs.config / "mcp.json"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        os.fchmod(fh.fileno(), 0o600)
+        json.dump({"mcpServers": rest}, fh)
+    return (sdk, path) if sdk else (path, None)
