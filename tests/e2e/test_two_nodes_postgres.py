@@ -159,7 +159,9 @@ class LiveFrames:
         self.thread.start()
 
     def _read(self) -> None:
-        with contextlib.suppress(OSError, http.client.HTTPException, ValueError):
+        # close() from the test's thread can pull the socket out from under http.client mid-read
+        # (it then fails with AttributeError on its own cleared fp): the stream simply ended.
+        with contextlib.suppress(OSError, http.client.HTTPException, ValueError, AttributeError):
             for line in self.resp:
                 if line.startswith(b"event: "):
                     self.kinds.append(line[7:].strip().decode())
